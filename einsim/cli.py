@@ -15,6 +15,7 @@ from einsim.errors import EinsimError
 
 COMMAND_MODULES = [
     "einsim.cli_passes",
+    "einsim.cli_sweep",
 ]
 
 

@@ -1,0 +1,25 @@
+"""Fig. 8: attention speedup over Unfused, 4 models x 6 sequence lengths x 5 configurations."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from studies import _common as c
+
+NAME = "fig8"
+
+
+def points(grid: c.Grid) -> list[dict]:
+    return c.attention_points(grid, scope="attention")
+
+
+def render(rows: list[dict], out: Path, grid: c.Grid) -> list[Path]:
+    return c.relative_figure(rows, out, grid, NAME, scope="attention", metric="speedup")
+
+
+if __name__ == "__main__":
+    sys.exit(c.run_script(sys.modules[__name__]))
