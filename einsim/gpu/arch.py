@@ -1,0 +1,84 @@
+"""GPU architecture descriptions for the GPU model (pure data; no torch).
+
+Input: nothing (constants) or a device name. Output: `GpuArch` records for the H100 SXM and the H200
+with datasheet rates and the ceilings measured on this workplace's lent machines
+(/work/shared/reference/gpu.md: [pub] datasheet, [here] measured).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class GpuArch:
+    """One GPU: compute units, rates, memory hierarchy and measured ceilings."""
+
+    name: str
+    sms: int
+    #: SM clock the rates below are quoted at (Hz)
+    clock_hz: float
+    #: dense fp16/bf16 tensor-core FLOP/s at `clock_hz` (datasheet)
+    tensor_flops: float
+    #: special-function (MUFU ex2) results per clock per SM
+    mufu_per_clk_sm: int
+    #: fp32 lanes (FFMA/FMNMX/FADD issue) per clock per SM
+    fp32_per_clk_sm: int
+    #: HBM bandwidth, datasheet (B/s)
+    hbm_peak_bw: float
+    #: device-to-device copy, bytes read + written per second, measured [here]
+    hbm_copy_bw: float
+    l2_bytes: int
+    smem_per_sm: int
+    regs_per_sm: int
+    #: largest per-K/V-head stream (bytes) that later waves of query tiles still find in L2; beyond it
+    #: each wave of resident programs re-streams K/V from DRAM (gpu.md §3.3: 1 MiB stays, 16 MiB does not)
+    l2_reuse_bytes: int
+    #: fixed cost of one kernel launch inside a sequence of launches (s)
+    launch_s: float = 4e-6
+
+    @property
+    def mufu_rate(self) -> float:
+        return self.sms * self.mufu_per_clk_sm * self.clock_hz
+
+    @property
+    def fp32_rate(self) -> float:
+        return self.sms * self.fp32_per_clk_sm * self.clock_hz
+
+
+H100_SXM = GpuArch(
+    name="H100 SXM",
+    sms=132,
+    clock_hz=1.83e9,
+    tensor_flops=989.4e12,
+    mufu_per_clk_sm=16,
+    fp32_per_clk_sm=128,
+    hbm_peak_bw=3.35e12,
+    hbm_copy_bw=3.0e12,
+    l2_bytes=50 * 1024**2,
+    smem_per_sm=228 * 1024,
+    regs_per_sm=65536,
+    l2_reuse_bytes=12 * 1024**2,
+)
+
+H200 = GpuArch(
+    name="H200",
+    sms=132,
+    clock_hz=1.83e9,
+    tensor_flops=989.4e12,
+    mufu_per_clk_sm=16,
+    fp32_per_clk_sm=128,
+    hbm_peak_bw=4.8e12,
+    hbm_copy_bw=4.25e12,
+    l2_bytes=60 * 1024**2,
+    smem_per_sm=228 * 1024,
+    regs_per_sm=65536,
+    l2_reuse_bytes=14 * 1024**2,
+)
+
+ARCHS = {"h100": H100_SXM, "h200": H200}
+
+
+def arch_for(device_name: str) -> GpuArch:
+    """The arch for a device name such as 'NVIDIA H100 80GB HBM3' (H100 when unknown)."""
+    return H200 if "H200" in device_name.upper() else H100_SXM

@@ -1,0 +1,286 @@
+"""Triton kernels for lowered attention cascades: one parameterized pass skeleton.
+
+Input: a `PassKernel` of a `KernelPlan` (einsim.gpu.lower) turned into `tl.constexpr` flags by
+einsim.gpu.runtime. Output: one launch per pass; every pass streams the key/value rank M in tiles of
+BLOCK_N for a tile of BLOCK_M query rows, and differs only in what it computes per tile:
+
+- ONLINE: loop-carried running max (the iterative rank of a 1-pass cascade, RM) with rescaling of the
+  running sum (RD) and the running numerator (RNV) by exp(RM_old - RM_new);
+- READ_M: the row max is complete (computed by an earlier pass, read from global memory);
+- DO_EXP / DO_SUM / DO_PV: exp of the shifted score, its sum over M, its product with V summed over M
+  (a MAC-reduction, so a `tl.dot`);
+- DIV_IN_LOOP: divide every score by the complete row sum (3-pass `A = SN / SD`) before the PV dot;
+- DIV_OUT: divide the output once after the loop (deferred division, `AV = SNV / SD`);
+- CAUSAL: the filter `m <= p + (M - P)`: masked tiles are masked, fully masked tiles are skipped;
+- GROUP_ROWS: GQA/decode: the R query heads sharing one K/V head are stacked as tile rows, so one
+  program streams its K/V head once for all of them;
+- SCORE_FN: a user-defined element-wise operator on the scaled score, a `@triton.jit` function.
+
+Numerics: dots accumulate in fp32; the row max and sums stay fp32 in the log2 domain (the scale is
+multiplied by log2(e) so each score costs one multiply and one ex2); P is cast to V's dtype for the
+PV dot. Row statistics between passes are fp32 tensors in global memory, in log2 units.
+Importing this module imports triton.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+LOG2E = 1.4426950408889634
+
+
+@triton.jit
+def identity(x):
+    """The default score function: no modification."""
+    return x
+
+
+@triton.jit
+def _tile(
+    acc,
+    m_i,
+    l_i,
+    inv_l,
+    q,
+    k_base,
+    v_base,
+    skn,
+    skd,
+    svn,
+    svd,
+    start_n,
+    offs_n,
+    offs_d,
+    p_idx,
+    n_kv,
+    causal_off,
+    qk_scale,
+    MASK: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    ONLINE: tl.constexpr,
+    DO_EXP: tl.constexpr,
+    DO_SUM: tl.constexpr,
+    DO_PV: tl.constexpr,
+    DIV_IN_LOOP: tl.constexpr,
+    SCORE_FN: tl.constexpr,
+    HAS_SCORE_FN: tl.constexpr,
+):
+    cols = start_n + offs_n
+    k_ptrs = k_base + cols[None, :] * skn + offs_d[:, None] * skd
+    if MASK:
+        k = tl.load(k_ptrs, mask=cols[None, :] < n_kv, other=0.0)
+    else:
+        k = tl.load(k_ptrs)
+    qk = tl.dot(q, k)
+    if HAS_SCORE_FN:
+        s = SCORE_FN(qk * qk_scale) * 1.4426950408889634
+    else:
+        s = qk * qk_scale
+    if MASK:
+        valid = cols[None, :] < n_kv
+        if CAUSAL:
+            valid = valid & (cols[None, :] <= p_idx[:, None] + causal_off)
+        s = tl.where(valid, s, float("-inf"))
+    if ONLINE:
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        if DO_EXP:
+            m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+            alpha = tl.math.exp2(m_i - m_safe)
+            p = tl.math.exp2(s - m_safe[:, None])
+            if DO_SUM:
+                l_i = l_i * alpha + tl.sum(p, 1)
+            if DO_PV:
+                acc = acc * alpha[:, None]
+        else:
+            p = s
+        m_i = m_new
+    else:
+        p = tl.math.exp2(s - m_i[:, None])
+        if DO_SUM:
+            l_i = l_i + tl.sum(p, 1)
+        if DIV_IN_LOOP:
+            p = p * inv_l[:, None]
+    if DO_PV:
+        v_ptrs = v_base + cols[:, None] * svn + offs_d[None, :] * svd
+        if MASK:
+            v = tl.load(v_ptrs, mask=cols[:, None] < n_kv, other=0.0)
+        else:
+            v = tl.load(v_ptrs)
+        acc = tl.dot(p.to(v.dtype), v, acc)
+    return acc, m_i, l_i
+
+
+@triton.jit
+def attn_pass_kernel(
+    Q,
+    K,
+    V,
+    O,
+    MST,
+    LST,
+    qk_scale,
+    sqb,
+    sqh,
+    sqm,
+    sqd,
+    skb,
+    skh,
+    skn,
+    skd,
+    svb,
+    svh,
+    svn,
+    svd,
+    sob,
+    soh,
+    som,
+    sod,
+    H,
+    R,
+    N_Q,
+    N_KV,
+    ROWS,
+    HP,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    GROUP_ROWS: tl.constexpr,
+    EVEN_N: tl.constexpr,
+    ONLINE: tl.constexpr,
+    READ_M: tl.constexpr,
+    DO_EXP: tl.constexpr,
+    DO_SUM: tl.constexpr,
+    DO_PV: tl.constexpr,
+    DIV_IN_LOOP: tl.constexpr,
+    DIV_OUT: tl.constexpr,
+    WRITE_M: tl.constexpr,
+    WRITE_L: tl.constexpr,
+    WRITE_O: tl.constexpr,
+    SCORE_FN: tl.constexpr,
+    HAS_SCORE_FN: tl.constexpr,
+):
+    """One pass of an attention cascade for BLOCK_M query rows of one (batch, head-program)."""
+    pid_m = tl.program_id(0)
+    pid_h = tl.program_id(1)
+    b = pid_h // HP
+    hp = pid_h % HP
+    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    row_ok = rows < ROWS
+    offs_d = tl.arange(0, HEAD_DIM)
+    offs_n = tl.arange(0, BLOCK_N)
+    if GROUP_ROWS:
+        head = hp * R + rows // N_Q
+        p_idx = rows % N_Q
+        kvh = hp
+        p_lo = 0
+        p_hi = N_Q - 1
+    else:
+        head = hp + rows * 0
+        p_idx = rows
+        kvh = hp // R
+        p_lo = pid_m * BLOCK_M
+        p_hi = tl.minimum(pid_m * BLOCK_M + BLOCK_M, N_Q) - 1
+    causal_off = N_KV - N_Q
+    q_ptrs = Q + b * sqb + (head * sqh + p_idx * sqm)[:, None] + offs_d[None, :] * sqd
+    q = tl.load(q_ptrs, mask=row_ok[:, None], other=0.0)
+    k_base = K + b * skb + kvh * skh
+    v_base = V + b * svb + kvh * svh
+    st_idx = (b * H + head) * N_Q + p_idx
+
+    acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
+    l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
+    inv_l = tl.zeros([BLOCK_M], dtype=tl.float32)
+    if READ_M:
+        m_i = tl.load(MST + st_idx, mask=row_ok, other=0.0)
+    else:
+        m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
+    if DIV_IN_LOOP:
+        inv_l = 1.0 / tl.load(LST + st_idx, mask=row_ok, other=1.0)
+
+    # [0, mid): tiles no filter touches; [mid, hi): tiles with masked points; [hi, N_KV): skipped.
+    if CAUSAL:
+        hi = tl.minimum(N_KV, p_hi + causal_off + 1)
+        mid = tl.maximum(tl.minimum(p_lo + causal_off + 1, hi), 0) // BLOCK_N * BLOCK_N
+    else:
+        hi = N_KV
+        if EVEN_N:
+            mid = N_KV
+        else:
+            mid = N_KV // BLOCK_N * BLOCK_N
+    for start_n in range(0, mid, BLOCK_N):
+        acc, m_i, l_i = _tile(
+            acc,
+            m_i,
+            l_i,
+            inv_l,
+            q,
+            k_base,
+            v_base,
+            skn,
+            skd,
+            svn,
+            svd,
+            start_n,
+            offs_n,
+            offs_d,
+            p_idx,
+            N_KV,
+            causal_off,
+            qk_scale,
+            False,
+            CAUSAL,
+            ONLINE,
+            DO_EXP,
+            DO_SUM,
+            DO_PV,
+            DIV_IN_LOOP,
+            SCORE_FN,
+            HAS_SCORE_FN,
+        )
+    for start_n in range(mid, hi, BLOCK_N):
+        acc, m_i, l_i = _tile(
+            acc,
+            m_i,
+            l_i,
+            inv_l,
+            q,
+            k_base,
+            v_base,
+            skn,
+            skd,
+            svn,
+            svd,
+            start_n,
+            offs_n,
+            offs_d,
+            p_idx,
+            N_KV,
+            causal_off,
+            qk_scale,
+            True,
+            CAUSAL,
+            ONLINE,
+            DO_EXP,
+            DO_SUM,
+            DO_PV,
+            DIV_IN_LOOP,
+            SCORE_FN,
+            HAS_SCORE_FN,
+        )
+
+    if WRITE_M:
+        tl.store(MST + st_idx, m_i, mask=row_ok)
+    if WRITE_L:
+        tl.store(LST + st_idx, l_i, mask=row_ok)
+    if WRITE_O:
+        if DIV_OUT:
+            acc = acc / l_i[:, None]
+        o_ptrs = O + b * sob + (head * soh + p_idx * som)[:, None] + offs_d[None, :] * sod
+        tl.store(o_ptrs, acc.to(O.dtype.element_ty), mask=row_ok[:, None])
+
+
+def grid(rows: int, block_m: int, batch: int, head_programs: int) -> tuple[int, int]:
+    """Launch grid: query-row tiles fastest, then (batch, head-program)."""
+    return (triton.cdiv(rows, block_m), batch * head_programs)

@@ -1,0 +1,394 @@
+"""Lowering an attention cascade to GPU pass kernels (pure; imports neither torch nor triton).
+
+Input: a `Cascade` (and optionally its `PassAnalysis` over the key rank M). Output: a `KernelPlan`
+with one `PassKernel` per pass, whose flags select what the Triton pass skeleton
+(einsim.gpu.kernels) computes.
+
+How the IR decides (never the file name):
+- Roles: the score is the Einsum that sum-reduces a product of two inputs over a shared rank (E);
+  the other input sharing the score's key ranks is K, the third input V. Unary maps and scalar
+  products of the score extend it (scalars become the scale; other operators become score functions
+  run as `@triton.jit` functions). A max-reduction of the score over key ranks is a row max; an
+  iterative `max` is the running max; `expsub(score, max)` the exponent; its sum over key ranks the
+  row sum; `div` with key ranks the in-loop normalization; a product with V summed over key ranks the
+  PV product; a `div` without key ranks the deferred division; iterative Einsums over the rescaled
+  state (`expsub(max, max)`, products and sums of it) are the online bookkeeping.
+- Passes: `analyze_passes(cascade, rank="M")` groups the Einsums; each pass becomes one kernel.
+  M-ranked tensors that cross a pass boundary are recomputed from Q and K; row statistics that cross
+  one (the max, the sum) live in global memory.
+- Filters: a filter equivalent to `m <= p + (M - P)` is the causal mask (masked tiles masked, fully
+  masked tiles skipped). Group ranks on Q that K lacks make the plan grouped (GQA).
+Anything else raises `EinsimError` naming the Einsum and the construct.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from einsim.errors import EinsimError
+from einsim.gpu.plan import KernelPlan, PassKernel
+from einsim.ir import (
+    Access,
+    Apply,
+    BoolOp,
+    Cascade,
+    Cmp,
+    Const,
+    Einsum,
+    Expr,
+    IExpr,
+    INum,
+    ISize,
+    IVar,
+    Name,
+    Not,
+    Pred,
+    accesses,
+    ivars,
+)
+
+#: element-wise operators that may sit between the score and the softmax (user operators also may)
+_BUILTIN_SCORE_OPS = {"relu", "square", "abs", "neg"}
+
+
+@dataclass
+class _Roles:
+    """What each tensor of the cascade is, as far as the lowering is concerned."""
+
+    alias: dict[str, str] = field(default_factory=dict)
+    score: set[str] = field(default_factory=set)
+    maxes: set[str] = field(default_factory=set)
+    exps: set[str] = field(default_factory=set)
+    sums: set[str] = field(default_factory=set)
+    numer: set[str] = field(default_factory=set)
+    rescale: set[str] = field(default_factory=set)
+    role: dict[str, str] = field(default_factory=dict)
+
+
+def _err(c: Cascade, e: Einsum | None, what: str) -> EinsimError:
+    where = f"{c.source}: Einsum {e.name}: " if e is not None else f"{c.source}: "
+    return EinsimError(f"{where}{what} is not supported by the GPU lowering (einsim.gpu.lower).")
+
+
+def _flatten_mul(x: Expr) -> list[Expr]:
+    if isinstance(x, Apply) and x.op == "mul" and len(x.args) == 2:
+        return _flatten_mul(x.args[0]) + _flatten_mul(x.args[1])
+    return [x]
+
+
+def _vars(acc: Access) -> set[str]:
+    out: set[str] = set()
+    for ix in acc.indices:
+        out |= set(ivars(ix.expr))
+    return out
+
+
+def _eval_i(x: IExpr, env: dict[str, int]) -> int:
+    if isinstance(x, IVar | ISize):
+        return env[x.name]
+    if isinstance(x, INum):
+        return x.value
+    a, b = _eval_i(x.a, env), _eval_i(x.b, env)
+    return {"+": a + b, "-": a - b, "*": a * b, "//": a // b if b else 0, "%": a % b if b else 0}[x.op]
+
+
+def _eval_p(x: Pred, env: dict[str, int]) -> bool:
+    if isinstance(x, Cmp):
+        a, b = _eval_i(x.a, env), _eval_i(x.b, env)
+        return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[x.op]
+    if isinstance(x, BoolOp):
+        return (
+            _eval_p(x.a, env) and _eval_p(x.b, env)
+            if x.op == "and"
+            else _eval_p(x.a, env) or _eval_p(x.b, env)
+        )
+    if isinstance(x, Not):
+        return not _eval_p(x.a, env)
+    raise TypeError(x)
+
+
+def _is_causal(pred: Pred, p_var: str, key_rank: str, parts: tuple[str, ...]) -> bool:
+    """Whether `pred` equals `m <= p + (M - P)` on a grid of small sizes.
+
+    The key coordinate m is the variable of `key_rank`, or, where the rank is partitioned into
+    `parts` = (M1, M0), the pair m1 = m // M0, m0 = m % M0.
+    """
+    q_rank = p_var.upper()
+    for M, P, M0 in ((8, 8, 2), (12, 5, 4), (9, 1, 3), (16, 16, 4)):
+        env0 = {key_rank: M, q_rank: P}
+        if len(parts) == 2:
+            env0.update({parts[0]: -(-M // M0), parts[1]: M0})
+        for m, p in itertools.product(range(M), range(P)):
+            env = dict(env0)
+            env[p_var] = p
+            env[key_rank.lower()] = m
+            if len(parts) == 2:
+                env[parts[0].lower()] = m // M0
+                env[parts[1].lower()] = m % M0
+            try:
+                ok = _eval_p(pred, env) == (m <= p + (M - P))
+            except KeyError:
+                return False
+            if not ok:
+                return False
+    return True
+
+
+def _classify(c: Cascade) -> tuple[_Roles, dict]:
+    """Assign a role to every main Einsum; returns the roles and facts about Q/K/V and ranks."""
+    r = _Roles()
+    inputs = {t.name for t in c.inputs}
+    if len(c.outputs) != 1:
+        raise _err(c, None, f"a cascade with {len(c.outputs)} outputs (one attention output expected)")
+    out = c.outputs[0].name
+    for e in c.init:
+        if e.section == "init" and isinstance(e.rhs, Access) and e.rhs.tensor in inputs:
+            r.alias[e.output] = e.rhs.tensor
+    iterative = set(c.iterative_tensors)
+    facts: dict = {"out": out, "scale_names": [], "scale_const": 1.0, "score_fns": [], "filters": []}
+
+    def base(name: str) -> str:
+        return r.alias.get(name, name)
+
+    def accs(x: Expr) -> list[Access]:
+        return list(accesses(x))
+
+    for e in c.main:
+        a = accs(e.rhs)
+        names = [base(x.tensor) for x in a]
+        ops = set(e.operators)
+        red = e.effective_reduce_op
+        if e.filters:
+            facts["filters"].append((e, e.filters))
+        # score: sum over a rank shared by two inputs of their product (with scalars)
+        if (
+            "Q" not in facts
+            and len(a) == 2
+            and all(n in inputs for n in names)
+            and ops <= {"mul"}
+            and e.reduced_vars
+        ):
+            factors = _flatten_mul(e.rhs)
+            for f in factors:
+                if isinstance(f, Name):
+                    facts["scale_names"].append(f.name)
+                elif isinstance(f, Const):
+                    facts["scale_const"] *= f.value
+                elif not isinstance(f, Access):
+                    raise _err(c, e, f"a score factor {f!r}")
+            facts["Q"], facts["K"] = names
+            facts["q_acc"], facts["k_acc"] = a
+            facts["score_einsum"] = e
+            r.score.add(e.output)
+            r.role[e.name] = "score"
+            continue
+        if not a:
+            raise _err(c, e, "an Einsum that reads no tensor")
+        src = {x.tensor for x in a}
+        if len(a) == 1 and src <= r.score and e.reduce_op is None and not e.reduced_vars:
+            # element-wise map of the score: scalar products and unary operators
+            outer = _flatten_mul(e.rhs)
+            core = [x for x in outer if not isinstance(x, Name | Const)]
+            if len(core) != 1:
+                raise _err(c, e, "a map of the score that is not element-wise")
+            x, fns = core[0], []
+            while isinstance(x, Apply) and x.op != "mul":
+                if len(x.args) != 1:
+                    raise _err(c, e, f"operator {x.op!r} with {len(x.args)} operands on the score")
+                fns.append(x.op)
+                x = x.args[0]
+            inner = _flatten_mul(x)
+            if sum(isinstance(y, Access) for y in inner) != 1 or not all(
+                isinstance(y, Access | Name | Const) for y in inner
+            ):
+                raise _err(c, e, "a map of the score that is not element-wise")
+            scal_out = [y for y in outer if isinstance(y, Name | Const)]
+            scal_in = [y for y in inner if isinstance(y, Name | Const)]
+            if (fns and scal_out) or (facts["score_fns"] and (scal_in or scal_out)):
+                raise _err(c, e, "a scalar factor applied after an operator on the score")
+            for y in scal_in + scal_out:
+                if isinstance(y, Name):
+                    facts["scale_names"].append(y.name)
+                else:
+                    facts["scale_const"] *= y.value
+            facts["score_fns"].extend(reversed(fns))
+            r.score.add(e.output)
+            r.role[e.name] = "score_map"
+            continue
+        if red == "max" and len(a) == 1 and src <= r.score:
+            r.maxes.add(e.output)
+            r.role[e.name] = "rowmax"
+            continue
+        if e.output in iterative and ops == {"max"} and src <= r.maxes | {e.output}:
+            r.maxes.add(e.output)
+            r.role[e.name] = "runmax"
+            continue
+        if isinstance(e.rhs, Apply) and e.rhs.op == "expsub":
+            x0, x1 = e.rhs.args
+            if isinstance(x0, Access) and isinstance(x1, Access) and x1.tensor in r.maxes:
+                if x0.tensor in r.score:
+                    r.exps.add(e.output)
+                    r.role[e.name] = "exp"
+                    continue
+                if x0.tensor in r.maxes:
+                    r.rescale.add(e.output)
+                    r.role[e.name] = "rescale"
+                    continue
+            raise _err(c, e, "an exponent that is not exp(score - max) or exp(max - max)")
+        if ops <= {"mul", "add"} and src & (r.rescale | r.sums | r.numer) and not e.reduced_vars:
+            # online bookkeeping: rescaling of running sums / numerators
+            tgt = r.numer if src & r.numer else r.sums
+            tgt.add(e.output)
+            r.role[e.name] = "online"
+            continue
+        if red == "add" and not ops and len(a) == 1 and src <= r.exps and e.reduced_vars:
+            r.sums.add(e.output)
+            r.role[e.name] = "rowsum"
+            continue
+        if ops == {"div"} and len(a) == 2 and a[0].tensor in r.exps and a[1].tensor in r.sums:
+            r.exps.add(e.output)
+            r.role[e.name] = "normalize"
+            continue
+        if red == "add" and ops <= {"mul"} and len(a) == 2 and e.reduced_vars:
+            vs = [
+                x
+                for x in a
+                if base(x.tensor) in inputs and base(x.tensor) not in (facts.get("Q"), facts.get("K"))
+            ]
+            ps = [x for x in a if x.tensor in r.exps]
+            if len(vs) == 1 and len(ps) == 1:
+                facts["V"] = base(vs[0].tensor)
+                r.numer.add(e.output)
+                r.role[e.name] = "pv"
+                continue
+        if ops == {"div"} and len(a) == 2 and a[0].tensor in r.numer and a[1].tensor in r.sums:
+            r.role[e.name] = "div_out"
+            continue
+        raise _err(c, e, f"this Einsum (operators {sorted(ops) or ['none']}, reduce {red})")
+    for key in ("Q", "K", "V"):
+        if key not in facts:
+            raise _err(c, None, f"a cascade without a recognizable {key} input")
+    return r, facts
+
+
+def lower(cascade: Cascade, analysis=None) -> KernelPlan:
+    """The `KernelPlan` of an attention cascade: one pass kernel per pass over M."""
+    c = cascade
+    roles, f = _classify(c)
+    if analysis is None:
+        from einsim import analyze_passes
+
+        analysis = analyze_passes(c, rank="M")
+    pass_of: dict[str, int | None] = dict(analysis.pass_of)
+    n = int(analysis.passes)
+    if n < 1 or n > 3:
+        raise _err(c, None, f"a cascade of {n} passes over M (1, 2 or 3 are lowered)")
+
+    # ranks: key vars are in K's access but not Q's; query vars in Q's but not K's
+    qa, ka = f["q_acc"], f["k_acc"]
+    q_vars = _vars(qa)
+    k_vars = _vars(ka)
+    key_vars = k_vars - q_vars
+    query_vars = q_vars - k_vars
+    grouped = len(query_vars) > 1
+    p_var = "p" if "p" in query_vars else sorted(query_vars)[-1]
+    if not key_vars:
+        raise _err(c, f["score_einsum"], "a score with no key rank")
+
+    # causal filter: every filter must be equivalent to m <= p + (M - P) with m the key coordinate
+    shared = {v.upper() for v in q_vars & k_vars}
+    key_rank = next((rk for rk in c.tensor_ranks[f["K"]] if rk not in shared), "M")
+    parts = next((rd.factors for rd in c.ranks if rd.name == key_rank), ())
+    causal = False
+    for e, preds in f["filters"]:
+        for pred in preds:
+            if not _is_causal(pred, p_var, key_rank, parts):
+                from einsim.fmt import format_pred
+
+                raise _err(
+                    c, e, f"the filter `{format_pred(pred)}` (only the causal `m <= p + (M - P)` is lowered)"
+                )
+            causal = True
+
+    # per-pass flags
+    by_pass: dict[int, list[Einsum]] = {i: [] for i in range(1, n + 1)}
+    for e in c.main:
+        k = pass_of.get(e.name)
+        if k is None:
+            k = n  # Einsums with no M rank run in the epilogue of the last kernel
+        by_pass.setdefault(int(k), []).append(e)
+    produced_in: dict[str, int] = {}
+    for k, es in by_pass.items():
+        for e in es:
+            produced_in.setdefault(e.output, k)
+
+    def reads(es: list[Einsum]) -> set[str]:
+        return {x.tensor for e in es for x in accesses(e.rhs)}
+
+    def earlier(tensors: set[str], k: int) -> set[str]:
+        return {t for t in tensors if produced_in.get(t, k) < k}
+
+    # M-ranked tensors of earlier passes are recomputed: an exponent read later needs its max again
+    plans = []
+    for k in range(1, n + 1):
+        es = by_pass[k]
+        rs = {roles.role[e.name] for e in es}
+        rd = reads(es)
+        recompute_exp = bool(earlier(rd, k) & roles.exps)
+        do_exp = "exp" in rs or recompute_exp
+        online = bool(rs & {"runmax", "online", "rescale"}) or ("rowmax" in rs and not do_exp)
+        exp_in = reads([e for e in es if roles.role[e.name] == "exp"]) | (
+            reads([e for e in c.main if e.output in earlier(rd, k) & roles.exps])
+        )
+        max_in = exp_in & roles.maxes
+        read_m = do_exp and not online
+        if read_m and not earlier(max_in, k):
+            raise _err(c, es[0], f"pass {k} exponentiates without a complete or running max")
+        plans.append((k, es, rs, do_exp, online, read_m, max_in))
+    need_m = set().union(*(p[6] for p in plans if p[5]))
+    need_l = {
+        x.tensor
+        for k, es, *_ in plans
+        for e in es
+        if roles.role[e.name] == "normalize"
+        for x in accesses(e.rhs)
+    }
+    kernels = []
+    for k, es, rs, do_exp, online, read_m, _ in plans:
+        outs = {e.output for e in es}
+        pk = PassKernel(
+            index=k,
+            einsums=tuple(e.name for e in es),
+            online=online,
+            read_m=read_m,
+            do_exp=do_exp,
+            do_sum="rowsum" in rs or ("online" in rs and do_exp),
+            do_pv="pv" in rs,
+            div_in_loop="normalize" in rs,
+            div_out="div_out" in rs,
+            write_m=bool(outs & need_m),
+            write_l=bool(outs & need_l & roles.sums) and "normalize" not in rs,
+            write_o=f["out"] in outs,
+        )
+        if pk.div_in_loop and not any(kk.write_l for kk in kernels):
+            raise _err(c, es[0], f"pass {k} normalizes by a row sum no earlier pass completes")
+        if pk.write_o and not pk.do_pv:
+            raise _err(c, es[0], f"pass {k} writes the output without a product with {f['V']}")
+        kernels.append(pk)
+    if not any(kk.write_o for kk in kernels):
+        raise _err(c, None, "a cascade whose output is not produced by a PV pass")
+    return KernelPlan(
+        cascade=c.name,
+        kernels=tuple(kernels),
+        q=f["Q"],
+        k=f["K"],
+        v=f["V"],
+        out=f["out"],
+        causal=causal,
+        grouped=grouped,
+        scale_const=f["scale_const"],
+        scale_names=tuple(f["scale_names"]),
+        score_fns=tuple(f["score_fns"]),
+        source=c,
+    )

@@ -1,0 +1,192 @@
+"""GPU model: predicted DRAM bytes and time of a lowered cascade (pure Python; no torch).
+
+Input: a `KernelPlan` (einsim.gpu.lower), a `Shape`, the `Tiling` it is launched with and a `GpuArch`.
+Output: a `Prediction` with one `KernelCost` per pass kernel and their sums.
+
+Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and do_bench):
+- Bytes. Each kernel starts with a cold L2 (as ncu's default cache control makes it, and as a sequence
+  of passes over ≫ L2 data does in practice: the next pass starts at head 0 while L2 holds the last
+  heads). A kernel reads Q once, the row statistics it needs once, and streams the K (and V, when the
+  pass has a PV product) of each K/V head. That stream reaches DRAM once per head while the programs
+  that share the head are resident together or the stream fits in `arch.l2_reuse_bytes`; beyond both,
+  every wave of resident programs re-streams it (causal: the prefix the wave needs). Writes: O and
+  the row statistics that cross a pass boundary.
+- Time. Per kernel, tensor-core time (score points × 2D per dot at the datasheet rate), ex2 time at
+  16/clk/SM, and fp32 issue time for the per-score element-wise work are added (a Triton kernel of
+  this shape does not overlap softmax with the MMAs), scaled for idle SMs and the last partial wave;
+  the kernel takes the larger of that and its DRAM bytes over the measured copy bandwidth, plus a
+  launch cost.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from einsim.gpu.arch import GpuArch
+from einsim.gpu.plan import KernelPlan, PassKernel, Shape, Tiling
+
+
+@dataclass(frozen=True)
+class KernelCost:
+    """Predicted work, traffic and time of one pass kernel."""
+
+    index: int
+    label: str
+    programs: int
+    ctas_per_sm: int
+    score_points: float
+    mma_flops: float
+    exps: float
+    fp32_ops: float
+    dram_read_bytes: float
+    dram_write_bytes: float
+    mma_s: float
+    exp_s: float
+    fp32_s: float
+    dram_s: float
+    seconds: float
+
+    @property
+    def bound(self) -> str:
+        return "memory" if self.dram_s >= self.mma_s + self.exp_s + self.fp32_s else "compute"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The sum over a plan's kernels."""
+
+    kernels: tuple[KernelCost, ...]
+
+    @property
+    def dram_read_bytes(self) -> float:
+        return sum(k.dram_read_bytes for k in self.kernels)
+
+    @property
+    def dram_write_bytes(self) -> float:
+        return sum(k.dram_write_bytes for k in self.kernels)
+
+    @property
+    def dram_bytes(self) -> float:
+        return self.dram_read_bytes + self.dram_write_bytes
+
+    @property
+    def seconds(self) -> float:
+        return sum(k.seconds for k in self.kernels)
+
+    @property
+    def ms(self) -> float:
+        return self.seconds * 1e3
+
+
+def ctas_per_sm(pk: PassKernel, shape: Shape, t: Tiling, arch: GpuArch) -> int:
+    """Resident programs per SM, from an estimate of shared memory and registers per program."""
+    elt = shape.elt_bytes
+    smem = t.num_stages * t.block_n * shape.D * elt * (1 + int(pk.do_pv)) + t.block_m * shape.D * elt
+    threads = 32 * t.num_warps
+    live = t.block_m * shape.D * int(pk.do_pv) + 2 * t.block_m * t.block_n
+    regs = min(255, live // threads + 48)
+    by_smem = arch.smem_per_sm // max(smem, 1)
+    by_regs = arch.regs_per_sm // (regs * threads)
+    return max(1, min(by_smem, by_regs, 2048 // threads))
+
+
+def _row_geometry(shape: Shape, t: Tiling) -> tuple[int, int]:
+    """(query rows per program column, head programs per batch) as launched by the runtime."""
+    if t.group_rows:
+        return shape.R * shape.N_Q, shape.kv_heads
+    return shape.N_Q, shape.H
+
+
+def _tiles_per_qtile(plan: KernelPlan, shape: Shape, t: Tiling) -> list[int]:
+    """K/V tiles each query tile visits (causal: fully masked tiles are skipped)."""
+    rows, _ = _row_geometry(shape, t)
+    n_qt = math.ceil(rows / t.block_m)
+    full = math.ceil(shape.N_KV / t.block_n)
+    if not plan.causal:
+        return [full] * n_qt
+    off = shape.N_KV - shape.N_Q
+    out = []
+    for i in range(n_qt):
+        p_hi = shape.N_Q - 1 if t.group_rows else min((i + 1) * t.block_m, shape.N_Q) - 1
+        out.append(math.ceil(min(shape.N_KV, p_hi + off + 1) / t.block_n))
+    return out
+
+
+def _kv_streams(
+    plan: KernelPlan, shape: Shape, t: Tiling, slots: int, stream_bytes: float, reuse_bytes: float
+) -> float:
+    """How many times one K/V head's stream reaches DRAM in one kernel."""
+    rows, _ = _row_geometry(shape, t)
+    per_head = math.ceil(rows / t.block_m) * (1 if t.group_rows else shape.R)
+    if per_head <= slots or stream_bytes <= reuse_bytes:
+        return 1.0
+    waves = per_head / slots
+    if not plan.causal:
+        return waves
+    n = math.ceil(waves)
+    return sum(min(1.0, j / waves) for j in range(1, n + 1))
+
+
+def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Prediction:
+    """Predicted DRAM bytes and time of every kernel of `plan` at `shape` on `arch`."""
+    t = tiling
+    elt = shape.elt_bytes
+    rows, hp = _row_geometry(shape, t)
+    tiles_q = _tiles_per_qtile(plan, shape, t)
+    programs = len(tiles_q) * shape.B * hp
+    tiles = sum(tiles_q) * shape.B * hp
+    points = float(tiles) * t.block_m * t.block_n
+    q_bytes = shape.B * shape.H * shape.N_Q * shape.D * elt
+    stat_bytes = shape.B * shape.H * shape.N_Q * 4
+    kv_head = shape.N_KV * shape.D * elt
+    costs = []
+    for pk in plan.kernels:
+        occ = ctas_per_sm(pk, shape, t, arch)
+        slots = occ * arch.sms
+        mma = points * 2 * shape.D * pk.dots
+        exps = (points if pk.do_exp else 0.0) + (tiles * t.block_m if pk.online and pk.do_exp else 0.0)
+        per_point = 1.0  # scale
+        per_point += 1.0 if pk.online else 0.0  # running/row max
+        per_point += 1.0 if pk.do_exp else 0.0  # exponent argument
+        per_point += 1.0 if pk.do_sum else 0.0
+        per_point += 1.0 if pk.div_in_loop else 0.0
+        per_point += 0.5 if pk.do_pv else 0.0  # cast of P
+        per_point += shape.D / t.block_n if pk.online and pk.do_pv else 0.0  # rescale of the accumulator
+        fp32 = points * per_point
+        stream = kv_head * (1 + int(pk.do_pv))
+        streams = _kv_streams(plan, shape, t, slots, stream, arch.l2_reuse_bytes)
+        reads = q_bytes + stream * streams * shape.B * shape.kv_heads
+        reads += stat_bytes * (int(pk.read_m) + int(pk.div_in_loop))
+        writes = q_bytes * int(pk.write_o) + stat_bytes * (int(pk.write_m) + int(pk.write_l))
+        mma_s = mma / arch.tensor_flops
+        exp_s = exps / arch.mufu_rate
+        fp32_s = fp32 / arch.fp32_rate
+        compute = mma_s + exp_s + fp32_s
+        if programs < arch.sms:
+            compute *= arch.sms / programs
+        elif not plan.causal:
+            waves = programs / slots
+            compute *= math.ceil(waves) / waves
+        dram_s = (reads + writes) / arch.hbm_copy_bw
+        seconds = max(compute, dram_s) + arch.launch_s
+        costs.append(
+            KernelCost(
+                pk.index,
+                pk.label,
+                programs,
+                occ,
+                points,
+                mma,
+                exps,
+                fp32,
+                reads,
+                writes,
+                mma_s,
+                exp_s,
+                fp32_s,
+                dram_s,
+                seconds,
+            )
+        )
+    return Prediction(tuple(costs))

@@ -1,0 +1,186 @@
+"""Kernel plans: what the GPU lowering of a cascade launches (pure data; no torch, no triton).
+
+Input: built by `einsim.gpu.lower.lower(cascade)`. Output: a `KernelPlan` — one `PassKernel` per pass
+of the cascade over the key rank M, each a set of flags of the Triton pass skeleton
+(einsim.gpu.kernels) — that the runtime launches and the GPU model (einsim.gpu.model) costs.
+`Tiling` is the launch configuration chosen for a shape (`choose_tiling`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PassKernel:
+    """One pass of the cascade over M as one kernel launch.
+
+    Every pass recomputes the score tile S = scale·Q·Kᵀ (the M-ranked tensors of the cascade are never
+    materialized); the flags say what else it computes and which row statistics cross the pass
+    boundary through global memory.
+    """
+
+    index: int
+    #: names of the cascade's Einsums this kernel computes
+    einsums: tuple[str, ...]
+    #: loop-carried running max with rescaling (iterative rank; 1-pass cascades)
+    online: bool = False
+    #: the row max comes complete from an earlier pass
+    read_m: bool = False
+    do_exp: bool = False
+    do_sum: bool = False
+    do_pv: bool = False
+    #: normalize every score by the complete row sum inside the loop (3-pass A = SN / SD)
+    div_in_loop: bool = False
+    #: deferred division of the output by the row sum after the loop
+    div_out: bool = False
+    write_m: bool = False
+    write_l: bool = False
+    write_o: bool = False
+
+    @property
+    def reads_v(self) -> bool:
+        return self.do_pv
+
+    @property
+    def dots(self) -> int:
+        """Matrix products per score tile: QKᵀ, plus PV when the pass has one."""
+        return 1 + int(self.do_pv)
+
+    @property
+    def label(self) -> str:
+        parts = []
+        if self.online and not self.do_exp:
+            parts.append("max")
+        elif self.online:
+            parts.append("online-softmax")
+        if self.read_m:
+            parts.append("exp")
+        if self.do_sum and not self.online:
+            parts.append("sum")
+        if self.div_in_loop:
+            parts.append("normalize")
+        if self.do_pv:
+            parts.append("PV")
+        if self.div_out:
+            parts.append("div")
+        return "+".join(parts)
+
+
+@dataclass(frozen=True)
+class KernelPlan:
+    """The lowering of one attention cascade: its kernels and the properties that select flags."""
+
+    cascade: str
+    kernels: tuple[PassKernel, ...]
+    #: names of the cascade's query, key, value and output tensors
+    q: str
+    k: str
+    v: str
+    out: str
+    #: the causal filter `m <= p + (M - P)` is present (masks + skipping of fully masked tiles)
+    causal: bool
+    #: K/V carry a group rank that Q refines (GQA/MQA): R query heads share one K/V head
+    grouped: bool
+    #: the score's constant factor: `scale_const` times the product of the cascade's scalars named in
+    #: `scale_names` (e.g. `s = 1 / sqrt(E)`), evaluated for a head dim by `scale`
+    scale_const: float = 1.0
+    scale_names: tuple[str, ...] = ()
+    #: element-wise operators applied to the scaled score, innermost first (at most one is launched)
+    score_fns: tuple[str, ...] = ()
+    #: the cascade this plan lowers (for its scalars); not part of equality
+    source: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def passes(self) -> int:
+        return len(self.kernels)
+
+    @property
+    def variant(self) -> str:
+        """Short name: `1-pass`, `2-pass`, `3-pass`, with `-causal` / `-gqa` suffixes."""
+        name = f"{self.passes}-pass"
+        if self.causal:
+            name += "-causal"
+        if self.grouped:
+            name += "-gqa"
+        return name
+
+    def scale(self, head_dim: int) -> float:
+        """The score factor with every rank size of the embedding ranks set to `head_dim`."""
+        out = self.scale_const
+        if self.scale_names:
+            from einsim.execute import eval_scalars
+
+            sizes = {r: head_dim for r in ("E", "F", "D")}
+            vals = eval_scalars(self.source, sizes)
+            for n in self.scale_names:
+                out *= vals[n]
+        return out
+
+
+@dataclass(frozen=True)
+class Shape:
+    """An attention problem: batch, query heads, K/V heads, query and key lengths, head dim, dtype."""
+
+    B: int
+    H: int
+    N_Q: int
+    N_KV: int
+    D: int
+    G: int | None = None
+    dtype: str = "bf16"
+
+    @property
+    def kv_heads(self) -> int:
+        return self.H if self.G is None else self.G
+
+    @property
+    def R(self) -> int:
+        return self.H // self.kv_heads
+
+    @property
+    def elt_bytes(self) -> int:
+        return {"fp32": 4, "fp16": 2, "bf16": 2}[self.dtype]
+
+    def flops(self, causal: bool) -> float:
+        """Useful forward FLOPs by the usual convention: 4·B·H·N_Q·N_KV·D, causal counts the unmasked part."""
+        pts = float(self.N_Q * self.N_KV)
+        if causal:
+            off = self.N_KV - self.N_Q
+            pts = self.N_Q * self.N_Q / 2 if off == 0 else self.N_Q * (self.N_Q + 1) / 2 + self.N_Q * off
+        return 4.0 * self.B * self.H * pts * self.D
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """Launch configuration of every pass kernel of a plan for one shape."""
+
+    block_m: int
+    block_n: int
+    num_warps: int
+    num_stages: int
+    #: stack the R query heads of a K/V group as tile rows (decode / GQA with few queries)
+    group_rows: bool = False
+
+
+def _pow2(x: int) -> int:
+    return 1 << max(0, (x - 1).bit_length())
+
+
+def choose_tiling(plan: KernelPlan, shape: Shape, interpret: bool = False) -> Tiling:
+    """A fixed, GPU-legal configuration (blocks ≥ 16 so every `tl.dot` has K ≥ 16).
+
+    Prefill: BLOCK_M 128, BLOCK_N 64, 4 warps at D ≤ 64, 8 at D=128, 3 stages (gpu.md §1.5).
+    Decode-like shapes (R·N_Q ≤ 64 query rows per K/V head) stack the group's heads as rows.
+    In the interpreter smaller tiles keep CPU tests fast.
+    """
+    rows_grouped = shape.R * shape.N_Q
+    if rows_grouped <= 64:
+        bm = max(16, _pow2(rows_grouped))
+        return Tiling(bm, 64 if interpret else 128, 4, 3, group_rows=True)
+    if interpret:
+        return Tiling(64 if shape.N_Q >= 64 else 32, 32, 4, 1)
+    if shape.D <= 64:
+        return Tiling(128, 64, 4, 3)
+    return Tiling(128, 64, 8, 3)

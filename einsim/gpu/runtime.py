@@ -1,0 +1,173 @@
+"""Launching a `KernelPlan` on torch tensors (imports torch and triton; import lazily).
+
+Input: a plan from einsim.gpu.lower, tensors Q [B, H, N_Q, D], K and V [B, G, N_KV, D] (G divides H;
+G < H only for plans whose cascade has a group rank), optionally a `Tiling`. Output: O [B, H, N_Q, D]
+in Q's dtype. `prepare` allocates the output and the row statistics once and returns a closure that
+launches every pass kernel (what the benchmark times); `attention` is the one-shot form.
+Works on CUDA tensors and, under TRITON_INTERPRET=1, on CPU tensors.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import torch
+import triton
+import triton.language as tl
+
+from einsim.errors import EinsimError
+from einsim.gpu import kernels
+from einsim.gpu.plan import KernelPlan, Shape, Tiling, choose_tiling
+
+_TRITON_OPS: dict[str, object] = {}
+
+
+def register_triton_operator(name: str, fn: object) -> None:
+    """Give the element-wise operator `name` (registered with einsim.register_operator) its
+    `@triton.jit` implementation, used when a cascade applies it to the score."""
+    from triton.runtime.interpreter import InterpretedFunction
+
+    if not isinstance(fn, triton.runtime.JITFunction | InterpretedFunction):
+        raise EinsimError(f"Triton implementation of operator {name!r} must be a @triton.jit function.")
+    _TRITON_OPS[name] = fn
+
+
+@triton.jit
+def _relu(x):
+    return tl.maximum(x, 0.0)
+
+
+@triton.jit
+def _square(x):
+    return x * x
+
+
+@triton.jit
+def _abs(x):
+    return tl.abs(x)
+
+
+@triton.jit
+def _neg(x):
+    return -x
+
+
+for _n, _f in (("relu", _relu), ("square", _square), ("abs", _abs), ("neg", _neg)):
+    _TRITON_OPS[_n] = _f
+
+
+def triton_operator(name: str) -> object:
+    try:
+        return _TRITON_OPS[name]
+    except KeyError:
+        raise EinsimError(
+            f"Element-wise operator {name!r} on the score has no Triton implementation; register one with "
+            "einsim.gpu.runtime.register_triton_operator(name, jit_fn)."
+        ) from None
+
+
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def shape_of(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> Shape:
+    B, H, NQ, D = q.shape
+    Bk, G, NK, Dk = k.shape
+    dt = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}.get(q.dtype)
+    if dt is None:
+        raise EinsimError(f"GPU lowering supports fp32/fp16/bf16 inputs, not {q.dtype}.")
+    if Bk != B or Dk != D or tuple(v.shape) != tuple(k.shape) or H % G:
+        raise EinsimError(
+            f"Shapes do not fit: Q {tuple(q.shape)}, K {tuple(k.shape)}, V {tuple(v.shape)}; "
+            "expected Q [B,H,N_Q,D], K and V [B,G,N_KV,D] with G dividing H."
+        )
+    if D not in (16, 32, 64, 128, 256):
+        raise EinsimError(f"Head dim {D} is not a power of two in 16..256; pad it.")
+    return Shape(B, H, NQ, NK, D, G if G != H else None, dt)
+
+
+def prepare(
+    plan: KernelPlan, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tiling: Tiling | None = None
+) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
+    """Allocate O and the row statistics; return (launch_all_passes, O)."""
+    shape = shape_of(q, k, v)
+    if shape.G is not None and not plan.grouped:
+        raise EinsimError(
+            f"Cascade {plan.cascade!r} has no group rank, so K/V must have as many heads as Q "
+            f"({shape.H}), not {shape.G}."
+        )
+    if shape.N_KV < shape.N_Q and plan.causal:
+        raise EinsimError(f"Causal cascade needs N_KV ≥ N_Q (got {shape.N_KV} < {shape.N_Q}).")
+    t = tiling or choose_tiling(plan, shape, interpret=_interpreting())
+    B, H, NQ, NK, D = shape.B, shape.H, shape.N_Q, shape.N_KV, shape.D
+    R = shape.R
+    o = torch.empty_like(q)
+    st_m = torch.empty((B, H, NQ), device=q.device, dtype=torch.float32)
+    st_l = torch.empty((B, H, NQ), device=q.device, dtype=torch.float32)
+    score_fn = kernels.identity
+    if len(plan.score_fns) > 1:
+        raise EinsimError(f"At most one element-wise operator on the score is lowered, got {plan.score_fns}.")
+    if plan.score_fns:
+        score_fn = triton_operator(plan.score_fns[0])
+    scale = plan.scale(D)
+    qk_scale = scale if plan.score_fns else scale * kernels.LOG2E
+    rows, hp = (R * NQ, shape.kv_heads) if t.group_rows else (NQ, H)
+    grid = kernels.grid(rows, t.block_m, B, hp)
+    args = (
+        q,
+        k,
+        v,
+        o,
+        st_m,
+        st_l,
+        qk_scale,
+        *q.stride(),
+        *k.stride(),
+        *v.stride(),
+        *o.stride(),
+        H,
+        R,
+        NQ,
+        NK,
+        rows,
+        hp,
+    )
+    launches = []
+    for pk in plan.kernels:
+        flags = dict(
+            HEAD_DIM=D,
+            BLOCK_M=t.block_m,
+            BLOCK_N=t.block_n,
+            CAUSAL=plan.causal,
+            GROUP_ROWS=t.group_rows,
+            EVEN_N=NK % t.block_n == 0,
+            ONLINE=pk.online,
+            READ_M=pk.read_m,
+            DO_EXP=pk.do_exp,
+            DO_SUM=pk.do_sum,
+            DO_PV=pk.do_pv,
+            DIV_IN_LOOP=pk.div_in_loop,
+            DIV_OUT=pk.div_out,
+            WRITE_M=pk.write_m,
+            WRITE_L=pk.write_l,
+            WRITE_O=pk.write_o,
+            SCORE_FN=score_fn,
+            HAS_SCORE_FN=bool(plan.score_fns),
+        )
+        launches.append(flags)
+
+    def run() -> torch.Tensor:
+        for flags in launches:
+            kernels.attn_pass_kernel[grid](*args, **flags, num_warps=t.num_warps, num_stages=t.num_stages)
+        return o
+
+    return run, o
+
+
+def attention(
+    plan: KernelPlan, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tiling: Tiling | None = None
+) -> torch.Tensor:
+    """Run every pass of `plan` on (q, k, v) and return the output."""
+    run, _ = prepare(plan, q, k, v, tiling)
+    return run()

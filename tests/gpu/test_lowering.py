@@ -1,0 +1,89 @@
+"""The lowering and the GPU model are pure: flags from the IR, errors that name constructs, bytes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import einsim
+from einsim.gpu.arch import H100_SXM, H200
+from einsim.gpu.lower import lower
+from einsim.gpu.model import predict
+from einsim.gpu.plan import Shape, choose_tiling
+
+from . import cascades as C
+
+
+def _plan(text):
+    return lower(einsim.parse(text))
+
+
+def test_pass_structure_selects_the_skeleton():
+    three = lower(einsim.parse_file("workloads/cascades/cascade4_3pass.ein"))
+    assert [k.label for k in three.kernels] == ["max", "exp+sum", "exp+normalize+PV"]
+    assert three.kernels[0].write_m and three.kernels[1].write_l and three.kernels[2].write_o
+    two = _plan(C.TWO_PASS)
+    assert [k.label for k in two.kernels] == ["max", "exp+sum+PV+div"]
+    one = lower(einsim.parse_file("workloads/cascades/cascade5_fa2.ein"))
+    assert one.passes == 1 and one.kernels[0].online and one.kernels[0].div_out
+    assert one.scale(64) == pytest.approx(0.125)
+
+
+def test_flags_come_from_the_ir_not_the_name():
+    renamed = C.TWO_PASS.replace("cascade twopass", "cascade cascade5_fa2_onepass")
+    assert _plan(renamed).passes == 2
+    assert _plan(C.CAUSAL_ONE_PASS).causal and not _plan(C.TWO_PASS).causal
+    assert _plan(C.GQA_THREE_PASS).grouped
+    assert _plan(C.RELU_THREE_PASS).score_fns == ("relu",)
+
+
+@pytest.mark.parametrize(
+    "text,construct",
+    [
+        (C.WINDOW_THREE_PASS, "filter"),
+        (C.three_pass(score_map="{x} * QK[m, p]", name="sq"), "QS"),
+        (C.three_pass(score_map="2 * relu({x})", name="late"), "scalar factor applied after"),
+    ],
+)
+def test_unsupported_constructs_are_named(text, construct):
+    with pytest.raises(einsim.EinsimError, match=construct):
+        _plan(text)
+
+
+def test_lowering_and_model_do_not_import_torch():
+    code = (
+        "import sys, einsim, einsim.gpu.lower, einsim.gpu.model, einsim.gpu.arch;"
+        "assert 'torch' not in sys.modules and 'triton' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_model_bytes_at_ordinary_sizes_are_compulsory():
+    plan = _plan(C.CAUSAL_ONE_PASS.replace(" : m1*M0 + m0 <= p + (M - P)", ""))
+    sh = Shape(4, 16, 4096, 4096, 128)
+    pr = predict(plan, sh, choose_tiling(plan, sh), H100_SXM)
+    q = 4 * 16 * 4096 * 128 * 2
+    assert pr.dram_read_bytes == 3 * q and pr.dram_write_bytes == q
+
+
+def test_model_orders_passes_and_counts_restreaming():
+    sh = Shape(1, 2, 131072, 131072, 64)
+    plans = [_plan(t) for t in (C.CAUSAL_ONE_PASS.replace(" : m1*M0 + m0 <= p + (M - P)", ""), C.TWO_PASS)]
+    plans.append(lower(einsim.parse_file("workloads/cascades/cascade4_3pass.ein")))
+    preds = [predict(p, sh, choose_tiling(p, sh), H100_SXM) for p in plans]
+    assert preds[0].ms < preds[1].ms < preds[2].ms
+    assert preds[0].dram_read_bytes < preds[1].dram_read_bytes < preds[2].dram_read_bytes
+    kv = 2 * 131072 * 64 * 2 * 2
+    assert preds[0].dram_read_bytes > 2 * kv  # K/V re-streamed once they exceed the L2 reuse limit
+    assert predict(plans[0], sh, choose_tiling(plans[0], sh), H200).ms < preds[0].ms * 1.01
+
+
+def test_decode_is_memory_bound():
+    plan = _plan(C.GQA_THREE_PASS)
+    sh = Shape(16, 32, 1, 16384, 128, G=8)
+    t = choose_tiling(plan, sh)
+    assert t.group_rows and t.block_m == 16
+    pr = predict(plan, sh, t, H100_SXM)
+    assert all(k.bound == "memory" for k in pr.kernels)
