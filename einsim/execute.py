@@ -165,6 +165,9 @@ class _EinsumEval:
         table = MERGES[x.merge or op.default_merge]  # type: ignore[union-attr]
         pa = args[0][1]
         pb = args[1][1] if len(args) == 2 else None
+        if x.op == "div":  # FuseMax's ÷(←): a zero divisor counts as empty, so 0/0 is never computed
+            nz = args[1][0] != 0
+            pb = nz if pb is None else (pb & nz)
         with np.errstate(all="ignore"):
             vals = op.fn(*[a[0] for a in args])  # type: ignore[union-attr]
         visited = _visited(table, pa, pb, unary=len(args) == 1)
@@ -238,6 +241,11 @@ class _EinsumEval:
             idx.append(np.broadcast_to(np.asarray(i), target) if np.ndim(i) else np.full(target, i))
         store_v, store_p = self.store[e.output]
         sel = tuple(idx)
+        if not sel:  # a 0-rank output
+            if pres is None or bool(np.all(pres)):
+                store_v[()] = float(np.asarray(vals).reshape(()))
+                store_p[()] = True
+            return
         if pres is None:
             store_v[sel] = vals
             store_p[sel] = True

@@ -7,7 +7,8 @@ Modelling conventions (documented semantics, relied on by the executor and the a
 - `expsub(a, b)` is FuseMax's fused sub-then-exp `e^(a - b)`; where `a` is -inf the result is 0 (also
   for `b` = -inf), so fully masked rows never produce NaN.
 - `div(a, b)` defaults to FuseMax's merge "touch only points where the divisor is non-empty" (EDGE's
-  truth table calls this take_right); untouched points take the output tensor's empty value.
+  truth table calls this take_right), and a zero divisor counts as empty; untouched points take the
+  output tensor's empty value (so a fully masked softmax row gives 0, never 0/0).
 - Cost classes are mac, mul, add, max, exp, div, other. A `mul` whose result is immediately
   sum-reduced is counted as one `mac` per iteration point by the analyzer.
 User-defined element-wise operators are added with `register_operator`.

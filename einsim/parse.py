@@ -88,7 +88,7 @@ def _tokenize(text: str, file: str) -> list[Tok]:
         kind = m.lastgroup or ""
         val = m.group()
         if kind == "nl":
-            if depth == 0 and not (toks and toks[-1].kind == "op" and toks[-1].text in "+-*/=,@"):
+            if depth == 0 and not (toks and toks[-1].kind == "op" and toks[-1].text in ("+", "-", "*", "/", ",", "@")):
                 toks.append(Tok("nl", "\n", line, col))
             line += 1
             line_start = m.end()
@@ -308,6 +308,7 @@ class _Parser:
                     ot,
                 )
             rop = REDUCE_ALIASES[ot.text]
+            rop = None if rop == "add" else rop  # sum is the default reduction: canonical None
             if self.at("("):
                 self.next()
                 rmerge = self.merge_name()
@@ -475,6 +476,15 @@ class _Parser:
         if self.at("not"):
             self.next()
             return Not(self.pnot())
+        if self.at("("):
+            save = self.i
+            try:
+                self.next()
+                p = self.pred()
+                self.expect(")")
+                return p
+            except CascadeError:
+                self.i = save
         a = self.iexpr()
         t = self.peek()
         if t.text not in ("==", "!=", "<", "<=", ">", ">="):

@@ -68,15 +68,16 @@ def validate(c: Cascade) -> None:
                        "Only an iterative tensor (written at `v+1`) may have both an initialisation and an update.",
                        format_einsum(writers[(t, "main")]))
     assigned = {t for t, _ in writers}
+    for e in c.einsums:
+        _check_einsum(c, e, declared, assigned, scalars, ranks)
+    _check_iterative(c)
+    _check_cycles(c)
     for o in c.outputs:
         if o.name not in assigned:
             raise _err(c, o.loc, f"output tensor {o.name} is never assigned",
                        f"Add an Einsum that computes {o.name}, or declare it with `tensor` instead of `output`.",
                        o.name)
-    for e in c.einsums:
-        _check_einsum(c, e, declared, assigned, scalars, ranks)
-    _check_iterative(c)
-    _check_cycles(c)
+
 
 
 def _check_einsum(c: Cascade, e: Einsum, declared: dict, assigned: set, scalars: set, ranks: set) -> None:
