@@ -100,6 +100,8 @@ def default_rank(c: Cascade) -> str:
     for e in c.einsums:
         if e.reduced_vars:
             return _parent(c, e.reduced_vars[0].upper())
+    if c.stop is not None:
+        return _parent(c, c.stop.var.upper())
     raise EinsimError(f"{c.source}: the cascade reduces no rank; name one with --rank.")
 
 
@@ -159,6 +161,12 @@ def _analyse_target(c: Cascade, rank: str, levels: tuple[str, ...], target: str)
             pending[name] = any(pending[u] for u in preds) or red[name] >= full
     passes = max((level[r] for r in readers), default=0)
     crossing = []
+    for t in c.inputs:  # an input fiber re-read in a later pass (e.g. Cascade 1's A) is live too
+        if not (set(t.ranks) & full) or t.name not in g:
+            continue
+        lv = sorted({level[v] for v in g.successors(t.name) if v in readers})
+        if len(lv) > 1:
+            crossing.append((t.name, lv[0], lv[-1]))
     for name in order:
         e = c.einsum(name)
         ranks_t = set(c.tensor_ranks.get(e.output, ()))
@@ -288,11 +296,12 @@ def analyze_passes(c: Cascade, rank: str | None = None) -> PassAnalysis:
         it_rank = c.tensor_ranks[t][pos]
         footprint += _fiber_size(c, t, set(), qranks, {it_rank})
     spill = sympy.Integer(0)
-    for t, _p0, _p1 in top.crossing:
-        n_later = len({top.pass_of[v] for v in c.graph.successors(_writer(c, t))
-                       if v in top.readers and top.pass_of[v] > top.pass_of[_writer(c, t)]})
+    inputs = {t.name for t in c.inputs}
+    for t, p0, _p1 in top.crossing:
+        src = t if t in inputs else _writer(c, t)
+        later = {top.pass_of[v] for v in c.graph.successors(src) if v in top.readers and top.pass_of[v] > p0}
         size = sympy.Mul(*[_sym(r) for r in c.tensor_ranks[t]])
-        spill += (1 + n_later) * size
+        spill += (len(later) + (0 if t in inputs else 1)) * size  # write once (intermediates), re-read per pass
     groups = tuple(
         tuple(n for n in top.readers if top.pass_of[n] == k) for k in range(1, top.passes + 1)
     )
