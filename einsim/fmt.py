@@ -10,15 +10,12 @@ import math
 
 from einsim.ir import (
     Access,
-    Apply,
-    BoolOp,
     Cascade,
     Cmp,
     Const,
     Coord,
     Einsum,
     Expr,
-    IBin,
     IExpr,
     Index,
     INum,

@@ -217,7 +217,7 @@ class _Parser:
                     if stop is not None:
                         raise self.error("a second stopping condition", "Keep one `stop` line per cascade.", t)
                     vt = self.name("the iterative rank variable")
-                    if not self.peek().text in (">=", ">"):
+                    if self.peek().text not in (">=", ">"):
                         raise self.error(
                             "a stopping condition must compare the iterative variable with `>=` or `>`",
                             "Write it as `stop m1 >= M1`.",

@@ -72,7 +72,6 @@ def resolve_sizes(
     missing = sorted(r for r in known_ranks(c) if r not in out and r != "?")
     if missing:
         raise EinsimError(
-            f"{c.source}: no size for rank(s) {', '.join(missing)}. Pass them, e.g. sizes={{'{missing[0]}': 64}} "
-            f"(or `--size {missing[0]}=64` on the command line)."
+            f"{c.source}: no size for rank(s) {', '.join(missing)}. Pass them, e.g. sizes={{'{missing[0]}': 64}}."
         )
     return out

@@ -17,7 +17,7 @@ import networkx as nx
 from einsim.errors import CascadeError, SourceLocation
 from einsim.fmt import format_einsum
 from einsim.graph import acyclic_view
-from einsim.ir import Access, Apply, Cascade, Einsum, IBin, ISize, IVar, Name, accesses, applies, ivars, isizes
+from einsim.ir import Apply, Cascade, Einsum, IBin, ISize, IVar, Name, accesses, applies, isizes, ivars
 from einsim.operators import MERGES, get_operator
 
 
@@ -62,7 +62,7 @@ def validate(c: Cascade) -> None:
                        "Einsums are single-assignment: give the second result a new name, or make it an iterative "
                        "update such as `RM[m1+1, p] = ...` with an initialisation in `init:`.", text)
         writers[key] = e
-    for (t, sec), e in writers.items():
+    for (t, sec) in writers:
         if sec == "init" and (t, "main") in writers and t not in c.iterative_tensors:
             raise _err(c, writers[(t, "main")].loc, f"tensor {t} is assigned in init: and again in einsums:",
                        "Only an iterative tensor (written at `v+1`) may have both an initialisation and an update.",
@@ -86,12 +86,14 @@ def _check_einsum(c: Cascade, e: Einsum, declared: dict, assigned: set, scalars:
     for acc in (e.lhs, *accesses(e.rhs)):
         if acc.tensor not in declared and acc.tensor not in assigned:
             raise _err(c, acc.loc, f"tensor {acc.tensor} is used but never declared or assigned",
-                       f"Declare it (`input {acc.tensor}[...]`) or compute it in an earlier Einsum; check the spelling.",
+                       f"Declare it (`input {acc.tensor}[...]`) or compute it in an earlier Einsum; "
+                       "check the spelling.",
                        text)
         want = c.tensor_ranks.get(acc.tensor)
         if want is not None and len(want) != len(acc.indices):
             raise _err(c, acc.loc, f"{acc.tensor} has {len(want)} rank(s) ({', '.join(want)}) but is indexed with "
-                       f"{len(acc.indices)}", f"Index {acc.tensor} as {acc.tensor}[{', '.join(r.lower() for r in want)}].",
+                       f"{len(acc.indices)}",
+                       f"Index {acc.tensor} as {acc.tensor}[{', '.join(r.lower() for r in want)}].",
                        text)
         for pos, ix in enumerate(acc.indices):
             for s in isizes(ix.expr) | (isizes(ix.cond) if ix.cond is not None else frozenset()):
@@ -161,8 +163,9 @@ def _check_iterative(c: Cascade) -> None:
         e = c.einsum(t)
         var = sorted(ivars(e.lhs.indices[pos].expr))
         if c.stop is None:
-            raise _err(c, e.loc, f"{t} is an iterative update (`{var[0] if var else '?'}+1`) but the cascade has no "
-                       "stopping condition", f"Add a line `stop {var[0] if var else 'm1'} >= {var[0].upper() if var else 'M1'}`.",
+            v = var[0] if var else "m1"
+            raise _err(c, e.loc, f"{t} is an iterative update (`{v}+1`) but the cascade has no stopping condition",
+                       f"Add a line `stop {v} >= {v.upper()}`.",
                        format_einsum(e))
         if var != [c.stop.var]:
             raise _err(c, e.loc, f"{t} iterates over {', '.join(var)} but the stopping condition is on {c.stop.var}",
@@ -185,7 +188,8 @@ def _check_cycles(c: Cascade) -> None:
         return
     names = [u for u, _ in cycle]
     e = c.einsum(names[0])
-    raise _err(c, e.loc, f"dependency cycle {' -> '.join(names + [names[0]])} that does not go through an iterative rank",
+    path = " -> ".join(names + [names[0]])
+    raise _err(c, e.loc, f"dependency cycle {path} that does not go through an iterative rank",
                "Break the cycle: a tensor may depend on its own earlier value only through an iterative rank "
                "(`X[i+1] = f(X[i], ...)` with a stopping condition).", format_einsum(e))
 
