@@ -265,7 +265,13 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
         if ops == {"div"} and len(a) == 2 and a[0].tensor in r.numer and a[1].tensor in r.sums:
             r.role[e.name] = "div_out"
             continue
-        raise _err(c, e, f"this Einsum (operators {sorted(ops) or ['none']}, reduce {red})")
+        raise _err(
+            c,
+            e,
+            f"this Einsum (operators {sorted(ops) or ['none']}, reduce {red}), which plays none of the attention "
+            "roles (score, score map, row/running max, exp(score - max), row sum, normalization, product "
+            "with V, deferred division, online rescaling)",
+        )
     for key in ("Q", "K", "V"):
         if key not in facts:
             raise _err(c, None, f"a cascade without a recognizable {key} input")

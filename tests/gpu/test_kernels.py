@@ -19,9 +19,7 @@ from einsim.gpu.runtime import prepare, register_triton_operator
 from . import cascades as C
 from .helpers import oracle, rel_err
 
-LIBRARY = sorted(
-    glob.glob(os.path.join(os.path.dirname(__file__), "..", "..", "workloads", "cascades", "*.ein"))
-)
+LIBRARY = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "..", "workloads", "cascades", "*.ein")))
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
 TOL = {torch.float32: 1e-5 if DEV == "cpu" else 5e-3, torch.float16: 2e-3}
 

@@ -87,3 +87,24 @@ def test_decode_is_memory_bound():
     assert t.group_rows and t.block_m == 16
     pr = predict(plan, sh, t, H100_SXM)
     assert all(k.bound == "memory" for k in pr.kernels)
+
+
+def test_ncu_csv_is_split_into_cases_at_marker_kernels():
+    from studies.gpu_benchmark import parse_ncu_csv
+
+    text = "\n".join(
+        [
+            "==PROF== Connected",
+            '"ID","Kernel Name","dram__bytes_read.sum","lts__t_sectors_srcunit_tex_op_write.sum","gpu__time_duration.sum"',
+            '"","","byte","sector","nsecond"',
+            '"0","einsim_ncu_marker","0","1","1000"',
+            '"1","attn_pass_kernel","1,000","10","2000000"',
+            '"2","attn_pass_kernel","500","0","1000000"',
+            '"3","einsim_ncu_marker","0","1","1000"',
+            '"4","flash_fwd_kernel","700","20","500000"',
+        ]
+    )
+    got = parse_ncu_csv(text, ["a", "b"])
+    assert got["a"]["dram_read_bytes"] == 1500 and got["a"]["dram_write_bytes"] == 320
+    assert got["a"]["ncu_ms"] == 3.0 and len(got["a"]["kernels"]) == 2
+    assert got["b"]["dram_read_bytes"] == 700

@@ -1,0 +1,713 @@
+"""GPU benchmark: check, time and profile every lowered cascade and the torch baselines in one call.
+
+Run on the lent GPU machine (one H100 or H200):
+    PYTHONUNBUFFERED=1 python3 studies/gpu_benchmark.py --out $OUT
+It (1) records the card, versions and clocks and measures the copy and matmul ceilings; (2) for every
+case — each library cascade that lowers (1-, 2-, 3-pass, causal, GQA, decode; chosen by the plan's
+properties, never by file name), torch SDPA with the flash / cuDNN / efficient backend named
+explicitly, and an unfused torch path — checks correctness on fresh random inputs (outputs poisoned
+with NaN; relative Frobenius error against float64 from the same rounded inputs: bf16 ≤ 1e-2, fp16 ≤
+1e-3) and times it with `triton.testing.do_bench` (median, L2 flushed); (3) re-runs a reduced set
+under Nsight Compute (`--clock-control none`) for DRAM bytes read (`dram__bytes_read.sum`) and written
+(L2 write sectors from the SMs × 32 B; the DRAM write counter misses data still in L2) per kernel;
+(4) writes `gpu_benchmark.json` (one record per (variant, shape)) and prints a short table last.
+Every einsim record carries the model's `predicted_dram_bytes` and `predicted_ms` (einsim.gpu.model,
+computed before measuring). `--interpret` runs the same code on CPU under TRITON_INTERPRET=1 at tiny
+sizes (no ncu, wall-clock timing) to test the script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import io
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+NCU_METRICS = [
+    "dram__bytes_read.sum",
+    "dram__bytes_write.sum",
+    "lts__t_sectors_srcunit_tex_op_write.sum",
+    "lts__t_sectors_srcunit_tex_op_read.sum",
+    "gpu__time_duration.sum",
+    "launch__registers_per_thread",
+    "launch__occupancy_limit_registers",
+    "launch__occupancy_limit_shared_mem",
+    "launch__grid_size",
+]
+MARKER = "einsim_ncu_marker"
+CORE_METRICS = NCU_METRICS[:5]
+
+
+@dataclass
+class Case:
+    """One (variant, shape) to check, time and maybe profile."""
+
+    variant: str
+    B: int
+    H: int
+    G: int
+    N_Q: int
+    N_KV: int
+    D: int
+    causal: bool
+    dtype: str = "bf16"
+    cascade: str = ""  # library file for einsim variants
+    group: str = "main"
+    profile: bool = False
+    tiling: tuple | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return (
+            f"{self.variant}|{self.B}x{self.H}x{self.G}|{self.N_Q}x{self.N_KV}|{self.D}|{int(self.causal)}|{self.dtype}"
+        )
+
+
+# ----------------------------------------------------------------------------------------------- cases
+
+
+def library_plans(interpret: bool):
+    """Every library cascade that lowers, keyed by its plan's properties."""
+    import einsim
+    from einsim.gpu.lower import lower
+
+    out = {}
+    for path in sorted(glob.glob(os.path.join(ROOT, "workloads", "cascades", "*.ein"))):
+        c = einsim.parse_file(path)
+        try:
+            plan = lower(c)
+        except einsim.EinsimError as e:
+            print(f"# not lowered: {os.path.basename(path)}: {e}")
+            continue
+        key = (plan.passes, plan.causal, plan.grouped, plan.score_fns)
+        if plan.scale(64) == 1.0 and plan.scale(128) == 1.0:
+            continue  # keep the scaled variant of each structure
+        out.setdefault(key, (os.path.basename(path), plan))
+    return out
+
+
+def build_cases(plans, interpret: bool) -> list[Case]:
+    cases: list[Case] = []
+    base = ["sdpa-flash", "sdpa-cudnn", "sdpa-efficient", "torch-unfused"]
+
+    def einsim_variants(causal: bool, grouped: bool):
+        """(variant name, library file) of every lowered plan with these properties (no score functions)."""
+        return [
+            (f"{k[0]}-pass" + ("-gqa" if grouped else ""), fname)
+            for k, (fname, _) in sorted(plans.items())
+            if k[1] == causal and k[2] == grouped and not k[3]
+        ]
+
+    if interpret:
+        sweep = [(256, 64), (128, 32)]
+        tok, hd = 512, 128
+    else:
+        sweep = [(n, d) for d in (64, 128) for n in (1024, 2048, 4096, 8192, 16384)]
+        tok, hd = 16384, 2048
+    for n, d in sweep:
+        B, H = max(1, tok // n), max(1, hd // d)
+        prof = n in (4096, 16384) and not interpret or (interpret and n == 256)
+        for v, f in einsim_variants(False, False):
+            cases.append(Case(v, B, H, H, n, n, d, False, cascade=f, profile=prof))
+        for v in base:
+            cases.append(Case(v, B, H, H, n, n, d, False, profile=prof and (n == 4096 or v != "torch-unfused")))
+    # long sequences, few heads: a head's K/V exceeds L2, so extra passes reach DRAM
+    longs = [(1, 2, 512, 64)] if interpret else [(1, 2, 131072, 64), (1, 4, 65536, 128)]
+    for B, H, n, d in longs:
+        for v, f in einsim_variants(False, False):
+            cases.append(Case(v, B, H, H, n, n, d, False, cascade=f, group="long", profile=True))
+        for v in ("sdpa-flash", "sdpa-cudnn"):
+            cases.append(Case(v, B, H, H, n, n, d, False, group="long", profile=True))
+    csweep = [(256, 64)] if interpret else [(n, d) for d in (64, 128) for n in (1024, 4096, 16384)]
+    for n, d in csweep:
+        B, H = max(1, tok // n), max(1, hd // d)
+        prof = (n == 4096 and d == 128) or interpret
+        for v, f in einsim_variants(True, False):
+            cases.append(Case(v, B, H, H, n, n, d, True, cascade=f, group="causal", profile=prof))
+        for v in ("sdpa-flash", "sdpa-cudnn"):
+            cases.append(Case(v, B, H, H, n, n, d, True, group="causal", profile=prof))
+    # GQA prefill and decode over a KV cache (H = 32 query heads on G = 8 K/V heads). Without a grouped
+    # cascade in the library, decode runs the plain plans with as many K/V heads as query heads.
+    grouped = [(v, f, False) for v, f in einsim_variants(False, True)]
+    grouped += [(v, f, True) for v, f in einsim_variants(True, True)]
+    gq = [(2, 8, 2, 128, 64)] if interpret else [(4, 32, 8, 4096, 128), (1, 32, 8, 16384, 128)]
+    for B, H, G, n, d in gq if grouped else []:
+        prof = n == 4096 or interpret
+        for v, f, causal in grouped:
+            cases.append(Case(v, B, H, G, n, n, d, causal, cascade=f, group="gqa", profile=prof))
+        for v in ("sdpa-flash", "sdpa-cudnn", "sdpa-efficient"):
+            cases.append(Case(v, B, H, G, n, n, d, False, group="gqa", profile=prof))
+    dec_plans = grouped or [(v, f, False) for v, f in einsim_variants(False, False)]
+    dec = [(2, 8, 2, 300, 64)] if interpret else [(16, 32, 8, m, 128) for m in (4096, 16384, 65536)]
+    for B, H, G, m, d in dec:
+        G = G if grouped else H
+        prof = m == 16384 or interpret
+        for v, f, causal in dec_plans:
+            cases.append(Case(v + "-decode", B, H, G, 1, m, d, causal, cascade=f, group="decode", profile=prof))
+        for v in ("sdpa-flash", "sdpa-efficient", "torch-unfused"):
+            cases.append(Case(v + "-decode", B, H, G, 1, m, d, False, group="decode", profile=prof))
+    return cases
+
+
+# ----------------------------------------------------------------------------------------------- runners
+
+
+def make_inputs(case: Case, seed: int, device: str):
+    import torch
+
+    dt = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[case.dtype]
+    g = torch.Generator(device=device).manual_seed(seed)
+    mk = lambda *s: torch.randn(*s, device=device, generator=g, dtype=torch.float32).to(dt)
+    return (
+        mk(case.B, case.H, case.N_Q, case.D),
+        mk(case.B, case.G, case.N_KV, case.D),
+        mk(case.B, case.G, case.N_KV, case.D),
+    )
+
+
+def make_fn(case: Case, plans, q, k, v):
+    """(callable that runs the variant once and returns O, O buffer to poison or None)."""
+    import torch
+    import torch.nn.functional as F
+
+    scale = case.D**-0.5
+    base = case.variant.removesuffix("-decode")
+    if case.cascade:
+        from einsim.gpu.plan import Tiling
+        from einsim.gpu.runtime import prepare
+
+        plan = next(p for f, p in plans.values() if f == case.cascade)
+        t = Tiling(*case.tiling) if case.tiling else None
+        run, o = prepare(plan, q, k, v, t)
+        return run, o
+    gqa = case.G != case.H
+    if base.startswith("sdpa-"):
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        backend = {
+            "sdpa-flash": SDPBackend.FLASH_ATTENTION,
+            "sdpa-cudnn": SDPBackend.CUDNN_ATTENTION,
+            "sdpa-efficient": SDPBackend.EFFICIENT_ATTENTION,
+        }[base]
+        kk, vv = k, v
+        kw = {}
+        if gqa:
+            if base == "sdpa-flash":
+                kw["enable_gqa"] = True
+            else:
+                r = case.H // case.G
+                kk, vv = k.repeat_interleave(r, 1), v.repeat_interleave(r, 1)
+
+        def run():
+            with sdpa_kernel([backend]):
+                return F.scaled_dot_product_attention(q, kk, vv, is_causal=case.causal, scale=scale, **kw)
+
+        return run, None
+    if base == "torch-unfused":
+        r = case.H // case.G
+        B, H, NQ, NK, D = case.B, case.H, case.N_Q, case.N_KV, case.D
+        q3 = q.reshape(B * H, NQ, D)
+        mask = None
+        if case.causal:
+            mask = torch.ones(NQ, NK, device=q.device, dtype=torch.bool).triu(NK - NQ + 1)
+
+        def run():
+            kk = k.repeat_interleave(r, 1) if r > 1 else k
+            vv = v.repeat_interleave(r, 1) if r > 1 else v
+            s = torch.bmm(q3 * scale, kk.reshape(B * H, NK, D).transpose(1, 2))
+            if mask is not None:
+                s = s.masked_fill_(mask, float("-inf"))
+            p = torch.softmax(s, dim=-1)
+            return torch.bmm(p, vv.reshape(B * H, NK, D)).reshape(B, H, NQ, D)
+
+        return run, None
+    raise ValueError(case.variant)
+
+
+def check(case: Case, plans, device: str, seed: int) -> float:
+    """Relative Frobenius error of a slice of the output against float64 (same rounded inputs)."""
+    import torch
+
+    q, k, v = make_inputs(case, seed, device)
+    run, o = make_fn(case, plans, q, k, v)
+    if o is not None:
+        o.fill_(float("nan"))
+    out = run()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    if torch.isnan(out).any():
+        return float("nan")
+    r = case.H // case.G
+    heads = sorted({0, case.H - 1})
+    rows = torch.arange(case.N_Q, device=device)
+    if case.N_Q > 1024:
+        rows = torch.cat([torch.randperm(case.N_Q, device=device)[:384], rows[-128:]])
+    num = den = 0.0
+    for h in heads:
+        qq = q[0, h, rows].double()
+        kk, vv = k[0, h // r].double(), v[0, h // r].double()
+        s = (qq @ kk.T) * case.D**-0.5
+        if case.causal:
+            allowed = torch.arange(case.N_KV, device=device)[None, :] <= rows[:, None] + (case.N_KV - case.N_Q)
+            s = s.masked_fill(~allowed, float("-inf"))
+        ref = torch.softmax(s, -1) @ vv
+        num += ((out[0, h, rows].double() - ref) ** 2).sum().item()
+        den += (ref**2).sum().item()
+    return math.sqrt(num / den)
+
+
+def bench(fn, device: str) -> float:
+    if device == "cuda":
+        import triton
+
+        return float(triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median"))
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1e3
+
+
+# ----------------------------------------------------------------------------------------------- model
+
+
+def predict_case(case: Case, plans, arch):
+    from einsim.gpu.model import predict
+    from einsim.gpu.plan import Shape, Tiling, choose_tiling
+
+    plan = next(p for f, p in plans.values() if f == case.cascade)
+    shape = Shape(case.B, case.H, case.N_Q, case.N_KV, case.D, case.G if case.G != case.H else None, case.dtype)
+    t = Tiling(*case.tiling) if case.tiling else choose_tiling(plan, shape)
+    pr = predict(plan, shape, t, arch)
+    return pr, t
+
+
+def flops(case: Case) -> float:
+    from einsim.gpu.plan import Shape
+
+    return Shape(case.B, case.H, case.N_Q, case.N_KV, case.D).flops(case.causal)
+
+
+# ----------------------------------------------------------------------------------------------- ncu
+
+
+def ncu_child(cases_path: str, interpret: bool) -> None:
+    """Runs under ncu: each case once, preceded by a marker kernel, between profiler start/stop."""
+    import torch
+
+    from studies._gpu_marker import einsim_ncu_marker
+
+    plans = library_plans(interpret)
+    cases = [Case(**c) for c in json.load(open(cases_path))]
+    marker_buf = torch.zeros(1, device="cuda")
+    for case in cases:
+        try:
+            q, k, v = make_inputs(case, 7, "cuda")
+            run, _ = make_fn(case, plans, q, k, v)
+            run()
+            torch.cuda.synchronize()
+            torch.cuda.cudart().cudaProfilerStart()
+            einsim_ncu_marker[(1,)](marker_buf)
+            run()
+            torch.cuda.synchronize()
+            torch.cuda.cudart().cudaProfilerStop()
+            print(f"# profiled {case.key}", flush=True)
+            del q, k, v, run
+            torch.cuda.empty_cache()
+        except Exception as e:  # noqa: BLE001 — recorded, not fatal
+            print(f"# ncu child failed {case.key}: {e!r}", flush=True)
+            torch.cuda.cudart().cudaProfilerStart()
+            einsim_ncu_marker[(1,)](marker_buf)
+            torch.cuda.cudart().cudaProfilerStop()
+
+
+def _num(x: str) -> float | None:
+    x = x.replace(",", "").strip()
+    try:
+        return float(x)
+    except ValueError:
+        return None
+
+
+def parse_ncu_csv(text: str, keys: list[str]) -> dict[str, dict]:
+    """Split ncu's raw CSV (one row per kernel, in launch order) at marker kernels into cases."""
+    lines = text.splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.startswith('"ID"')), None)
+    if start is None:
+        return {}
+    rows = list(csv.reader(io.StringIO("\n".join(lines[start:]))))
+    header, body = rows[0], rows[1:]
+    if body and body[0] and body[0][0] == "":
+        body = body[1:]  # units row
+    col = {h: i for i, h in enumerate(header)}
+    name_col = col.get("Kernel Name", col.get("Function Name"))
+    out: dict[str, dict] = {}
+    idx = -1
+    for r in body:
+        if len(r) < len(header):
+            continue
+        name = r[name_col]
+        if MARKER in name:
+            idx += 1
+            continue
+        if idx < 0 or idx >= len(keys):
+            continue
+        rec = out.setdefault(keys[idx], {"kernels": []})
+        rec["kernels"].append({"name": name[:80], **{m: _num(r[col[m]]) for m in NCU_METRICS if m in col}})
+    for rec in out.values():
+
+        def tot(m: str, ks=rec["kernels"]) -> float:
+            return sum(k.get(m) or 0.0 for k in ks)
+
+        rec["dram_read_bytes"] = tot("dram__bytes_read.sum")
+        rec["dram_write_bytes"] = 32 * tot("lts__t_sectors_srcunit_tex_op_write.sum")
+        rec["dram_write_counter_bytes"] = tot("dram__bytes_write.sum")
+        rec["l2_read_bytes"] = 32 * tot("lts__t_sectors_srcunit_tex_op_read.sum")
+        rec["ncu_ms"] = tot("gpu__time_duration.sum") / 1e6
+    return out
+
+
+def run_ncu(groups: dict[str, list[Case]], out_dir: str, deadline: float, interpret: bool) -> dict[str, dict]:
+    ncu = shutil.which("ncu") or next(iter(sorted(glob.glob("/opt/nvidia/nsight-compute/*/ncu"))), None)
+    if ncu is None or interpret:
+        print("# ncu: not run (no ncu or interpreter mode)")
+        return {}
+    results: dict[str, dict] = {}
+    raw = []
+    metrics = list(NCU_METRICS)
+    for name, cases in groups.items():
+        left = deadline - time.time()
+        if left < 30 or not cases:
+            print(f"# ncu group {name}: skipped ({left:.0f} s left)")
+            continue
+        path = os.path.join("/tmp", f"einsim_ncu_{name}.json")
+        json.dump([asdict(c) for c in cases], open(path, "w"))
+        log = os.path.join("/tmp", f"einsim_ncu_{name}.csv")
+        cmd = [
+            ncu,
+            "--clock-control",
+            "none",
+            "--profile-from-start",
+            "off",
+            "--csv",
+            "--page",
+            "raw",
+            "--print-units",
+            "base",
+            "--metrics",
+            ",".join(NCU_METRICS),
+            "--log-file",
+            log,
+            sys.executable,
+            os.path.abspath(__file__),
+            "--ncu-child",
+            path,
+        ]
+        t0 = time.time()
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=max(10, left - 15))
+            tail = (p.stdout + p.stderr)[-1500:]
+        except subprocess.TimeoutExpired as e:
+            tail = f"timeout after {time.time() - t0:.0f} s: {str(e.stdout)[-500:]}"
+        text = open(log).read() if os.path.exists(log) else ""
+        raw.append(f"### group {name}\n{text}")
+        got = parse_ncu_csv(text, [c.key for c in cases])
+        if not got and metrics != CORE_METRICS:
+            print(f"# ncu group {name}: nothing parsed; falling back to {CORE_METRICS}")
+            print(tail)
+            metrics = list(CORE_METRICS)
+            p = subprocess.run(
+                cmd[: cmd.index("--metrics") + 1] + [",".join(metrics)] + cmd[cmd.index("--metrics") + 2 :],
+                capture_output=True,
+                text=True,
+                timeout=max(10, deadline - time.time() - 15),
+            )
+            tail = (p.stdout + p.stderr)[-1500:]
+            text = open(log).read() if os.path.exists(log) else ""
+            got = parse_ncu_csv(text, [c.key for c in cases])
+        results.update(got)
+        print(f"# ncu group {name}: {len(got)}/{len(cases)} cases in {time.time() - t0:.0f} s")
+        if len(got) < len(cases):
+            print(tail)
+    with open(os.path.join(out_dir, "ncu_raw.csv"), "w") as f:
+        f.write("\n".join(raw))
+    return results
+
+
+# ----------------------------------------------------------------------------------------------- main
+
+
+def environment(device: str) -> dict:
+    import torch
+    import triton
+
+    env = {
+        "torch": torch.__version__,
+        "triton": triton.__version__,
+        "python": platform.python_version(),
+        "cuda": torch.version.cuda,
+        "host": platform.node(),
+    }
+    if device == "cuda":
+        p = torch.cuda.get_device_properties(0)
+        env.update(
+            card=torch.cuda.get_device_name(0),
+            sms=p.multi_processor_count,
+            l2_bytes=getattr(p, "L2_cache_size", None),
+            memory_bytes=p.total_memory,
+            cudnn=torch.backends.cudnn.version(),
+        )
+        env["nvidia_smi_before"] = smi()
+    else:
+        env["card"] = "cpu-interpreter"
+    return env
+
+
+def smi() -> str:
+    try:
+        q = "name,clocks.sm,clocks.max.sm,clocks.mem,power.draw,power.limit,temperature.gpu,driver_version"
+        return subprocess.run(
+            ["nvidia-smi", f"--query-gpu={q}", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        ).stdout.strip()
+    except Exception as e:  # noqa: BLE001
+        return repr(e)
+
+
+def ceilings(device: str) -> dict:
+    if device != "cuda":
+        return {}
+    import torch
+    import triton
+
+    src = torch.randn(1 << 29, device="cuda", dtype=torch.bfloat16)  # 1 GiB
+    dst = torch.empty_like(src)
+
+    def copy():
+        dst.copy_(src)
+
+    ms = triton.testing.do_bench(copy, warmup=25, rep=100, return_mode="median")
+    copy_bw = 2 * src.numel() * 2 / (ms * 1e-3)
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+    ms = triton.testing.do_bench(lambda: a @ b, warmup=25, rep=100, return_mode="median")
+    return {"copy_bytes_per_s": copy_bw, "matmul_bf16_flops": 2 * 8192**3 / (ms * 1e-3)}
+
+
+def tune_one_pass(plans, device: str, interpret: bool) -> dict[int, tuple]:
+    """Pick the 1-pass launch config per head dim among a few (N=4096, bf16): a tiny autotune."""
+    if interpret:
+        return {}
+    cands = {
+        64: [(128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 3)],
+        128: [(128, 64, 8, 3), (128, 128, 8, 2), (64, 64, 4, 3)],
+    }
+    one = [f for k, (f, p) in plans.items() if k[:3] == (1, False, False) and not k[3]]
+    chosen = {}
+    if not one:
+        return chosen
+    for d, cs in cands.items():
+        best = None
+        for t in cs:
+            case = Case("1-pass", 4, 2048 // d, 2048 // d, 4096, 4096, d, False, cascade=one[0], tiling=t)
+            try:
+                q, k, v = make_inputs(case, 1, device)
+                run, _ = make_fn(case, plans, q, k, v)
+                ms = bench(run, device)
+            except Exception as e:  # noqa: BLE001
+                print(f"# tune D={d} {t}: {e!r}"[:300])
+                continue
+            print(f"# tune 1-pass D={d} tiling={t}: {ms:.3f} ms")
+            if best is None or ms < best[0]:
+                best = (ms, t)
+        if best:
+            chosen[d] = best[1]
+    return chosen
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/einsim_gpu_out"))
+    ap.add_argument("--budget-s", type=float, default=540.0)
+    ap.add_argument("--interpret", action="store_true")
+    ap.add_argument("--ncu-child", default=None)
+    args = ap.parse_args(argv)
+    if args.interpret:
+        os.environ["TRITON_INTERPRET"] = "1"
+    if args.ncu_child:
+        ncu_child(args.ncu_child, args.interpret)
+        return
+    t_start = time.time()
+    deadline = t_start + args.budget_s
+    os.makedirs(args.out, exist_ok=True)
+    import torch
+
+    from einsim.gpu.arch import arch_for
+
+    device = "cuda" if torch.cuda.is_available() and not args.interpret else "cpu"
+    env = environment(device)
+    print(f"# card: {env['card']}  torch {env['torch']}  triton {env['triton']}")
+    arch = arch_for(env["card"])
+    env["ceilings"] = ceilings(device)
+    print(f"# ceilings: {env['ceilings']}")
+    plans = library_plans(args.interpret)
+    env["lowered"] = {f: [k.label for k in p.kernels] for f, p in plans.values()}
+    tuned = tune_one_pass(plans, device, args.interpret)
+    env["tuned_one_pass"] = {str(d): t for d, t in tuned.items()}
+    cases = build_cases(plans, args.interpret)
+    if args.interpret:  # the interpreter computes bf16 wrongly (gpu.md §4.4): fp16 there
+        for c in cases:
+            c.dtype = "fp16"
+    for c in cases:
+        if c.cascade and c.variant.startswith("1-pass") and not c.variant.endswith("decode") and c.D in tuned:
+            c.tiling = tuned[c.D]
+    timing_deadline = t_start + 0.58 * args.budget_s
+    records = []
+    for c in cases:
+        if time.time() > timing_deadline:
+            records.append({**_meta(c, env), "skipped": "time budget"})
+            continue
+        rec = _meta(c, env)
+        try:
+            if c.cascade:
+                pr, t = predict_case(c, plans, arch)
+                c.tiling = (t.block_m, t.block_n, t.num_warps, t.num_stages, t.group_rows)
+                rec.update(
+                    predicted_dram_bytes=pr.dram_bytes,
+                    predicted_dram_read_bytes=pr.dram_read_bytes,
+                    predicted_dram_write_bytes=pr.dram_write_bytes,
+                    predicted_ms=pr.ms,
+                    tiling=c.tiling,
+                    predicted_kernels=[
+                        {
+                            "label": k.label,
+                            "ms": k.seconds * 1e3,
+                            "read": k.dram_read_bytes,
+                            "write": k.dram_write_bytes,
+                            "ctas_per_sm": k.ctas_per_sm,
+                            "mma_ms": k.mma_s * 1e3,
+                            "exp_ms": k.exp_s * 1e3,
+                            "fp32_ms": k.fp32_s * 1e3,
+                            "dram_ms": k.dram_s * 1e3,
+                        }
+                        for k in pr.kernels
+                    ],
+                )
+            err = check(c, plans, device, seed=1000 + len(records))
+            rec["rel_err"] = err
+            tol = {"bf16": 1e-2, "fp16": 1e-3, "fp32": 1e-2}[c.dtype]
+            rec["correct"] = bool(err <= tol)
+            if c.cascade and c.group == "main" and c.N_Q == (256 if args.interpret else 1024) and c.D >= 64:
+                c16 = Case(**{**asdict(c), "dtype": "fp16"})
+                e16 = check(c16, plans, device, seed=7 + len(records))
+                rec["rel_err_fp16"] = e16
+                rec["correct"] = rec["correct"] and bool(e16 <= 1e-3)
+            q, k, v = make_inputs(c, 42, device)
+            run, _ = make_fn(c, plans, q, k, v)
+            ms = bench(run, device)
+            rec.update(ms=ms, tflops=flops(c) / (ms * 1e-3) / 1e12)
+            del q, k, v, run
+        except Exception as e:  # noqa: BLE001 — an unsupported backend is a result, not a crash
+            rec["error"] = repr(e)[:300]
+        if device == "cuda":
+            torch.cuda.empty_cache()
+        records.append(rec)
+        _line(rec)
+    env["nvidia_smi_after_timing"] = smi() if device == "cuda" else ""
+    env["timing_s"] = time.time() - t_start
+    _write(args.out, env, records)
+
+    groups: dict[str, list[Case]] = {}
+    ok = {r["key"] for r in records if "ms" in r}
+    for c in cases:
+        if c.profile and c.key in ok:
+            groups.setdefault(c.group, []).append(c)
+    merged = {"long": groups.get("long", []), "main": groups.get("main", [])}
+    merged["other"] = [c for g in ("causal", "gqa", "decode") for c in groups.get(g, [])]
+    groups = {g: cs for g, cs in merged.items() if cs}
+    prof = run_ncu(groups, args.out, deadline - 10, args.interpret)
+    for r in records:
+        m = prof.get(r["key"])
+        if m:
+            r.update({k: v for k, v in m.items()})
+    env["total_s"] = time.time() - t_start
+    _write(args.out, env, records)
+    _table(records)
+
+
+def _meta(c: Case, env: dict) -> dict:
+    return {
+        "key": c.key,
+        "card": env["card"],
+        "torch": env["torch"],
+        "triton": env["triton"],
+        "variant": c.variant,
+        "cascade": c.cascade or None,
+        "group": c.group,
+        "B": c.B,
+        "H": c.H,
+        "G": c.G,
+        "N": c.N_KV,
+        "N_Q": c.N_Q,
+        "D": c.D,
+        "causal": c.causal,
+        "dtype": c.dtype,
+        "ms": None,
+        "tflops": None,
+        "dram_read_bytes": None,
+        "dram_write_bytes": None,
+        "predicted_dram_bytes": None,
+        "predicted_ms": None,
+    }
+
+
+def _write(out: str, env: dict, records: list) -> None:
+    with open(os.path.join(out, "gpu_benchmark.json"), "w") as f:
+        json.dump({"environment": env, "records": records}, f, indent=1, default=str)
+
+
+def _line(r: dict) -> None:
+    ms = f"{r['ms']:.3f}" if r.get("ms") is not None else "-"
+    tf = f"{r['tflops']:.0f}" if r.get("tflops") is not None else "-"
+    pm = f"{r['predicted_ms']:.3f}" if r.get("predicted_ms") is not None else ""
+    err = f"{r['rel_err']:.1e}" if r.get("rel_err") is not None else ""
+    print(
+        f"{r['variant']:>20} {r['B']:>3}x{r['H']:<3}/{r['G']:<3} N={r['N_Q']:>6}/{r['N']:<6} D={r['D']:<3} "
+        f"c={int(r['causal'])} {ms:>9} ms {tf:>5} TF/s pred {pm:>8} err {err} {r.get('error', '')[:80]}",
+        flush=True,
+    )
+
+
+def _table(records: list) -> None:
+    print("\n# summary: variant, shape, ms, TFLOP/s, DRAM read/write MB (measured | predicted), pred ms")
+    for r in records:
+        if r.get("ms") is None:
+            continue
+        mr = r.get("dram_read_bytes")
+        mw = r.get("dram_write_bytes")
+        pr = r.get("predicted_dram_read_bytes")
+        pw = r.get("predicted_dram_write_bytes")
+        f = lambda x: f"{x / 1e6:.0f}" if x is not None else "-"
+        pm = f"{r['predicted_ms']:.2f}" if r.get("predicted_ms") is not None else "-"
+        print(
+            f"{r['variant']:>16} {r['B']}x{r['H']}/{r['G']} {r['N_Q']}/{r['N']} D{r['D']} c{int(r['causal'])} "
+            f"{r['ms']:.3f} {r['tflops']:.0f} | rd {f(mr)}|{f(pr)} wr {f(mw)}|{f(pw)} | {pm} "
+            f"{'' if r.get('correct', True) else 'WRONG'}"
+        )
+
+
+if __name__ == "__main__":
+    main()
