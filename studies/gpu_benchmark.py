@@ -686,7 +686,8 @@ def _line(r: dict) -> None:
     pm = f"{r['predicted_ms']:.3f}" if r.get("predicted_ms") is not None else ""
     err = f"{r['rel_err']:.1e}" if r.get("rel_err") is not None else ""
     print(
-        f"{r.get('t_elapsed_s', 0):>5.0f}s {r['variant']:>20} {r['B']:>3}x{r['H']:<3}/{r['G']:<3} N={r['N_Q']:>6}/{r['N']:<6} D={r['D']:<3} "
+        f"{r.get('t_elapsed_s', 0):>5.0f}s {r['variant']:>20} "
+        f"{r['B']:>3}x{r['H']:<3}/{r['G']:<3} N={r['N_Q']:>6}/{r['N']:<6} D={r['D']:<3} "
         f"c={int(r['causal'])} {ms:>9} ms {tf:>5} TF/s pred {pm:>8} err {err} {r.get('error', '')[:80]}",
         flush=True,
     )
