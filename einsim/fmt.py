@@ -110,6 +110,8 @@ def format_cascade(c: Cascade) -> str:
         out.append(f"{kw} {t.name}[{', '.join(t.ranks)}]{empty}")
     for r in c.ranks:
         out.append(f"rank {r.name} = {' * '.join(r.factors)}")
+    if c.sizes:
+        out.append(f"size {', '.join(c.sizes)}")
     for s in c.scalars:
         out.append(f"scalar {s.name} = {format_expr(s.expr)}")
     if c.init:

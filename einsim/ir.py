@@ -308,6 +308,8 @@ class Cascade:
     main: tuple[Einsum, ...] = ()
     stop: Stop | None = None
     source: str = field(default="<string>", compare=False)
+    #: named sizes that are not ranks of any tensor (e.g. a window width W used only in filters)
+    sizes: tuple[str, ...] = ()
 
     @property
     def einsums(self) -> tuple[Einsum, ...]:

@@ -8,6 +8,7 @@ Grammar (one statement per line; newlines inside brackets, or after a binary ope
     cascade NAME ["doc string"]
     input|output|tensor T[R1, R2, ...] [empty NUMBER], ...
     rank M = M1 * M0
+    size W, ...
     scalar s = EXPR
     init:  |  einsums:
     stop VAR (>=|>) RANKEXPR
@@ -59,7 +60,7 @@ _TOKEN = re.compile(
     r"|(?P<op>::|<=|>=|==|!=|//|[-+*/%^()\[\],:=<>@])"
     rf"|(?P<msym>[{_MERGE_SYMS}])"
 )
-_KEYWORDS = {"cascade", "input", "output", "tensor", "rank", "scalar", "init", "einsums", "stop"}
+_KEYWORDS = {"cascade", "input", "output", "tensor", "rank", "size", "scalar", "init", "einsums", "stop"}
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,7 @@ class _Parser:
         init: list[Einsum] = []
         main: list[Einsum] = []
         stop: Stop | None = None
+        sizes: list[str] = []
         section = "main"
         while self.peek().kind == "nl":
             self.next()
@@ -204,6 +206,16 @@ class _Parser:
                             rt,
                         )
                     ranks.append(RankDecl(rt.text, tuple(factors), self.loc(rt)))
+                elif kw == "size":
+                    while True:
+                        st = self.name("a size name (upper case, e.g. W)")
+                        if not st.text[0].isupper():
+                            raise self.error(f"size name {st.text!r} is not upper case",
+                                             f"Name sizes in upper case, e.g. `size {st.text.upper()}`.", st)
+                        sizes.append(st.text)
+                        if not self.at(","):
+                            break
+                        self.next()
                 elif kw == "scalar":
                     st = self.name("the scalar's name")
                     self.expect("=", " in a scalar declaration")
@@ -235,7 +247,8 @@ class _Parser:
                 "the cascade has no `cascade NAME` header",
                 'Start the file with a line such as `cascade my_attention "what it computes"`.',
             )
-        return Cascade(name, doc, tuple(tensors), tuple(ranks), tuple(scalars), tuple(init), tuple(main), stop)
+        return Cascade(name, doc, tuple(tensors), tuple(ranks), tuple(scalars), tuple(init), tuple(main), stop,
+                       sizes=tuple(sizes))
 
     def tensor_decl(self, role: str) -> TensorDecl:
         nt = self.name("a tensor name")

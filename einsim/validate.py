@@ -26,7 +26,7 @@ def _err(c: Cascade, loc: SourceLocation | None, problem: str, fix: str, text: s
 
 
 def known_ranks(c: Cascade) -> set[str]:
-    ranks = {r for t in c.tensors for r in t.ranks}
+    ranks = {r for t in c.tensors for r in t.ranks} | set(c.sizes)
     for rd in c.ranks:
         ranks.add(rd.name)
         ranks.update(rd.factors)

@@ -89,6 +89,7 @@ def cascades(draw):
         init=tuple(e for e in es if e.section == "init"),
         main=tuple(e for e in es if e.section == "main"),
         stop=draw(st.one_of(st.none(), st.builds(Stop, VARS, st.sampled_from([">=", ">"]), iexpr))),
+        sizes=tuple(draw(st.lists(st.sampled_from(["W", "N2"]), max_size=2, unique=True))),
     )
 
 
