@@ -16,6 +16,7 @@ from einsim.errors import EinsimError
 COMMAND_MODULES = [
     "einsim.cli_passes",
     "einsim.cli_sweep",
+    "einsim.cli_map",
 ]
 
 

@@ -177,7 +177,7 @@ def _timeline(config: str, arch: Arch, w: Work, skip: bool = True) -> tuple[Time
     for o in _flat_options(arch, w):
         fs = FlatStream(sh, o, bpc, arch.array1d.exp_slots)
         tl = run(fs, epochs_rle(fs, 1, fs.blocks_per_head, sh.NH), skip=skip)
-        if best is None or tl.cycles < best[0].cycles:
+        if best is None or (tl.cycles, sum(tl.dram_bytes.values())) < (best[0].cycles, sum(best[0].dram_bytes.values())):
             best = (tl, o)
     tl, o = best  # type: ignore[misc]
     return tl, {"P1": o.P1, "granularity": "head" if o.P1 * C >= w.P else "row", "kv_onchip": o.kv_onchip,
