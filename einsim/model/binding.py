@@ -131,6 +131,11 @@ class FuseMaxStream:
         return self.t.tiles + self.b.lag
 
     @property
+    def edge_epochs(self) -> int:
+        """Epochs at each end of a block whose ops may differ from the interior (prologue loads, fill)."""
+        return self.kv_slots + math.ceil(self.b.lag / self.t.P1) + 2
+
+    @property
     def lookback_steps(self) -> int:
         t = self.t
         return self.kv_slots * t.P1 + self.b.lag + 2

@@ -76,11 +76,14 @@ class Timeline:
     """Start of every op (only with `run(..., record=True)`, which also disables skipping)."""
 
 
-def epochs_rle(stream, epoch_steps: int, block_epochs: int, n_blocks: int, edge_epochs: int = 3) -> list:
+def epochs_rle(stream, epoch_steps: int, block_epochs: int, n_blocks: int, edge_epochs: int | None = None) -> list:
     """Nested run-length list of epochs for `run`: blocks of `block_epochs` epochs of `epoch_steps` steps,
     then the remaining steps as a tail. Epoch kinds are the tuples of step signatures, so two epochs with
     the same kind issue identical (time-shifted) ops. Interior epochs of a block and interior blocks are
     assumed regular; their first and last members are compared to check it."""
+
+    if edge_epochs is None:
+        edge_epochs = getattr(stream, "edge_epochs", 3)
 
     def esig(e: int) -> tuple:
         return tuple(stream.signature(s) for s in range(e * epoch_steps, (e + 1) * epoch_steps))
@@ -91,8 +94,8 @@ def epochs_rle(stream, epoch_steps: int, block_epochs: int, n_blocks: int, edge_
             return tuple(_rle([esig(first + k) for k in range(block_epochs)]))
         head = [esig(first + k) for k in range(edge_epochs)]
         mid = esig(first + edge_epochs)
-        if esig(first + block_epochs - edge_epochs - 1) != mid:
-            raise AssertionError("irregular block interior")
+        if esig(first + block_epochs - edge_epochs - 1) != mid:  # not regular: enumerate (slow, exact)
+            return tuple(_rle([esig(first + k) for k in range(block_epochs)]))
         tail = [esig(first + block_epochs - edge_epochs + k) for k in range(edge_epochs)]
         return tuple(_rle(head) + [(mid, block_epochs - 2 * edge_epochs)] + _rle(tail))
 
@@ -100,9 +103,10 @@ def epochs_rle(stream, epoch_steps: int, block_epochs: int, n_blocks: int, edge_
         blocks = [block(b) for b in range(n_blocks)]
     else:
         inner = block(2)
-        if block(n_blocks - 4) != inner:
-            raise AssertionError("irregular interior blocks")
-        blocks = [block(0), block(1)] + [inner] * (n_blocks - 5) + [block(n_blocks - k) for k in (3, 2, 1)]
+        if block(n_blocks - 4) != inner:  # not regular: enumerate every block (slow, exact)
+            blocks = [block(b) for b in range(n_blocks)]
+        else:
+            blocks = [block(0), block(1)] + [inner] * (n_blocks - 5) + [block(n_blocks - k) for k in (3, 2, 1)]
     items = [(list(k), c) for k, c in _rle(blocks)]
     first_tail = n_blocks * block_epochs * epoch_steps
     tail = tuple(stream.signature(s) for s in range(first_tail, stream.n_steps))
