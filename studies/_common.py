@@ -60,9 +60,7 @@ class Grid:
 
 
 FULL = Grid()
-QUICK = Grid(
-    models=("bert", "xlm"), seqs=(1024, 16384), pareto_dims=(16, 64, 256), pareto_seq=16384, quick=True
-)
+QUICK = Grid(models=("bert", "xlm"), seqs=(1024, 16384), pareto_dims=(16, 64, 256), pareto_seq=16384, quick=True)
 
 
 def seq_label(n: int) -> str:
@@ -74,16 +72,27 @@ def seq_label(n: int) -> str:
     return str(n)
 
 
-def attention_points(
-    grid: Grid, configs: Iterable[str] | None = None, scope: str = "attention"
-) -> list[dict]:
-    """One point per (config, model, seq) of the grid."""
+def attention_points(grid: Grid, configs: Iterable[str] | None = None, scope: str = "attention") -> list[dict]:
+    """One point per (config, model, seq) of the grid; scope "e2e" gives the attention and the linear-layer
+    points that `result(rows, "e2e", ...)` combines into one encoder layer."""
+    if scope == "e2e":
+        return attention_points(grid, configs, "attention") + attention_points(grid, configs, "linear")
     return [
-        {"config": c, "model": m, "seq": s, "scope": scope}
+        {"config": cfg, "model": m, "seq": s, "scope": scope}
         for m in grid.models
         for s in grid.seqs
-        for c in (configs or grid.configs)
+        for cfg in (configs or grid.configs)
     ]
+
+
+def result(rows: list[dict], scope: str, config: str, model: str, seq: int) -> dict:
+    """One run's result: attention, or end-to-end = attention + linear layers (einsim.model's sum)."""
+    from einsim.sweep.model_adapter import end_to_end
+
+    if scope == "e2e":
+        att = lookup(rows, config=config, model=model, seq=seq, scope="attention")
+        return end_to_end(att, lookup(rows, config=config, model=model, seq=seq, scope="linear"))
+    return lookup(rows, config=config, model=model, seq=seq, scope=scope)
 
 
 def model_version() -> str:
@@ -99,16 +108,12 @@ def model_version() -> str:
     return h.hexdigest()[:16]
 
 
-def compute(
-    points: Sequence[dict], out_dir: Path, jobs: int | None = None, progress: bool = True
-) -> list[dict]:
+def compute(points: Sequence[dict], out_dir: Path, jobs: int | None = None, progress: bool = True) -> list[dict]:
     """Run (or fetch from DIR/einsim-sweep.sqlite) every point; rows in point order, longest runs first."""
     from einsim.sweep import run_sweep
     from einsim.sweep.points import validate_points
 
-    validate_points(
-        [{k: v for k, v in p.items() if k != "search" and not k.startswith("buffer")} for p in points]
-    )
+    validate_points([{k: v for k, v in p.items() if k != "search" and not k.startswith("buffer")} for p in points])
     order = sorted(points, key=lambda p: (-p.get("seq", 0), p.get("scope") != "e2e"))
     out_dir.mkdir(parents=True, exist_ok=True)
     res = run_sweep(
@@ -125,9 +130,15 @@ def compute(
 
 
 def lookup(rows: Iterable[dict], **match: Any) -> dict:
-    """The one row whose fields equal `match` (defaults: scope attention)."""
+    """The row whose fields equal `match` (scope defaults to attention); rows of other searches or with
+    architecture overrides match only if `match` names those parameters."""
     match.setdefault("scope", "attention")
-    found = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+    found = [
+        r
+        for r in rows
+        if all(r.get(k) == v for k, v in match.items())
+        and not any((k == "search" or k.startswith("arch.")) and k not in match for k in r)
+    ]
     if not found:
         raise EinsimError(f"no model run matches {match}; the sweep did not produce it.")
     return found[0]
@@ -140,9 +151,7 @@ def write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> Path:
         w = csv.writer(fh)
         w.writerow(columns)
         for r in rows:
-            w.writerow(
-                [json.dumps(r.get(c)) if isinstance(r.get(c), dict | list) else r.get(c, "") for c in columns]
-            )
+            w.writerow([json.dumps(r.get(c)) if isinstance(r.get(c), dict | list) else r.get(c, "") for c in columns])
     return path
 
 
@@ -206,9 +215,7 @@ def grouped_bars(
         axes[0][0].set_ylim(*ylim)
     axes[0][0].set_ylabel(ylabel)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(
-        handles, labels, loc="upper center", ncol=len(configs), frameon=False, bbox_to_anchor=(0.5, 1.08)
-    )
+    fig.legend(handles, labels, loc="upper center", ncol=len(configs), frameon=False, bbox_to_anchor=(0.5, 1.08))
     if title:
         fig.suptitle(title, y=1.14)
     return save(fig, path)
@@ -229,9 +236,7 @@ def log_axis(ax, axis: str = "y") -> None:
 def run_script(module: Any, argv: Sequence[str] | None = None) -> int:
     """Command line of one figure script: compute its points (cached), write its files, print their paths."""
     ap = argparse.ArgumentParser(prog=f"studies/{module.NAME}.py", description=module.__doc__.splitlines()[0])
-    ap.add_argument(
-        "--out", type=Path, default=ROOT / "studies" / "out", help="output folder (default studies/out)"
-    )
+    ap.add_argument("--out", type=Path, default=ROOT / "studies" / "out", help="output folder (default studies/out)")
     ap.add_argument("--quick", action="store_true", help="a reduced grid (2 models x 2 lengths), for CI")
     ap.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -256,9 +261,9 @@ def relative_rows(rows: list[dict], grid: Grid, scope: str) -> list[dict]:
     out = []
     for m in grid.models:
         for s in grid.seqs:
-            base = lookup(rows, config="unfused", model=m, seq=s, scope=scope)
+            base = result(rows, scope, "unfused", m, s)
             for cfg in grid.configs:
-                r = lookup(rows, config=cfg, model=m, seq=s, scope=scope)
+                r = result(rows, scope, cfg, m, s)
                 out.append(
                     {
                         "model": m,
@@ -276,14 +281,12 @@ def relative_rows(rows: list[dict], grid: Grid, scope: str) -> list[dict]:
     return out
 
 
-def relative_figure(
-    rows: list[dict], out: Path, grid: Grid, name: str, scope: str, metric: str
-) -> list[Path]:
+def relative_figure(rows: list[dict], out: Path, grid: Grid, name: str, scope: str, metric: str) -> list[Path]:
     """Figs. 8-11: speedup (log scale) or energy relative to Unfused, per model, length and config."""
     table = relative_rows(rows, grid, scope)
     cols = list(table[0])
     csv_path = write_csv(out / f"{name}.csv", table, cols)
-    what = "attention" if scope == "attention" else "end-to-end (one encoder layer)"
+    what = "attention" if scope == "attention" else "end-to-end"
     if metric == "speedup":
         values = {(r["model"], r["seq"], r["config"]): r["speedup_vs_unfused"] for r in table}
         png = grouped_bars(

@@ -43,9 +43,7 @@ def render(rows: list[dict], out: Path, grid: c.Grid) -> list[Path]:
     table = []
     for m in grid.models:
         for d in grid.pareto_dims:
-            r = c.lookup(
-                rows, search="buffer", model=m, seq=grid.pareto_seq, **{f"arch.{ARRAY_FIELDS[0]}": d}
-            )
+            r = c.lookup(rows, search="buffer", model=m, seq=grid.pareto_seq, **{f"arch.{f}": d for f in ARRAY_FIELDS})
             table.append(
                 {
                     "model": m,
@@ -91,9 +89,7 @@ def render(rows: list[dict], out: Path, grid: c.Grid) -> list[Path]:
     ax.set_yscale("log")
     ax.set_xlabel("chip area (cm², 45 nm)")
     ax.set_ylabel(f"attention latency at {c.seq_label(grid.pareto_seq)} (s)")
-    ax.set_title(
-        "FuseMax: area vs latency, PE array 16² … 512²" if not grid.quick else "FuseMax: area vs latency"
-    )
+    ax.set_title("FuseMax: area vs latency, PE array 16² … 512²" if not grid.quick else "FuseMax: area vs latency")
     ax.legend(frameon=False)
     return [csv, save(fig, out / f"{NAME}.png")]
 

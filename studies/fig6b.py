@@ -20,12 +20,7 @@ def points(grid: c.Grid) -> list[dict]:
 
 
 def render(rows: list[dict], out: Path, grid: c.Grid) -> list[Path]:
-    table = [
-        c.lookup(rows, config=cfg, model=m, seq=s)
-        for m in grid.models
-        for s in grid.seqs
-        for cfg in grid.configs
-    ]
+    table = [c.lookup(rows, config=cfg, model=m, seq=s) for m in grid.models for s in grid.seqs for cfg in grid.configs]
     csv = c.write_csv(out / f"{NAME}.csv", table, ["model", "seq", "config", FIELD, "cycles", "seconds"])
     values = {(r["model"], r["seq"], r["config"]): r[FIELD] for r in table}
     png = c.grouped_bars(values, grid, grid.configs, YLABEL, out / f"{NAME}.png", ylim=(0, 1.05))

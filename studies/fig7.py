@@ -39,9 +39,7 @@ def is_2d(unit: str) -> bool:
 
 
 def points(grid: c.Grid) -> list[dict]:
-    return [
-        {"config": cfg, "model": MODEL, "seq": s, "scope": "attention"} for s in grid.seqs for cfg in CONFIGS
-    ]
+    return [{"config": cfg, "model": MODEL, "seq": s, "scope": "attention"} for s in grid.seqs for cfg in CONFIGS]
 
 
 def render(rows: list[dict], out: Path, grid: c.Grid) -> list[Path]:

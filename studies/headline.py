@@ -46,8 +46,8 @@ def ratios(
     out = []
     for m in grid.models:
         for s in seqs or grid.seqs:
-            f = c.lookup(rows, config="fusemax", model=m, seq=s, scope=scope)
-            b = c.lookup(rows, config=base, model=m, seq=s, scope=scope)
+            f = c.result(rows, scope, "fusemax", m, s)
+            b = c.result(rows, scope, base, m, s)
             out.append(b["seconds"] / f["seconds"] if metric == "speedup" else f[field] / b[field])
     return out
 
@@ -80,9 +80,7 @@ def render(rows: list[dict], out: Path, grid: c.Grid) -> list[Path]:
                             "einsim_max": max(xs),
                             "longest_seq": max(grid.seqs),
                             "einsim_at_longest": c.mean(at_max),
-                            "paper_at_1M": PAPER_1M.get((scope, base, metric))
-                            if max(grid.seqs) == 1 << 20
-                            else None,
+                            "paper_at_1M": PAPER_1M.get((scope, base, metric)) if max(grid.seqs) == 1 << 20 else None,
                             "points": len(xs),
                         }
                     )
@@ -102,8 +100,7 @@ def render(rows: list[dict], out: Path, grid: c.Grid) -> list[Path]:
                 _fmt(t["paper_geo"], m),
                 _fmt(t["einsim_geo"], m),
                 f"{_fmt(t['einsim_min'], m)} – {_fmt(t['einsim_max'], m)}",
-                _fmt(t["einsim_at_longest"], m)
-                + (f" (paper {_fmt(t['paper_at_1M'], m)})" if t["paper_at_1M"] else ""),
+                _fmt(t["einsim_at_longest"], m) + (f" (paper {_fmt(t['paper_at_1M'], m)})" if t["paper_at_1M"] else ""),
             ]
         )
     n = len(grid.models) * len(grid.seqs)

@@ -177,9 +177,7 @@ class DaskExecutor:
                 client.close()
 
 
-def make_executor(
-    name: str = "local", jobs: int | None = None, scheduler: str | None = None, client: Any = None
-):
+def make_executor(name: str = "local", jobs: int | None = None, scheduler: str | None = None, client: Any = None):
     """Executor by name: 'local' (process pool; jobs=1 runs serially), 'serial' or 'dask'."""
     if name == "local":
         return LocalExecutor(jobs)

@@ -137,7 +137,5 @@ def _parse_range(name: str, part: str) -> list[Any]:
         out.append(int(v) if float(v).is_integer() else v)
         v = v * step
         if len(out) > 10_000:
-            raise EinsimError(
-                f"range `{part}` of sweep axis `{name}` has more than 10000 values; use a larger step."
-            )
+            raise EinsimError(f"range `{part}` of sweep axis `{name}` has more than 10000 values; use a larger step.")
     return out

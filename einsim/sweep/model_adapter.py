@@ -52,8 +52,7 @@ def require_model() -> Any:
         from einsim import model as _model
     except ImportError as exc:
         raise EinsimError(
-            f"the spatial-array model (einsim.model) is not available ({exc}); "
-            "sweeps of model points need it."
+            f"the spatial-array model (einsim.model) is not available ({exc}); sweeps of model points need it."
         ) from None
     if getattr(_model, "simulate", None) is None:
         raise EinsimError("einsim.model has no `simulate` function; model points cannot run.")
@@ -70,14 +69,47 @@ def run(
 ) -> dict[str, Any]:
     """Simulate one point with einsim.model; see the module docstring."""
     _model = require_model()
-    simulate = _model.simulate
-    arch_obj = _arch_for(_model, config, arch, overrides or {})
-    report = simulate(config, model, seq, arch=arch_obj, **({"e2e": True} if scope == "e2e" else {}))
-    return _as_dict(report)
+    arch_obj = arch_for(config, arch, overrides or {})
+    if scope == "attention":
+        return _as_dict(_model.simulate(config, model, seq, arch=arch_obj))
+    if scope == "linear":
+        return {
+            "config": config,
+            "model": model,
+            "seq": seq,
+            **_model.simulate_linear(model, seq, arch_obj, config=config),
+        }
+    if scope == "e2e":
+        att = _as_dict(_model.simulate(config, model, seq, arch=arch_obj))
+        lin = _model.simulate_linear(model, seq, arch_obj, config=config)
+        return end_to_end(att, lin)
+    raise EinsimError(f"unknown scope `{scope}`; choose attention, linear or e2e.")
 
 
-def _arch_for(_model: Any, config: str, arch: str | None, overrides: dict[str, Any]) -> Any:
-    default_arch = getattr(_model, "default_arch", None)
+def end_to_end(att: dict[str, Any], lin: dict[str, Any]) -> dict[str, Any]:
+    """One encoder layer: the attention report and the linear layers run back to back (the same sum as
+    einsim.model.simulate_end_to_end), with the attention report's fields kept under `attention_`."""
+    seconds = att["seconds"] + lin["seconds"]
+    out = {k: att[k] for k in ("config", "model", "seq", "arch", "area_um2") if k in att}
+    out.update(
+        cycles=att["cycles"] + lin["cycles"],
+        seconds=seconds,
+        energy_pj=att["energy_pj"] + lin["energy_pj"],
+        energy_pj_artifact=att["energy_pj_artifact"] + lin["energy_pj_artifact"],
+        dram_bytes=att["dram_bytes"] + lin.get("dram_bytes", 0),
+        attention_seconds=att["seconds"],
+        linear_seconds=lin["seconds"],
+        attention_share=att["seconds"] / seconds,
+        attention_util_2d=att["util_2d"],
+        attention_util_1d=att["util_1d"],
+        linear_util_2d=lin.get("util_2d"),
+    )
+    return out
+
+
+def arch_for(config: str, arch: str | None, overrides: dict[str, Any]) -> Any:
+    """The architecture a point runs on: `arch` (name or file) or the configuration's own, with overrides."""
+    default_arch = getattr(require_model(), "default_arch", None)
     if arch is not None:
         from archs import get_arch
 
@@ -93,6 +125,18 @@ def _arch_for(_model: Any, config: str, arch: str | None, overrides: dict[str, A
 
 def _as_dict(report: Any) -> dict[str, Any]:
     d = report.to_dict() if hasattr(report, "to_dict") else report
+    d = {k: v for k, v in d.items() if k != "mapping"} | {"mapping": _jsonable(d.get("mapping"))}
     if not isinstance(d, dict):
         raise EinsimError(f"the model returned {type(d).__name__}, not a report with to_dict().")
     return d
+
+
+def _jsonable(v: Any) -> Any:
+    """JSON-safe copy (tuples -> lists, other objects -> str)."""
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, str | int | float | bool) or v is None:
+        return v
+    return str(v)

@@ -39,9 +39,7 @@ def _values(row: dict, objectives: Sequence[str]) -> tuple[float, ...] | None:
     return None if any(math.isnan(v) for v in vals) else vals
 
 
-def pareto_front(
-    rows: Sequence[dict[str, Any]], objectives: Sequence[str] = DEFAULT_OBJECTIVES
-) -> list[dict]:
+def pareto_front(rows: Sequence[dict[str, Any]], objectives: Sequence[str] = DEFAULT_OBJECTIVES) -> list[dict]:
     """Rows not dominated by any other row (all objectives minimised), sorted by the first objective.
 
     A row dominates another if it is no worse in every objective and better in one. Rows with a missing or

@@ -6,7 +6,8 @@ Parameters:
 
 - `config`: unfused | flat | plus-cascade | plus-architecture | fusemax (default fusemax);
 - `model`: a workload name (bert, trxl, t5, xlm), `seq`: the sequence length M = P;
-- `scope`: "attention" (default) or "e2e" (one encoder layer: attention plus the six linear layers);
+- `scope`: "attention" (default), "linear" (the six linear layers of one encoder layer on the 2D array) or
+  "e2e" (one encoder layer: attention plus the linear layers, back to back);
 - `arch`: an architecture name or file (default: the configuration's own), and `arch.<field>`: overrides of
 its fields (array dims, buffer bytes, bandwidth, clock), e.g. {"arch.global_buffer_bytes": 8388608}.
 
@@ -22,7 +23,7 @@ from typing import Any
 from einsim.errors import EinsimError
 
 CONFIGS = ("unfused", "flat", "plus-cascade", "plus-architecture", "fusemax")
-SCOPES = ("attention", "e2e")
+SCOPES = ("attention", "linear", "e2e")
 _SCALARS = (
     "cycles",
     "seconds",
@@ -53,12 +54,10 @@ def validate_points(points: list[dict[str, Any]]) -> None:
         base, _ = split_params(p)
         cfg = base.get("config", "fusemax")
         if cfg not in CONFIGS:
-            raise EinsimError(
-                f"unknown configuration `{cfg}` in sweep point {p}; choose from {', '.join(CONFIGS)}."
-            )
+            raise EinsimError(f"unknown configuration `{cfg}` in sweep point {p}; choose from {', '.join(CONFIGS)}.")
         scope = base.get("scope", "attention")
         if scope not in SCOPES:
-            raise EinsimError(f"unknown scope `{scope}` in sweep point {p}; choose attention or e2e.")
+            raise EinsimError(f"unknown scope `{scope}` in sweep point {p}; choose attention, linear or e2e.")
         seq = base.get("seq")
         if not isinstance(seq, int) or isinstance(seq, bool) or seq <= 0:
             raise EinsimError(
@@ -72,6 +71,28 @@ def validate_points(points: list[dict[str, Any]]) -> None:
                 f"sweep point {p} has unknown parameter(s) {', '.join(sorted(unknown))}; model points take "
                 f"config, model, seq, scope, arch and arch.<field> overrides."
             )
+    _validate_models_and_archs(points)
+
+
+def _validate_models_and_archs(points: list[dict[str, Any]]) -> None:
+    """Build each distinct workload and architecture once, so bad names and fields fail before any run."""
+    from einsim.sweep.model_adapter import arch_for
+
+    seen_models, seen_archs = set(), set()
+    for p in points:
+        base, over = split_params(p)
+        if base["model"] not in seen_models:
+            seen_models.add(base["model"])
+            try:
+                from workloads.models import get_model
+            except ImportError:
+                pass
+            else:
+                get_model(str(base["model"]))
+        key = (base.get("config", "fusemax"), base.get("arch"), tuple(sorted(over.items(), key=str)))
+        if key not in seen_archs:
+            seen_archs.add(key)
+            arch_for(key[0], key[1], over)
 
 
 def simulate(params: dict[str, Any]) -> dict[str, Any]:

@@ -123,9 +123,7 @@ def run_sweep(
             st.close()
 
 
-def _store(
-    st: ResultStore, key: str, fn: str, params: dict, out: Outcome, run_id: str, crashes: list
-) -> None:
+def _store(st: ResultStore, key: str, fn: str, params: dict, out: Outcome, run_id: str, crashes: list) -> None:
     if out.status == "crash":
         crashes.append((params, out.error or ""))
         return

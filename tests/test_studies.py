@@ -1,0 +1,194 @@
+"""The figure scripts on the reduced (--quick) grid with the real model, and the sweep/reproduce command
+lines.
+
+One module-scoped `einsim reproduce --quick` run computes every point once (cached in its store); the tests
+then check each figure's files and values, run each script's own command line against the same store
+(nothing is recomputed), and check that bad command-line input gives one paragraph and keeps finished results.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from einsim.cli import main as cli_main
+from einsim.sweep import ResultStore, run_sweep
+from einsim.sweep.executors import TRACE_ENV
+from studies import _common as c
+from studies import reproduce
+
+ROOT = Path(__file__).resolve().parent.parent
+FIG_NAMES = ("fig6a", "fig6b", "fig7", "fig8", "fig9", "fig10", "fig11", "fig12")
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce")
+    paths = reproduce.reproduce(out, quick=True, jobs=2, progress=False)
+    return out, paths
+
+
+def _csv(path: Path) -> list[dict]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_reproduce_writes_every_figure_and_table(quick):
+    out, paths = quick
+    names = {p.name for p in paths}
+    for fig in FIG_NAMES:
+        assert f"{fig}.csv" in names and f"{fig}.png" in names
+        assert (out / f"{fig}.png").stat().st_size > 10_000
+        assert _csv(out / f"{fig}.csv")
+    for table in ("table1", "headline"):
+        assert (out / f"{table}.csv").exists() and (out / f"{table}.md").exists()
+
+
+def test_figure_values_are_sane(quick):
+    out, _ = quick
+    grid = c.QUICK
+    for fig, field in (("fig6a", "util_1d"), ("fig6b", "util_2d")):
+        rows = _csv(out / f"{fig}.csv")
+        assert len(rows) == len(grid.models) * len(grid.seqs) * len(grid.configs)
+        assert all(0.0 <= float(r[field]) <= 1.0 + 1e-9 for r in rows)
+    for fig in ("fig8", "fig10"):
+        rows = _csv(out / f"{fig}.csv")
+        assert all(float(r["speedup_vs_unfused"]) == 1.0 for r in rows if r["config"] == "unfused")
+        assert all(float(r["speedup_vs_unfused"]) > 1.0 for r in rows if r["config"] == "fusemax")
+    for r in _csv(out / "fig7.csv"):  # the per-Einsum parts add up to at most the 2D utilization
+        parts = sum(float(v) for k, v in r.items() if k.startswith("util_") and k != "util_2d")
+        assert parts <= float(r["util_2d"]) + 1e-6
+    fig12 = _csv(out / "fig12.csv")
+    assert len(fig12) == len(grid.models) * len(grid.pareto_dims)
+    for m in grid.models:  # a bigger array is bigger and faster
+        pts = sorted((r for r in fig12 if r["model"] == m), key=lambda r: int(r["pe_dim"]))
+        assert all(float(a["area_cm2"]) < float(b["area_cm2"]) for a, b in zip(pts, pts[1:]))
+        assert all(float(a["seconds"]) > float(b["seconds"]) for a, b in zip(pts, pts[1:]))
+    head = {(r["scope"], r["metric"], r["baseline"], r["energy_accounting"]): r for r in _csv(out / "headline.csv")}
+    assert float(head[("attention", "speedup", "flat", "")]["einsim_arith"]) > 1.0
+    assert float(head[("attention", "speedup", "flat", "")]["paper_arith"]) == 6.7
+    table1 = (out / "table1.txt").read_text()
+    assert "cascade5_fa2.ein" in table1 and "1-pass" in table1
+
+
+def test_rerun_is_cached_and_recomputes_nothing(quick, monkeypatch, tmp_path):
+    out, _ = quick
+    trace = tmp_path / "trace"
+    monkeypatch.setenv(TRACE_ENV, str(trace))
+    reproduce.reproduce(out, quick=True, jobs=1, progress=False, only=["fig8", "fig12", "headline"])
+    assert not trace.exists()
+
+
+@pytest.mark.parametrize("name", [*FIG_NAMES, "table1", "headline"])
+def test_each_script_runs_on_its_own(quick, name, capsys):
+    out, _ = quick
+    mod = importlib.import_module(f"studies.{name}")
+    assert c.run_script(mod, ["--out", str(out), "--quick", "--no-progress"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed and all(Path(p).name.startswith(name) and Path(p).exists() for p in printed)
+
+
+def test_script_command_line_and_reproduce_cli(quick):
+    out, _ = quick
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    r = subprocess.run(
+        [sys.executable, "studies/fig6b.py", "--out", str(out), "--quick", "--no-progress"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[0].endswith("fig6b.csv")
+    assert cli_main(["reproduce", "--out", str(out), "--quick", "--no-progress", "--only", "fig9,table1"]) == 0
+
+
+def test_sweep_cli_runs_the_model_and_resumes(tmp_path, capsys):
+    store, table = tmp_path / "s.sqlite", tmp_path / "s.csv"
+    args = [
+        "sweep",
+        "config=fusemax,flat",
+        "model=bert",
+        "seq=1K,4K",
+        "--store",
+        str(store),
+        "--csv",
+        str(table),
+        "--no-progress",
+        "--jobs",
+        "2",
+    ]
+    assert cli_main(args) == 0
+    err = capsys.readouterr().err
+    assert "4 points: 4 computed, 0 from" in err
+    rows = _csv(table)
+    assert len(rows) == 4 and {r["config"] for r in rows} == {"fusemax", "flat"}
+    assert all(float(r["seconds"]) > 0 for r in rows)
+    assert cli_main(args) == 0
+    assert "4 points: 0 computed, 4 from" in capsys.readouterr().err
+    png = tmp_path / "pareto.png"
+    over = [
+        "sweep",
+        "config=fusemax",
+        "model=bert",
+        "seq=4K",
+        "arch.gbuf_bytes=1MiB,16MiB",
+        "arch.array2d.rows+arch.array2d.cols+arch.array1d.pes=32,64",
+        "--store",
+        str(store),
+        "--pareto",
+        str(png),
+        "--no-progress",
+    ]
+    assert cli_main(over) == 0
+    assert png.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["sweep", "config=fusemax", "model=bert", "seq=4K", "arch.no_such_field=1"], "no_such_field"),
+        (["sweep", "config=fastest", "model=bert", "seq=4K"], "unknown configuration"),
+        (["sweep", "config=fusemax", "model=gpt9", "seq=4K"], "gpt9"),
+        (["sweep", "seq"], "no `=`"),
+        (["sweep", "model=bert", "seq=4K", "--executor", "dask"], "--scheduler"),
+        (["reproduce", "--only", "fig99"], "fig99"),
+    ],
+)
+def test_bad_cli_input_is_one_paragraph_and_keeps_results(tmp_path, capsys, argv, needle):
+    store = tmp_path / "s.sqlite"
+    good = ["sweep", "config=fusemax", "model=bert", "seq=1K", "--store", str(store), "--no-progress"]
+    assert cli_main(good) == 0
+    capsys.readouterr()
+    extra = ["--store", str(store), "--no-progress"] if argv[0] == "sweep" else ["--out", str(tmp_path)]
+    assert cli_main(argv + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "Traceback" not in err and len(err.splitlines()) == 1
+    with ResultStore(store) as st:  # the point computed before the bad command is still there
+        assert sum(r.status == "ok" for r in st.records()) == 1
+
+
+def test_dask_and_local_give_identical_model_results(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    pts = c.attention_points(c.Grid(models=("bert",), seqs=(1024, 4096), configs=("fusemax", "flat", "unfused")))
+    local = run_sweep("einsim.sweep.points:simulate", pts, tmp_path / "l.sqlite", jobs=2, progress=False)
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        dask = run_sweep(
+            "einsim.sweep.points:simulate",
+            pts,
+            tmp_path / "d.sqlite",
+            executor="dask",
+            client=client,
+            progress=False,
+        )
+    assert dask.rows == local.rows and len(local.rows) == len(pts)
