@@ -16,9 +16,9 @@ class GpuArch:
 
     name: str
     sms: int
-    #: SM clock the rates below are quoted at (Hz)
+    #: SM clock under load (Hz): 1980 MHz read by nvidia-smi on both cards [here]
     clock_hz: float
-    #: dense fp16/bf16 tensor-core FLOP/s at `clock_hz` (datasheet)
+    #: dense fp16/bf16 tensor-core FLOP/s (datasheet, at 1.83 GHz)
     tensor_flops: float
     #: special-function (MUFU ex2) results per clock per SM
     mufu_per_clk_sm: int
@@ -32,8 +32,20 @@ class GpuArch:
     smem_per_sm: int
     regs_per_sm: int
     #: largest per-K/V-head stream (bytes) that later waves of query tiles still find in L2; beyond it
-    #: each wave of resident programs re-streams K/V from DRAM (gpu.md §3.3: 1 MiB stays, 16 MiB does not)
+    #: each wave of resident programs re-streams K/V from DRAM (gpu.md §3.3; run 1 of gpu_benchmark)
     l2_reuse_bytes: int
+    #: achieved tensor-core rate inside attention tiles (FLOP/s); fitted, below `tensor_flops`
+    mma_flops: float = 0.0
+    #: SM <- L2 read bandwidth for K/V tile streams (B/s); fitted to the max-only pass of run 1
+    l2_read_bw: float = 4.5e12
+    #: re-streams per wave beyond the L2 share (programs drift apart); fitted to run 1
+    restream_factor: float = 1.3
+    #: overlap of tensor, MUFU and fp32 work: the non-dominant parts cost
+    #: serial_max / (resident programs per SM) ** overlap_exponent of their serial time; fitted to run 1
+    serial_max: float = 1.2
+    overlap_exponent: float = 0.75
+    #: per-program prologue/epilogue (Q load, pipeline fill, O store) per wave of programs; fitted
+    program_overhead_s: float = 2.5e-6
     #: fixed cost of one kernel launch inside a sequence of launches (s)
     launch_s: float = 4e-6
 
@@ -49,7 +61,7 @@ class GpuArch:
 H100_SXM = GpuArch(
     name="H100 SXM",
     sms=132,
-    clock_hz=1.83e9,
+    clock_hz=1.98e9,
     tensor_flops=989.4e12,
     mufu_per_clk_sm=16,
     fp32_per_clk_sm=128,
@@ -58,22 +70,24 @@ H100_SXM = GpuArch(
     l2_bytes=50 * 1024**2,
     smem_per_sm=228 * 1024,
     regs_per_sm=65536,
-    l2_reuse_bytes=12 * 1024**2,
+    l2_reuse_bytes=16 * 1024**2,
+    mma_flops=989.4e12,
 )
 
 H200 = GpuArch(
     name="H200",
     sms=132,
-    clock_hz=1.83e9,
+    clock_hz=1.98e9,
     tensor_flops=989.4e12,
     mufu_per_clk_sm=16,
     fp32_per_clk_sm=128,
     hbm_peak_bw=4.8e12,
-    hbm_copy_bw=4.25e12,
+    hbm_copy_bw=4.22e12,
     l2_bytes=60 * 1024**2,
     smem_per_sm=228 * 1024,
     regs_per_sm=65536,
-    l2_reuse_bytes=14 * 1024**2,
+    l2_reuse_bytes=20 * 1024**2,
+    mma_flops=989.4e12,
 )
 
 ARCHS = {"h100": H100_SXM, "h200": H200}

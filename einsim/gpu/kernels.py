@@ -14,7 +14,9 @@ BLOCK_N for a tile of BLOCK_M query rows, and differs only in what it computes p
 - CAUSAL: the filter `m <= p + (M - P)`: masked tiles are masked, fully masked tiles are skipped;
 - GROUP_ROWS: GQA/decode: the R query heads sharing one K/V head are stacked as tile rows, so one
   program streams its K/V head once for all of them;
-- SCORE_FN: a user-defined element-wise operator on the scaled score, a `@triton.jit` function.
+- SCORE_FN: a user-defined element-wise operator on the scaled score, a `@triton.jit` function;
+- LAZY_RESCALE: (online passes) rescale the running sum and numerator only when a row max grows by
+  more than 2^8 (FA4's conditional rescaling; exact up to rounding).
 
 Numerics: dots accumulate in fp32; the row max and sums stay fp32 in the log2 domain (the scale is
 multiplied by log2(e) so each score costs one multiply and one ex2); P is cast to V's dtype for the
@@ -65,6 +67,7 @@ def _tile(
     DIV_IN_LOOP: tl.constexpr,
     SCORE_FN: tl.constexpr,
     HAS_SCORE_FN: tl.constexpr,
+    LAZY_RESCALE: tl.constexpr,
 ):
     cols = start_n + offs_n
     k_ptrs = k_base + cols[None, :] * skn + offs_d[:, None] * skd
@@ -73,30 +76,51 @@ def _tile(
     else:
         k = tl.load(k_ptrs)
     qk = tl.dot(q, k)
+    # s * sc is the score in log2 units; without a score function the scale is folded into the
+    # exponent's FMA and applied to the row max after the reduction (qk_scale > 0)
     if HAS_SCORE_FN:
         s = SCORE_FN(qk * qk_scale) * 1.4426950408889634
+        sc = 1.0
     else:
-        s = qk * qk_scale
+        s = qk
+        sc = qk_scale
     if MASK:
         valid = cols[None, :] < n_kv
         if CAUSAL:
             valid = valid & (cols[None, :] <= p_idx[:, None] + causal_off)
         s = tl.where(valid, s, float("-inf"))
     if ONLINE:
-        m_new = tl.maximum(m_i, tl.max(s, 1))
+        m_new = tl.maximum(m_i, tl.max(s, 1) * sc)
         if DO_EXP:
-            m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-            alpha = tl.math.exp2(m_i - m_safe)
-            p = tl.math.exp2(s - m_safe[:, None])
-            if DO_SUM:
-                l_i = l_i * alpha + tl.sum(p, 1)
-            if DO_PV:
-                acc = acc * alpha[:, None]
+            if LAZY_RESCALE:
+                # keep a stale max until some row's max grows by more than TAU (2^8): results are
+                # the same up to rounding, and most tiles skip the rescale of l and acc
+                grow = tl.where(m_new > m_i, m_new - m_i, 0.0)
+                if tl.max(grow, 0) > 8.0:
+                    m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+                    alpha = tl.math.exp2(m_i - m_safe)
+                    l_i = l_i * alpha
+                    if DO_PV:
+                        acc = acc * alpha[:, None]
+                    m_i = m_new
+                m_use = tl.where(m_i == float("-inf"), 0.0, m_i)
+                p = tl.math.exp2(s * sc - m_use[:, None])
+                if DO_SUM:
+                    l_i = l_i + tl.sum(p, 1)
+            else:
+                m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+                alpha = tl.math.exp2(m_i - m_safe)
+                p = tl.math.exp2(s * sc - m_safe[:, None])
+                if DO_SUM:
+                    l_i = l_i * alpha + tl.sum(p, 1)
+                if DO_PV:
+                    acc = acc * alpha[:, None]
+                m_i = m_new
         else:
             p = s
-        m_i = m_new
+            m_i = m_new
     else:
-        p = tl.math.exp2(s - m_i[:, None])
+        p = tl.math.exp2(s * sc - m_i[:, None])
         if DO_SUM:
             l_i = l_i + tl.sum(p, 1)
         if DIV_IN_LOOP:
@@ -160,6 +184,7 @@ def attn_pass_kernel(
     WRITE_O: tl.constexpr,
     SCORE_FN: tl.constexpr,
     HAS_SCORE_FN: tl.constexpr,
+    LAZY_RESCALE: tl.constexpr,
 ):
     """One pass of an attention cascade for BLOCK_M query rows of one (batch, head-program)."""
     pid_m = tl.program_id(0)
@@ -238,6 +263,7 @@ def attn_pass_kernel(
             DIV_IN_LOOP,
             SCORE_FN,
             HAS_SCORE_FN,
+            LAZY_RESCALE,
         )
     for start_n in range(mid, hi, BLOCK_N):
         acc, m_i, l_i = _tile(
@@ -268,6 +294,7 @@ def attn_pass_kernel(
             DIV_IN_LOOP,
             SCORE_FN,
             HAS_SCORE_FN,
+            LAZY_RESCALE,
         )
 
     if WRITE_M:

@@ -98,11 +98,7 @@ def _eval_p(x: Pred, env: dict[str, int]) -> bool:
         a, b = _eval_i(x.a, env), _eval_i(x.b, env)
         return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[x.op]
     if isinstance(x, BoolOp):
-        return (
-            _eval_p(x.a, env) and _eval_p(x.b, env)
-            if x.op == "and"
-            else _eval_p(x.a, env) or _eval_p(x.b, env)
-        )
+        return _eval_p(x.a, env) and _eval_p(x.b, env) if x.op == "and" else _eval_p(x.a, env) or _eval_p(x.b, env)
     if isinstance(x, Not):
         return not _eval_p(x.a, env)
     raise TypeError(x)
@@ -162,13 +158,7 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
         if e.filters:
             facts["filters"].append((e, e.filters))
         # score: sum over a rank shared by two inputs of their product (with scalars)
-        if (
-            "Q" not in facts
-            and len(a) == 2
-            and all(n in inputs for n in names)
-            and ops <= {"mul"}
-            and e.reduced_vars
-        ):
+        if "Q" not in facts and len(a) == 2 and all(n in inputs for n in names) and ops <= {"mul"} and e.reduced_vars:
             factors = _flatten_mul(e.rhs)
             for f in factors:
                 if isinstance(f, Name):
@@ -251,11 +241,7 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
             r.role[e.name] = "normalize"
             continue
         if red == "add" and ops <= {"mul"} and len(a) == 2 and e.reduced_vars:
-            vs = [
-                x
-                for x in a
-                if base(x.tensor) in inputs and base(x.tensor) not in (facts.get("Q"), facts.get("K"))
-            ]
+            vs = [x for x in a if base(x.tensor) in inputs and base(x.tensor) not in (facts.get("Q"), facts.get("K"))]
             ps = [x for x in a if x.tensor in r.exps]
             if len(vs) == 1 and len(ps) == 1:
                 facts["V"] = base(vs[0].tensor)
@@ -312,9 +298,7 @@ def lower(cascade: Cascade, analysis=None) -> KernelPlan:
             if not _is_causal(pred, p_var, key_rank, parts):
                 from einsim.fmt import format_pred
 
-                raise _err(
-                    c, e, f"the filter `{format_pred(pred)}` (only the causal `m <= p + (M - P)` is lowered)"
-                )
+                raise _err(c, e, f"the filter `{format_pred(pred)}` (only the causal `m <= p + (M - P)` is lowered)")
             causal = True
 
     # per-pass flags
@@ -353,13 +337,7 @@ def lower(cascade: Cascade, analysis=None) -> KernelPlan:
             raise _err(c, es[0], f"pass {k} exponentiates without a complete or running max")
         plans.append((k, es, rs, do_exp, online, read_m, max_in))
     need_m = set().union(*(p[6] for p in plans if p[5]))
-    need_l = {
-        x.tensor
-        for k, es, *_ in plans
-        for e in es
-        if roles.role[e.name] == "normalize"
-        for x in accesses(e.rhs)
-    }
+    need_l = {x.tensor for k, es, *_ in plans for e in es if roles.role[e.name] == "normalize" for x in accesses(e.rhs)}
     kernels = []
     for k, es, rs, do_exp, online, read_m, _ in plans:
         outs = {e.output for e in es}

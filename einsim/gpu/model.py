@@ -44,12 +44,16 @@ class KernelCost:
     mma_s: float
     exp_s: float
     fp32_s: float
+    compute_s: float
+    l2_s: float
     dram_s: float
     seconds: float
 
     @property
     def bound(self) -> str:
-        return "memory" if self.dram_s >= self.mma_s + self.exp_s + self.fp32_s else "compute"
+        if self.dram_s >= max(self.l2_s, self.compute_s):
+            return "memory"
+        return "l2" if self.l2_s >= self.compute_s else "compute"
 
 
 @dataclass(frozen=True)
@@ -79,15 +83,26 @@ class Prediction:
         return self.seconds * 1e3
 
 
+def regs_per_thread(pk: PassKernel, shape: Shape, t: Tiling) -> int:
+    """Registers per thread: fp32 accumulator (with PV), score tile and Q fragment per thread, fitted to
+    the compiler's counts (ptxas via ncu `launch__registers_per_thread`, run 1: 62-222 regs, within ±10%)."""
+    threads = 32 * t.num_warps
+    live = t.block_m * t.block_n + t.block_m * shape.D // 2
+    if pk.do_pv:
+        live += t.block_m * shape.D
+        regs = max(96, int(1.36 * live / threads) + 4)
+    else:
+        regs = max(64, live // threads)
+    return min(255, -(-regs // 8) * 8)
+
+
 def ctas_per_sm(pk: PassKernel, shape: Shape, t: Tiling, arch: GpuArch) -> int:
-    """Resident programs per SM, from an estimate of shared memory and registers per program."""
+    """Resident programs per SM, limited by shared memory (K/V pipeline stages and Q) and registers."""
     elt = shape.elt_bytes
     smem = t.num_stages * t.block_n * shape.D * elt * (1 + int(pk.do_pv)) + t.block_m * shape.D * elt
     threads = 32 * t.num_warps
-    live = t.block_m * shape.D * int(pk.do_pv) + 2 * t.block_m * t.block_n
-    regs = min(255, live // threads + 48)
     by_smem = arch.smem_per_sm // max(smem, 1)
-    by_regs = arch.regs_per_sm // (regs * threads)
+    by_regs = arch.regs_per_sm // (regs_per_thread(pk, shape, t) * threads)
     return max(1, min(by_smem, by_regs, 2048 // threads))
 
 
@@ -113,19 +128,22 @@ def _tiles_per_qtile(plan: KernelPlan, shape: Shape, t: Tiling) -> list[int]:
     return out
 
 
-def _kv_streams(
-    plan: KernelPlan, shape: Shape, t: Tiling, slots: int, stream_bytes: float, reuse_bytes: float
-) -> float:
-    """How many times one K/V head's stream reaches DRAM in one kernel."""
+def _kv_streams(plan: KernelPlan, shape: Shape, t: Tiling, slots: int, stream_bytes: float, arch: GpuArch) -> float:
+    """How many times one K/V head's stream reaches DRAM in one kernel.
+
+    Once while every program of the head is resident together or the stream fits the L2 share
+    `arch.l2_reuse_bytes`; beyond it each wave of `slots` resident programs re-streams it, with
+    `arch.restream_factor` for programs that drift apart (causal: each wave streams its prefix).
+    """
     rows, _ = _row_geometry(shape, t)
     per_head = math.ceil(rows / t.block_m) * (1 if t.group_rows else shape.R)
-    if per_head <= slots or stream_bytes <= reuse_bytes:
+    if per_head <= slots or stream_bytes <= arch.l2_reuse_bytes:
         return 1.0
     waves = per_head / slots
-    if not plan.causal:
-        return waves
-    n = math.ceil(waves)
-    return sum(min(1.0, j / waves) for j in range(1, n + 1))
+    if plan.causal:
+        n = math.ceil(waves)
+        waves = sum(min(1.0, j / waves) for j in range(1, n + 1))
+    return max(1.0, waves * arch.restream_factor)
 
 
 def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Prediction:
@@ -145,31 +163,37 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
         occ = ctas_per_sm(pk, shape, t, arch)
         slots = occ * arch.sms
         mma = points * 2 * shape.D * pk.dots
-        exps = (points if pk.do_exp else 0.0) + (tiles * t.block_m if pk.online and pk.do_exp else 0.0)
-        per_point = 1.0  # scale
+        eager = pk.online and pk.do_exp and not t.lazy_rescale
+        exps = (points if pk.do_exp else 0.0) + (tiles * t.block_m if eager else 0.0)
+        per_point = 0.0 if plan.score_fns == () else 1.0  # scale (else folded into the exponent's FMA)
         per_point += 1.0 if pk.online else 0.0  # running/row max
         per_point += 1.0 if pk.do_exp else 0.0  # exponent argument
         per_point += 1.0 if pk.do_sum else 0.0
         per_point += 1.0 if pk.div_in_loop else 0.0
         per_point += 0.5 if pk.do_pv else 0.0  # cast of P
-        per_point += shape.D / t.block_n if pk.online and pk.do_pv else 0.0  # rescale of the accumulator
+        per_point += shape.D / t.block_n if eager and pk.do_pv else 0.0  # rescale of the accumulator
         fp32 = points * per_point
         stream = kv_head * (1 + int(pk.do_pv))
-        streams = _kv_streams(plan, shape, t, slots, stream, arch.l2_reuse_bytes)
+        streams = _kv_streams(plan, shape, t, slots, stream, arch)
         reads = q_bytes + stream * streams * shape.B * shape.kv_heads
         reads += stat_bytes * (int(pk.read_m) + int(pk.div_in_loop))
         writes = q_bytes * int(pk.write_o) + stat_bytes * (int(pk.write_m) + int(pk.write_l))
-        mma_s = mma / arch.tensor_flops
+        mma_s = mma / arch.mma_flops
         exp_s = exps / arch.mufu_rate
         fp32_s = fp32 / arch.fp32_rate
-        compute = mma_s + exp_s + fp32_s
+        parts = (mma_s, exp_s, fp32_s)
+        serial = arch.serial_max / occ**arch.overlap_exponent
+        compute = max(parts) + serial * (sum(parts) - max(parts))
+        compute += programs / slots * arch.program_overhead_s
         if programs < arch.sms:
             compute *= arch.sms / programs
         elif not plan.causal:
             waves = programs / slots
             compute *= math.ceil(waves) / waves
+        l2_bytes = tiles * t.block_n * shape.D * elt * (1 + int(pk.do_pv))
+        l2_s = l2_bytes / arch.l2_read_bw
         dram_s = (reads + writes) / arch.hbm_copy_bw
-        seconds = max(compute, dram_s) + arch.launch_s
+        seconds = max(compute, l2_s, dram_s) + arch.launch_s
         costs.append(
             KernelCost(
                 pk.index,
@@ -185,6 +209,8 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
                 mma_s,
                 exp_s,
                 fp32_s,
+                compute,
+                l2_s,
                 dram_s,
                 seconds,
             )

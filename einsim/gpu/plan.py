@@ -162,6 +162,8 @@ class Tiling:
     num_stages: int
     #: stack the R query heads of a K/V group as tile rows (decode / GQA with few queries)
     group_rows: bool = False
+    #: online passes rescale only when a row max grows by more than 2^8 (exact up to rounding)
+    lazy_rescale: bool = True
 
 
 def _pow2(x: int) -> int:

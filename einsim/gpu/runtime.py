@@ -111,7 +111,8 @@ def prepare(
     if plan.score_fns:
         score_fn = triton_operator(plan.score_fns[0])
     scale = plan.scale(D)
-    qk_scale = scale if plan.score_fns else scale * kernels.LOG2E
+    has_fn = bool(plan.score_fns) or scale <= 0  # a folded scale must keep the row max in place
+    qk_scale = scale if has_fn else scale * kernels.LOG2E
     rows, hp = (R * NQ, shape.kv_heads) if t.group_rows else (NQ, H)
     grid = kernels.grid(rows, t.block_m, B, hp)
     args = (
@@ -153,7 +154,8 @@ def prepare(
             WRITE_L=pk.write_l,
             WRITE_O=pk.write_o,
             SCORE_FN=score_fn,
-            HAS_SCORE_FN=bool(plan.score_fns),
+            HAS_SCORE_FN=has_fn,
+            LAZY_RESCALE=t.lazy_rescale,
         )
         launches.append(flags)
 

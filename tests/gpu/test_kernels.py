@@ -130,3 +130,17 @@ def test_gpu_half_precision_vs_float64(text, dtype, tol):
         ref = torch.softmax(s, -1) @ v64
         err = ((o.double() - ref).norm() / ref.norm()).item()
         assert err < tol
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+def test_online_rescaling_with_large_growing_logits(lazy):
+    """Logits ×30 with keys sorted so the row max keeps growing: the lazy rescale branch is taken
+    on some tiles and skipped on others; both forms match the oracle."""
+    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "cascade5_fa2.ein"))
+    plan = lower(c)
+    q, k, v = _inputs(1, 2, 2, 64, 256, 32, torch.float32, 11)
+    q = q * 30
+    k = k * torch.linspace(0.1, 1.0, 256).to(k)[None, None, :, None]
+    ref = oracle(c, plan, q, k, v)
+    t = Tiling(32, 32, 4, 1, lazy_rescale=lazy)
+    assert rel_err(_run(plan, q, k, v, t), ref) < 1e-5

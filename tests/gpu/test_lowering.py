@@ -95,7 +95,8 @@ def test_ncu_csv_is_split_into_cases_at_marker_kernels():
     text = "\n".join(
         [
             "==PROF== Connected",
-            '"ID","Kernel Name","dram__bytes_read.sum","lts__t_sectors_srcunit_tex_op_write.sum","gpu__time_duration.sum"',
+            '"ID","Kernel Name","dram__bytes_read.sum",'
+            '"lts__t_sectors_srcunit_tex_op_write.sum","gpu__time_duration.sum"',
             '"","","byte","sector","nsecond"',
             '"0","einsim_ncu_marker","0","1","1000"',
             '"1","attn_pass_kernel","1,000","10","2000000"',
