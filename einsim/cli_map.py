@@ -20,14 +20,19 @@ def register(subparsers) -> None:
         "Without --config, compares FuseMax and FLAT (or --configs) on the chosen model and length.",
     )
     p.add_argument("--config", choices=CONFIGS, help="one configuration to run (default: compare fusemax and flat)")
-    p.add_argument("--configs", default="fusemax,flat",
-                   help="comma-separated configurations to compare when --config is absent (default fusemax,flat)")
-    p.add_argument("--model", default="bert",
-                   help="bert, trxl, t5, xlm, or B,H,E,F,M,P (default bert)")
+    p.add_argument(
+        "--configs",
+        default="fusemax,flat",
+        help="comma-separated configurations to compare when --config is absent (default fusemax,flat)",
+    )
+    p.add_argument("--model", default="bert", help="bert, trxl, t5, xlm, or B,H,E,F,M,P (default bert)")
     p.add_argument("--seq", default="16K", help="sequence length M = P, e.g. 16384, 16K or 1M (default 16K)")
-    p.add_argument("--arch", default=None,
-                   help="architecture name (fusemax_cloud, flat_cloud, unfused, fusemax_edge, flat_edge) or a TOML "
-                   "file; default: the configuration's own")
+    p.add_argument(
+        "--arch",
+        default=None,
+        help="architecture name (fusemax_cloud, flat_cloud, unfused, fusemax_edge, flat_edge) or a TOML "
+        "file; default: the configuration's own",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object (a list when comparing)")
     p.add_argument("--e2e", action="store_true", help="also report end-to-end time of one encoder layer")
     p.set_defaults(func=handler)
@@ -54,12 +59,16 @@ def handler(args: argparse.Namespace) -> int:
         return 0
     base = reports[-1]
     print(f"{reports[0].model}, seq {reports[0].seq}: attention (base for ratios: {base.config})")
-    print(f"{'config':18s} {'arch':14s} {'seconds':>12s} {'speedup':>8s} {'util2D':>7s} {'util1D':>7s} "
-          f"{'DRAM GiB':>9s} {'energy J':>10s} {'E/base':>7s} {'area cm2':>9s}")
+    print(
+        f"{'config':18s} {'arch':14s} {'seconds':>12s} {'speedup':>8s} {'util2D':>7s} {'util1D':>7s} "
+        f"{'DRAM GiB':>9s} {'energy J':>10s} {'E/base':>7s} {'area cm2':>9s}"
+    )
     for i, r in enumerate(reports):
-        print(f"{r.config:18s} {r.arch:14s} {r.seconds:12.5f} {base.seconds / r.seconds:8.2f} {r.util_2d:7.3f} "
-              f"{r.util_1d:7.3f} {r.dram_bytes / 2**30:9.3f} {r.energy_pj / 1e12:10.4f} "
-              f"{r.energy_pj / base.energy_pj:7.3f} {r.area_um2 / 1e8:9.3f}")
+        print(
+            f"{r.config:18s} {r.arch:14s} {r.seconds:12.5f} {base.seconds / r.seconds:8.2f} {r.util_2d:7.3f} "
+            f"{r.util_1d:7.3f} {r.dram_bytes / 2**30:9.3f} {r.energy_pj / 1e12:10.4f} "
+            f"{r.energy_pj / base.energy_pj:7.3f} {r.area_um2 / 1e8:9.3f}"
+        )
         if e2e:
             print(f"{'':18s} end-to-end {e2e[i]['seconds']:.5f} s, attention share {e2e[i]['attention_share']:.1%}")
     return 0

@@ -18,8 +18,16 @@ def _same(a, b):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(R=st.sampled_from([4, 8, 16]), E=st.integers(1, 24), F=st.integers(1, 24), M1=st.integers(1, 12),
-       P1=st.integers(1, 5), NB=st.integers(1, 12), lag=st.integers(0, 5), bpc=st.sampled_from([0.5, 3.0, 50.0]))
+@given(
+    R=st.sampled_from([4, 8, 16]),
+    E=st.integers(1, 24),
+    F=st.integers(1, 24),
+    M1=st.integers(1, 12),
+    P1=st.integers(1, 5),
+    NB=st.integers(1, 12),
+    lag=st.integers(0, 5),
+    bpc=st.sampled_from([0.5, 3.0, 50.0]),
+)
 def test_fusemax_skip_is_exact(R, E, F, M1, P1, NB, lag, bpc):
     s = FuseMaxStream(Tiling(R, R, E, F, M1, P1, NB), Binding(lag=lag, interleave=lag > 0), bpc)
     rle = epochs_rle(s, P1, M1, NB)
@@ -27,9 +35,16 @@ def test_fusemax_skip_is_exact(R, E, F, M1, P1, NB, lag, bpc):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(M=st.sampled_from([16, 48, 128]), P=st.sampled_from([16, 64, 128]), NH=st.integers(1, 10),
-       p1=st.sampled_from([1, 2, 4]), onchip=st.booleans(), slots=st.sampled_from([1, 2]),
-       spill=st.sampled_from([0.0, 0.5]), bpc=st.sampled_from([0.5, 4.0, 64.0]))
+@given(
+    M=st.sampled_from([16, 48, 128]),
+    P=st.sampled_from([16, 64, 128]),
+    NH=st.integers(1, 10),
+    p1=st.sampled_from([1, 2, 4]),
+    onchip=st.booleans(),
+    slots=st.sampled_from([1, 2]),
+    spill=st.sampled_from([0.0, 0.5]),
+    bpc=st.sampled_from([0.5, 4.0, 64.0]),
+)
 def test_baseline_skip_is_exact(M, P, NH, p1, onchip, slots, spill, bpc):
     sh = Shape(8, 8, 4, 4, M, P, NH)
     if (P // 8) % p1 == 0:
@@ -66,8 +81,13 @@ class _Two:
 
 def test_unit_timelines_and_offsets():
     """In-order issue per unit, start = max(unit free, dep + offset); DRAM is a unit like any other."""
-    ops = [Op("ld", "dram", 10), Op("a", "2d", 5, (((0, "ld"), 10),)), Op("b", "2d", 3),
-           Op("c", "1d", 4, (((0, "a"), 2),)), Op("ld2", "dram", 7)]
+    ops = [
+        Op("ld", "dram", 10),
+        Op("a", "2d", 5, (((0, "ld"), 10),)),
+        Op("b", "2d", 3),
+        Op("c", "1d", 4, (((0, "a"), 2),)),
+        Op("ld2", "dram", 7),
+    ]
     tl = run(_Two(ops), [(((),), 1)], record=True)  # one epoch of one step
     assert tl.op_starts == {(0, "ld"): 0, (0, "a"): 10, (0, "b"): 15, (0, "c"): 12, (0, "ld2"): 10}
     assert tl.cycles == 18

@@ -17,8 +17,9 @@ from einsim.model.stepsim import simulate
 
 
 def _check(R, C, E, F, M1, P1, NB, lag, bpc, exp2d=7, exp1d=7, seed=0):
-    stream = FuseMaxStream(Tiling(R, C, E, F, M1, P1, NB),
-                           Binding(lag=lag, interleave=lag > 0, exp2d_slots=exp2d, exp1d_slots=exp1d), bpc)
+    stream = FuseMaxStream(
+        Tiling(R, C, E, F, M1, P1, NB), Binding(lag=lag, interleave=lag > 0, exp2d_slots=exp2d, exp1d_slots=exp1d), bpc
+    )
     full = run(stream, epochs_rle(stream, P1, M1, NB), record=True)
     fast = run(stream, epochs_rle(stream, P1, M1, NB))
     rng = np.random.default_rng(seed)
@@ -37,9 +38,17 @@ def _check(R, C, E, F, M1, P1, NB, lag, bpc, exp2d=7, exp1d=7, seed=0):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    R=st.integers(2, 6), C=st.integers(2, 6), E=st.integers(1, 5), F=st.integers(1, 5),
-    M1=st.integers(1, 4), P1=st.integers(1, 3), NB=st.integers(1, 3), lag=st.integers(0, 4),
-    bpc=st.sampled_from([1.5, 4.0, 16.0, 256.0]), exp2d=st.sampled_from([1, 3, 7]), exp1d=st.sampled_from([1, 7]),
+    R=st.integers(2, 6),
+    C=st.integers(2, 6),
+    E=st.integers(1, 5),
+    F=st.integers(1, 5),
+    M1=st.integers(1, 4),
+    P1=st.integers(1, 3),
+    NB=st.integers(1, 3),
+    lag=st.integers(0, 4),
+    bpc=st.sampled_from([1.5, 4.0, 16.0, 256.0]),
+    exp2d=st.sampled_from([1, 3, 7]),
+    exp1d=st.sampled_from([1, 7]),
 )
 def test_fast_model_equals_step_simulator(R, C, E, F, M1, P1, NB, lag, bpc, exp2d, exp1d):
     _check(R, C, E, F, M1, P1, NB, lag, bpc, exp2d, exp1d)

@@ -28,8 +28,19 @@ from einsim.model.configs import CONFIGS, DEFAULT_ARCH, Work, check_config, run_
 from einsim.model.report import Report
 from einsim.model.spec import Arch, with_overrides
 
-__all__ = ["CONFIGS", "Arch", "Report", "get_arch", "pareto_point", "parse_seq", "simulate", "simulate_dict",
-           "simulate_end_to_end", "simulate_linear", "with_overrides"]
+__all__ = [
+    "CONFIGS",
+    "Arch",
+    "Report",
+    "get_arch",
+    "pareto_point",
+    "parse_seq",
+    "simulate",
+    "simulate_dict",
+    "simulate_end_to_end",
+    "simulate_linear",
+    "with_overrides",
+]
 
 
 def parse_seq(seq: int | str) -> int:
@@ -104,11 +115,18 @@ def simulate_end_to_end(config: str, model, seq=None, arch=None) -> dict:
     """One encoder layer: attention (this config) + linear layers, run back to back."""
     att = simulate(config, model, seq, arch)
     lin = simulate_linear(model, seq, arch, config)
-    return {"config": att.config, "model": att.model, "seq": att.seq, "cycles": att.cycles + lin["cycles"],
-            "seconds": att.seconds + lin["seconds"], "energy_pj": att.energy_pj + lin["energy_pj"],
-            "energy_pj_artifact": att.energy_pj_artifact + lin["energy_pj_artifact"],
-            "attention_seconds": att.seconds, "linear_seconds": lin["seconds"],
-            "attention_share": att.seconds / (att.seconds + lin["seconds"])}
+    return {
+        "config": att.config,
+        "model": att.model,
+        "seq": att.seq,
+        "cycles": att.cycles + lin["cycles"],
+        "seconds": att.seconds + lin["seconds"],
+        "energy_pj": att.energy_pj + lin["energy_pj"],
+        "energy_pj_artifact": att.energy_pj_artifact + lin["energy_pj_artifact"],
+        "attention_seconds": att.seconds,
+        "linear_seconds": lin["seconds"],
+        "attention_share": att.seconds / (att.seconds + lin["seconds"]),
+    }
 
 
 def pareto_point(model, seq, dim: int, config: str = "fusemax", max_gbuf_bytes: int = 2**31) -> dict:
@@ -130,8 +148,14 @@ def pareto_point(model, seq, dim: int, config: str = "fusemax", max_gbuf_bytes: 
         gb *= 2
     if best is None:
         raise EinsimError(f"No buffer up to {max_gbuf_bytes} bytes fits a {dim}x{dim} array for {model}.")
-    return {"dim": dim, "gbuf_bytes": best.area_by_component_um2 and _gbuf(best, base), "area_um2": best.area_um2,
-            "seconds": best.seconds, "cycles": best.cycles, "util_2d": best.util_2d}
+    return {
+        "dim": dim,
+        "gbuf_bytes": best.area_by_component_um2 and _gbuf(best, base),
+        "area_um2": best.area_um2,
+        "seconds": best.seconds,
+        "cycles": best.cycles,
+        "util_2d": best.util_2d,
+    }
 
 
 def _gbuf(r: Report, base: Arch) -> int:

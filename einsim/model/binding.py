@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from einsim.model.events import Op
 
@@ -91,10 +91,12 @@ def layout(kind: str, E: int, F: int, b: Binding, sln: bool, bqk: bool) -> tuple
     return tuple(ins)
 
 
+@lru_cache(maxsize=4096)
 def _pos(lay: tuple[tuple[str, int], ...], einsum: str) -> dict[int, int]:
     return {idx: p for p, (e, idx) in enumerate(lay) if e == einsum}
 
 
+@lru_cache(maxsize=4096)
 def _stream_off(src: tuple, dst: tuple, pairs: tuple[tuple[str, str], ...], lag: int) -> int:
     """max over matching instructions of pos_src + lag - pos_dst (dst.start >= src.start + off)."""
     off = -(10**18)
@@ -106,6 +108,7 @@ def _stream_off(src: tuple, dst: tuple, pairs: tuple[tuple[str, str], ...], lag:
     return off
 
 
+@lru_cache(maxsize=4096)
 def _work(lay: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
     counts: dict[str, int] = {}
     for e, _ in lay:
@@ -152,80 +155,126 @@ class FuseMaxStream:
     def _a_name(self) -> tuple[str, str]:
         return ("A", "A") if self.b.lag > 0 else ("A1", "A2")
 
+    @cached_property
+    def _memo(self) -> dict[int, list[Op]]:
+        return {}
+
     def ops(self, s: int) -> list[Op]:
+        """The tile ops issued at step s, in program order (memoized)."""
+        got = self._memo.get(s)
+        if got is None:
+            if len(self._memo) > 200_000:
+                self._memo.clear()
+            got = self._memo[s] = self._ops(s)
+        return got
+
+    @cached_property
+    def _cache(self) -> dict:
+        return {}
+
+    def _lay(self, kind: str, sl: bool = False, bq: bool = False) -> tuple:
+        key = ("lay", kind, sl, bq)
+        got = self._cache.get(key)
+        if got is None:
+            got = self._cache[key] = layout(kind, self.t.E, self.t.F, self.b, sl, bq)
+        return got
+
+    def _off(self, src: tuple, dst: tuple, pairs: tuple, lag: int) -> int:
+        key = ("off", src, dst, pairs, lag)
+        got = self._cache.get(key)
+        if got is None:
+            got = self._cache[key] = _stream_off(self._lay(*src), self._lay(*dst), pairs, lag)
+        return got
+
+    def _wk(self, lay_key: tuple) -> tuple:
+        key = ("work", lay_key)
+        got = self._cache.get(key)
+        if got is None:
+            got = self._cache[key] = _work(self._lay(*lay_key))
+        return got
+
+    def _last(self, lay_key: tuple, einsum: str) -> int:
+        key = ("last", lay_key, einsum)
+        got = self._cache.get(key)
+        if got is None:
+            got = self._cache[key] = max(p for p, (e, _) in enumerate(self._lay(*lay_key)) if e == einsum)
+        return got
+
+    def _ops(self, s: int) -> list[Op]:
         t, b = self.t, self.b
         L, G, P1, BL = b.lag, t.tiles, t.P1, t.M1 * t.P1
         R, C, E, F, wb = t.R, t.C, t.E, t.F, self.word_bytes
         out: list[Op] = []
         kv_bytes = R * (E + F) * wb
         q_bytes = P1 * C * E * wb
+        kv_dram = (("K", R * E * wb), ("V", R * F * wb))
         if s == 0:
             for r in range(min(self.kv_slots, t.NB * t.M1)):
-                out.append(Op(f"K{r}", "dram", self._cycles(kv_bytes), (), (), (("K", R * E * wb), ("V", R * F * wb))))
+                out.append(Op(f"K{r}", "dram", self._cycles(kv_bytes), (), (), kv_dram))
             for blk in range(min(2, t.NB)):
                 out.append(Op(f"Q{blk}", "dram", self._cycles(q_bytes), (), (), (("Q", q_bytes),), long=True))
         bq = s if s < G else None
         sl = s - L if 0 <= s - L < G else None
-        lay_sl: tuple = ()
+        B, Ck = ("B",), ("C",)
         if L > 0:
-            lay = layout("A", E, F, b, sl is not None, bq is not None)
-            lay_sl = lay
-            out.append(self._a_op("A", s, lay, bq, sl))
-        else:
-            lay1 = layout("A1", E, F, b, False, True)
-            out.append(self._a_op("A1", s, lay1, bq, None))
-        # 1D ops
-        c_tile = sl if L > 0 else bq
-        lay_b = layout("B", E, F, b, False, False)
-        lay_c = layout("C", E, F, b, False, False)
-        if L == 0:
-            lay1 = layout("A1", E, F, b, False, True)
-            off = _stream_off(lay1, lay_b, (("LM", "RM"),), R)
-            out.append(Op("B", "1d", len(lay_b), (((s, "A1"), off),), _work(lay_b)))
-            lay2 = layout("A2", E, F, b, True, False)
-            off = _stream_off(lay_b, lay2, (("RM", "SLN"),), b.link)
-            out.append(Op("A2", "2d", len(lay2), (((s, "B"), off),), _work(lay2)))
-            lay_sl = lay2
-            src = "A2"
-        else:
+            src_key = ("A", sl is not None, bq is not None)
+            out.append(self._a_op("A", s, src_key, bq, sl))
             src = "A"
+        else:
+            out.append(self._a_op("A1", s, ("A1", False, True), bq, None))
+            out.append(
+                Op(
+                    "B",
+                    "1d",
+                    len(self._lay(*B)),
+                    (((s, "A1"), self._off(("A1", False, True), B, (("LM", "RM"),), R)),),
+                    self._wk(B),
+                )
+            )
+            src_key = ("A2", True, False)
+            out.append(
+                Op(
+                    "A2",
+                    "2d",
+                    len(self._lay(*src_key)),
+                    (((s, "B"), self._off(B, src_key, (("RM", "SLN"),), b.link)),),
+                    self._wk(src_key),
+                )
+            )
+            src = "A2"
+        c_tile = sl if L > 0 else bq
         if c_tile is not None:
-            off = _stream_off(lay_sl, lay_c, (("SLD", "RD"), ("SLNV", "RNV")), R)
-            out.append(Op("C", "1d", len(lay_c), (((s, src), off),), _work(lay_c)))
+            off = self._off(src_key, Ck, (("SLD", "RD"), ("SLNV", "RNV")), R)
+            out.append(Op("C", "1d", len(self._lay(*Ck)), (((s, src), off),), self._wk(Ck)))
         if L > 0 and bq is not None:
-            off = _stream_off(lay_sl, lay_b, (("LM", "RM"),), R)
-            out.append(Op("B", "1d", len(lay_b), (((s, "A"), off),), _work(lay_b)))
+            off = self._off(src_key, B, (("LM", "RM"),), R)
+            out.append(Op("B", "1d", len(self._lay(*B)), (((s, "A"), off),), self._wk(B)))
         if c_tile is not None and (c_tile // P1) % t.M1 == t.M1 - 1:
-            lay_av = layout("AV", E, F, b, False, False)
-            out.append(Op("AV", "1d", len(lay_av), (), _work(lay_av)))
+            av = ("AV",)
+            out.append(Op("AV", "1d", len(self._lay(*av)), (), self._wk(av)))
             if c_tile % BL == BL - 1:  # last tile of a block: store its AV
                 nb = P1 * C * F * wb
-                out.append(Op("S", "dram", self._cycles(nb), (((s, "AV"), len(lay_av) - 1 + C),), (), (("AV", nb),)))
-        # K/V loads issued at this step (buffer slot of row r - kv_slots freed by the SLNV in this step)
-        if (s - L + 1) % P1 == 0 and L <= s:
+                out.append(Op("S", "dram", self._cycles(nb), (((s, "AV"), F - 1 + C),), (), (("AV", nb),)))
+        # K/V load issued at this step: the slot of row r - kv_slots is freed by the SLNV in this step
+        if L <= s and (s - L + 1) % P1 == 0:
             r = (s - L + 1) // P1 + self.kv_slots - 1
             if self.kv_slots <= r < t.NB * t.M1:
-                last = (r - self.kv_slots + 1) * P1 - 1  # last tile that reads the freed slot
-                off = max(p for p, (e, _) in enumerate(lay_sl) if e == "SLNV") + R
-                step_src = last + L
-                assert step_src == s
-                out.append(Op("K", "dram", self._cycles(kv_bytes), (((s, src), off),), (),
-                              (("K", R * E * wb), ("V", R * F * wb))))
+                off = self._last(src_key, "SLNV") + R
+                out.append(Op("K", "dram", self._cycles(kv_bytes), (((s, src), off),), (), kv_dram))
         # Q load for block k+2 after the last BQK of block k (double-buffered Q)
         if bq is not None and bq % BL == BL - 1 and bq // BL + 2 < t.NB:
-            blk = bq // BL + 2
-            a = "A" if L > 0 else "A1"
-            lay_a = layout(a, E, F, b, L > 0 and sl is not None, True)
-            off = max(p for p, (e, _) in enumerate(lay_a) if e == "BQK") + C
-            out.append(Op("Q", "dram", self._cycles(q_bytes), (((s, a), off),), (), (("Q", q_bytes),), long=True))
+            a_key = ("A", sl is not None, True) if L > 0 else ("A1", False, True)
+            off = self._last(a_key, "BQK") + C
+            out.append(
+                Op("Q", "dram", self._cycles(q_bytes), (((s, a_key[0]), off),), (), (("Q", q_bytes),), long=True)
+            )
         return out
 
-    def _a_op(self, name: str, s: int, lay: tuple, bq: int | None, sl: int | None) -> Op:
+    def _a_op(self, name: str, s: int, lay_key: tuple, bq: int | None, sl: int | None) -> Op:
         t, b = self.t, self.b
         deps: list = []
         if sl is not None and b.lag > 0:
-            lay_b = layout("B", t.E, t.F, b, False, False)
-            deps.append(((sl, "B"), _stream_off(lay_b, lay, (("RM", "SLN"),), b.link)))
+            deps.append(((sl, "B"), self._off(("B",), lay_key, (("RM", "SLN"),), b.link)))
         if bq is not None:
             P1, BL = t.P1, t.M1 * t.P1
             if bq % P1 == 0:
@@ -237,10 +286,7 @@ class FuseMaxStream:
                 blk = bq // BL
                 key = (0, f"Q{blk}") if blk < 2 else ((blk - 1) * BL - 1, "Q")
                 deps.append((key, self._cycles(P1 * t.C * t.E * self.word_bytes)))
-        return Op(name, "2d", len(lay), tuple(deps), _work(lay))
+        return Op(name, "2d", len(self._lay(*lay_key)), tuple(deps), self._wk(lay_key))
 
     def signature(self, s: int) -> tuple:
-        return tuple(
-            (o.name, o.unit, o.n, tuple((d[0][0] - s, d[0][1], d[1]) for d in o.deps))
-            for o in self.ops(s)
-        )
+        return tuple((o.name, o.unit, o.n, tuple((d[0][0] - s, d[0][1], d[1]) for d in o.deps)) for o in self.ops(s))

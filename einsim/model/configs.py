@@ -28,16 +28,30 @@ from einsim.model.report import EinsumStat, Report
 from einsim.model.spec import Arch
 
 CONFIGS = ("unfused", "flat", "plus-cascade", "plus-architecture", "fusemax")
-CASCADE = {"fusemax": "cascade5_fa2", "plus-architecture": "cascade5_fa2", "plus-cascade": "cascade5_fa2",
-           "flat": "cascade4_3pass", "unfused": "cascade4_3pass"}
-DEFAULT_ARCH = {"fusemax": "fusemax_cloud", "plus-architecture": "fusemax_cloud", "plus-cascade": "flat_cloud",
-                "flat": "flat_cloud", "unfused": "flat_cloud"}
+CASCADE = {
+    "fusemax": "cascade5_fa2",
+    "plus-architecture": "cascade5_fa2",
+    "plus-cascade": "cascade5_fa2",
+    "flat": "cascade4_3pass",
+    "unfused": "cascade4_3pass",
+}
+DEFAULT_ARCH = {
+    "fusemax": "fusemax_cloud",
+    "plus-architecture": "fusemax_cloud",
+    "plus-cascade": "flat_cloud",
+    "flat": "flat_cloud",
+    "unfused": "flat_cloud",
+}
 _C5_2D = ("BQK", "LM", "SLN", "SLD", "SLNV")
 UNITS = {
-    "fusemax": {e: ("2d" if e in _C5_2D else "1d") for e in
-                ("BQK", "LM", "SLN", "SLD", "SLNV", "RM", "PRM", "SPD", "RD", "SPNV", "RNV", "AV")},
-    "plus-cascade": {e: ("2d" if e in ("BQK", "SLNV") else "1d") for e in
-                     ("BQK", "LM", "SLN", "SLD", "SLNV", "RM", "PRM", "SPD", "RD", "SPNV", "RNV", "AV")},
+    "fusemax": {
+        e: ("2d" if e in _C5_2D else "1d")
+        for e in ("BQK", "LM", "SLN", "SLD", "SLNV", "RM", "PRM", "SPD", "RD", "SPNV", "RNV", "AV")
+    },
+    "plus-cascade": {
+        e: ("2d" if e in ("BQK", "SLNV") else "1d")
+        for e in ("BQK", "LM", "SLN", "SLD", "SLNV", "RM", "PRM", "SPD", "RD", "SPNV", "RNV", "AV")
+    },
     "flat": {"QK": "2d", "GM": "1d", "SN": "1d", "SD": "1d", "A": "1d", "AV": "2d"},
 }
 UNITS["plus-architecture"] = UNITS["fusemax"]
@@ -105,13 +119,28 @@ def fusemax_tiling(arch: Arch, w: Work, extra_words_per_query: int = 0) -> tuple
 
 def _fusemax_stream(arch: Arch, w: Work, binding: Binding, M1: int | None = None, NB: int | None = None):
     p1, p2 = fusemax_tiling(arch, w)
-    t = Tiling(arch.array2d.rows, arch.array2d.cols, w.E, w.F, M1 or math.ceil(w.M / arch.array2d.rows), p1,
-               NB or w.B * w.H * p2)
+    t = Tiling(
+        arch.array2d.rows,
+        arch.array2d.cols,
+        w.E,
+        w.F,
+        M1 or math.ceil(w.M / arch.array2d.rows),
+        p1,
+        NB or w.B * w.H * p2,
+    )
     return FuseMaxStream(t, binding, arch.dram_bytes_per_cycle, arch.word_bytes)
 
 
 def choose_lag(arch: Arch, w: Work) -> int:
-    """Smallest-cycle epoch-pipeline lag L that fits the 2D register file (L + 3 live values per PE)."""
+    """Smallest-cycle epoch-pipeline lag L that fits the 2D register file (L + 3 live values per PE),
+    found by simulating a short prefix (>= 2 blocks of <= 4 key tiles x <= 8 query tiles), increasing L until
+    three successive values no longer help."""
+    p1, _ = fusemax_tiling(arch, w)
+    return _choose_lag(arch, w.E, w.F, min(4, math.ceil(w.M / arch.array2d.rows)), min(p1, 8))
+
+
+@lru_cache(maxsize=1024)
+def _choose_lag(arch: Arch, E: int, F: int, M1: int, P1: int) -> int:
     lmax = min(8, arch.array2d.rf_entries - 3)
     if lmax < 1:
         raise EinsimError(
@@ -120,12 +149,20 @@ def choose_lag(arch: Arch, w: Work) -> int:
         )
     best = None
     for lag in range(1, lmax + 1):
-        b = Binding(lag=lag, interleave=True, exp2d_slots=arch.array2d.exp_slots,
-                    exp1d_slots=arch.array1d.exp_slots, link=arch.link_latency_cycles)
-        st = _fusemax_stream(arch, w, b, M1=min(6, math.ceil(w.M / arch.array2d.rows)), NB=2)
+        b = Binding(
+            lag=lag,
+            interleave=True,
+            exp2d_slots=arch.array2d.exp_slots,
+            exp1d_slots=arch.array1d.exp_slots,
+            link=arch.link_latency_cycles,
+        )
+        t = Tiling(arch.array2d.rows, arch.array2d.cols, E, F, M1, P1, min(16, max(2, 64 // (M1 * P1))))
+        st = FuseMaxStream(t, b, arch.dram_bytes_per_cycle, arch.word_bytes)
         cyc = run(st, epochs_rle(st, st.t.P1, st.t.M1, st.t.NB)).cycles
         if best is None or cyc < best[0]:
             best = (cyc, lag)
+        elif lag >= best[1] + 3:
+            break
     return best[1]  # type: ignore[index]
 
 
@@ -159,12 +196,23 @@ def _timeline(config: str, arch: Arch, w: Work, skip: bool = True) -> tuple[Time
     bpc = arch.dram_bytes_per_cycle
     if config in ("fusemax", "plus-architecture"):
         lag = choose_lag(arch, w) if config == "fusemax" else 0
-        b = Binding(lag=lag, interleave=lag > 0, exp2d_slots=arch.array2d.exp_slots,
-                    exp1d_slots=arch.array1d.exp_slots, link=arch.link_latency_cycles)
+        b = Binding(
+            lag=lag,
+            interleave=lag > 0,
+            exp2d_slots=arch.array2d.exp_slots,
+            exp1d_slots=arch.array1d.exp_slots,
+            link=arch.link_latency_cycles,
+        )
         st = _fusemax_stream(arch, w, b)
         tl = run(st, epochs_rle(st, st.t.P1, st.t.M1, st.t.NB), skip=skip)
-        return tl, {"P1": st.t.P1, "P2": w.B * w.H and st.t.NB // (w.B * w.H), "M1": st.t.M1, "lag": lag,
-                    "kv_slots": st.kv_slots, "interleave": lag > 0}
+        return tl, {
+            "P1": st.t.P1,
+            "P2": w.B * w.H and st.t.NB // (w.B * w.H),
+            "M1": st.t.M1,
+            "lag": lag,
+            "kv_slots": st.kv_slots,
+            "interleave": lag > 0,
+        }
     if config == "plus-cascade":
         p1, p2 = fusemax_tiling(arch, w, extra_words_per_query=2 * R)
         cs = CascadeStream(sh, p1, bpc, arch.array1d.exp_slots)
@@ -180,9 +228,15 @@ def _timeline(config: str, arch: Arch, w: Work, skip: bool = True) -> tuple[Time
         if best is None or _better(tl, best[0]):
             best = (tl, o)
     tl, o = best  # type: ignore[misc]
-    return tl, {"P1": o.P1, "granularity": "head" if o.P1 * C >= w.P else "row", "kv_onchip": o.kv_onchip,
-                "qk_buffers": o.qk_slots, "spill_fraction": o.spill, "qk_stationary": o.qk_stationary,
-                "av_stationary": o.av_stationary}
+    return tl, {
+        "P1": o.P1,
+        "granularity": "head" if o.P1 * C >= w.P else "row",
+        "kv_onchip": o.kv_onchip,
+        "qk_buffers": o.qk_slots,
+        "spill_fraction": o.spill,
+        "qk_stationary": o.qk_stationary,
+        "av_stationary": o.av_stationary,
+    }
 
 
 def _better(a: Timeline, b: Timeline) -> bool:
@@ -258,29 +312,53 @@ def run_config(config: str, arch: Arch, w: Work, skip: bool = True) -> Report:
     for t, d in gacc.items():
         accesses.setdefault(t, {})["gbuf"] = {**d, "bytes": (d["reads"] + d["writes"]) * arch.word_bytes}
     for t, nbytes in tl.dram_bytes.items():
-        accesses.setdefault(t, {})["dram"] = {"reads": 0 if t == "AV" else nbytes // arch.word_bytes,
-                                              "writes": nbytes // arch.word_bytes if t == "AV" else 0,
-                                              "bytes": nbytes}
+        accesses.setdefault(t, {})["dram"] = {
+            "reads": 0 if t == "AV" else nbytes // arch.word_bytes,
+            "writes": nbytes // arch.word_bytes if t == "AV" else 0,
+            "bytes": nbytes,
+        }
     for u in ("2d", "1d"):
         ops = acts[u]["pe_ops"]
         accesses.setdefault("*", {})[f"rf_{u}"] = {"reads": 2 * ops, "writes": ops, "bytes": 3 * ops * arch.word_bytes}
-    per = {e: EinsumStat(u, v, min(1.0, v / cycles), int(sum(counts.get(e, {}).values())))
-           for e, (u, v) in busy.items()}
+    per = {
+        e: EinsumStat(u, v, min(1.0, v / cycles), int(sum(counts.get(e, {}).values()))) for e, (u, v) in busy.items()
+    }
     return Report(
-        config=config, model=w.name, seq=w.M, arch=arch.name, cycles=cycles, seconds=seconds,
-        util_2d=min(1.0, b2 / cycles), util_1d=min(1.0, b1 / cycles),
-        busy_2d_cycles=tl.busy_slots.get("2d", 0), busy_1d_cycles=tl.busy_slots.get("1d", 0),
+        config=config,
+        model=w.name,
+        seq=w.M,
+        arch=arch.name,
+        cycles=cycles,
+        seconds=seconds,
+        util_2d=min(1.0, b2 / cycles),
+        util_1d=min(1.0, b1 / cycles),
+        busy_2d_cycles=tl.busy_slots.get("2d", 0),
+        busy_1d_cycles=tl.busy_slots.get("1d", 0),
         busy_dram_cycles=tl.busy_slots.get("dram", 0),
-        stall_2d_cycles=cycles - tl.busy_slots.get("2d", 0), stall_1d_cycles=cycles - tl.busy_slots.get("1d", 0),
-        dram_bytes=dram, dram_bytes_by_tensor=dict(tl.dram_bytes), accesses=accesses, per_einsum=per,
-        energy_pj=eng.total_pj, energy_pj_artifact=eng.total_pj_artifact,
-        energy_by_component_pj=eng.by_component_pj, energy_by_component_pj_artifact=eng.by_component_pj_artifact,
-        energy_by_action_pj=eng.by_action_pj, area_um2=sum(ar.values()), area_by_component_um2=ar,
-        mapping=mapping, simulated_ops=tl.ops_simulated, skipped_repeats=tl.skipped_repeats,
+        stall_2d_cycles=cycles - tl.busy_slots.get("2d", 0),
+        stall_1d_cycles=cycles - tl.busy_slots.get("1d", 0),
+        dram_bytes=dram,
+        dram_bytes_by_tensor=dict(tl.dram_bytes),
+        accesses=accesses,
+        per_einsum=per,
+        energy_pj=eng.total_pj,
+        energy_pj_artifact=eng.total_pj_artifact,
+        energy_by_component_pj=eng.by_component_pj,
+        energy_by_component_pj_artifact=eng.by_component_pj_artifact,
+        energy_by_action_pj=eng.by_action_pj,
+        area_um2=sum(ar.values()),
+        area_by_component_um2=ar,
+        mapping=mapping,
+        simulated_ops=tl.ops_simulated,
+        skipped_repeats=tl.skipped_repeats,
     )
 
 
 def scaled(arch: Arch, dim: int) -> Arch:
     """`arch` with a dim x dim 2D array and a dim-PE 1D array."""
-    return replace(arch, name=f"{arch.name}_{dim}x{dim}", array2d=replace(arch.array2d, rows=dim, cols=dim),
-                   array1d=replace(arch.array1d, pes=dim))
+    return replace(
+        arch,
+        name=f"{arch.name}_{dim}x{dim}",
+        array2d=replace(arch.array2d, rows=dim, cols=dim),
+        array1d=replace(arch.array1d, pes=dim),
+    )

@@ -71,8 +71,9 @@ class Energy:
     total_pj_artifact: float
 
 
-def energy(arch: Arch, acts: dict[str, dict[str, int]], gbuf_reads: int, gbuf_writes: int, dram_bytes: int,
-           seconds: float) -> Energy:
+def energy(
+    arch: Arch, acts: dict[str, dict[str, int]], gbuf_reads: int, gbuf_writes: int, dram_bytes: int, seconds: float
+) -> Energy:
     t = arch.energy
     by_action: dict[str, float] = {}
     comp: dict[str, float] = {}

@@ -101,8 +101,13 @@ class FlatStream:
             av = math.ceil(sh.M / sh.R) * math.ceil(sh.F / sh.C) * max(Pb, sh.R)
         else:  # A stationary: R x C tile enters through the top edge, V streams from the left
             av = gemm_slots(sh.M, Pb, sh.F, sh.R, sh.C)
-        return {"QK": qk, "GM": int(per_elem), "SN": int(per_elem * (self.exp1d_slots + 1)),
-                "A": int(per_elem), "AV": av}
+        return {
+            "QK": qk,
+            "GM": int(per_elem),
+            "SN": int(per_elem * (self.exp1d_slots + 1)),
+            "A": int(per_elem),
+            "AV": av,
+        }
 
     def ops(self, s: int) -> list[Op]:
         sh, o, bpc = self.sh, self.o, self.bpc
@@ -124,8 +129,17 @@ class FlatStream:
             deps.append(((s - 1 if s else 0, "Q"), _cyc(q_bytes, bpc)))
             if o.kv_onchip:
                 if first_of_head:
-                    out.append(Op("KV", "dram", _cyc(kv_head, bpc), (), (), (("K", kv_head // 2), ("V", kv_head // 2)),
-                                  long=True))
+                    out.append(
+                        Op(
+                            "KV",
+                            "dram",
+                            _cyc(kv_head, bpc),
+                            (),
+                            (),
+                            (("K", kv_head // 2), ("V", kv_head // 2)),
+                            long=True,
+                        )
+                    )
                     deps.append(((s, "KV"), _cyc(kv_head, bpc)))  # later blocks follow it in order
             else:
                 kb = sh.M * sh.E * wb
@@ -133,14 +147,28 @@ class FlatStream:
                 deps.append(((s, "Kst"), stream_off(_cyc(kb, bpc), n["QK"], sh.M1, 0)))
             if s >= o.qk_slots:  # the QK/A slot is reused once AV of block s - qk_slots has read it
                 deps.append(((s - o.qk_slots + lag, "AV"), n["AV"]))
-            out.append(Op("QK", "2d", n["QK"], tuple(d for d in deps if d[0][0] >= 0),
-                          (("QK", sh.M * Pb * sh.E),)))
+            out.append(Op("QK", "2d", n["QK"], tuple(d for d in deps if d[0][0] >= 0), (("QK", sh.M * Pb * sh.E),)))
             if spill:
                 w = _cyc(spill, bpc)
-                out.append(Op("QKw", "dram", w, (((s, "QK"), stream_off(n["QK"], w, tiles, sh.R + sh.C)),),
-                              (), (("QK", int(spill)),)))
-            out.append(Op("GM", "1d", n["GM"], (((s, "QK"), stream_off(n["QK"], n["GM"], tiles, sh.R + sh.C)),),
-                          (("GM", n["GM"]),)))
+                out.append(
+                    Op(
+                        "QKw",
+                        "dram",
+                        w,
+                        (((s, "QK"), stream_off(n["QK"], w, tiles, sh.R + sh.C)),),
+                        (),
+                        (("QK", int(spill)),),
+                    )
+                )
+            out.append(
+                Op(
+                    "GM",
+                    "1d",
+                    n["GM"],
+                    (((s, "QK"), stream_off(n["QK"], n["GM"], tiles, sh.R + sh.C)),),
+                    (("GM", n["GM"]),),
+                )
+            )
             sn_deps = [((s, "GM"), n["GM"])]
             if spill:
                 r = _cyc(spill, bpc)
@@ -150,8 +178,9 @@ class FlatStream:
             a_deps = [((s, "SN"), n["SN"])]
             if spill:
                 w = _cyc(spill, bpc)
-                out.append(Op("SNw", "dram", w, (((s, "SN"), stream_off(n["SN"], w, tiles, 0)),), (),
-                              (("SN", int(spill)),)))
+                out.append(
+                    Op("SNw", "dram", w, (((s, "SN"), stream_off(n["SN"], w, tiles, 0)),), (), (("SN", int(spill)),))
+                )
                 out.append(Op("SNr", "dram", w, (((s, "SN"), n["SN"]),), (), (("SN", int(spill)),)))
                 a_deps.append(((s, "SNr"), stream_off(w, n["A"], tiles, 0)))
             out.append(Op("A", "1d", n["A"], tuple(a_deps), (("A", n["A"]),)))
@@ -204,16 +233,37 @@ class UnfusedStream:
         out = []
         prev = [((s - 1, "AVw"), 0)] if s else []
         ld = _cyc(qkv, bpc)
-        out.append(Op("QKin", "dram", ld, tuple((k, self._n(k, s)) for k, _ in prev), (), (("Q", sh.P * sh.E * wb),
-                                                                                          ("K", sh.M * sh.E * wb))))
+        out.append(
+            Op(
+                "QKin",
+                "dram",
+                ld,
+                tuple((k, self._n(k, s)) for k, _ in prev),
+                (),
+                (("Q", sh.P * sh.E * wb), ("K", sh.M * sh.E * wb)),
+            )
+        )
         out.append(Op("QK", "2d", qk, (((s, "QKin"), stream_off(ld, qk, tiles, 0)),), (("QK", elems * sh.E),)))
         w = _cyc(elems * wb, bpc)
-        out.append(Op("QKw", "dram", w, (((s, "QK"), stream_off(qk, w, tiles, sh.R + sh.C)),), (), (("QK", elems * wb),)))
+        out.append(
+            Op("QKw", "dram", w, (((s, "QK"), stream_off(qk, w, tiles, sh.R + sh.C)),), (), (("QK", elems * wb),))
+        )
         r = _cyc(reads * elems * wb, bpc)
         out.append(Op("QKr", "dram", r, (((s, "QKw"), w),), (), (("QK", reads * elems * wb),)))
-        out.append(Op("SM", "1d", sm, (((s, "QKr"), stream_off(r, sm, tiles, 0)),),
-                      (("GM", sm // slots_per), ("SN", sm // slots_per * (slots_per - 3)), ("SD", sm // slots_per),
-                       ("A", sm // slots_per))))
+        out.append(
+            Op(
+                "SM",
+                "1d",
+                sm,
+                (((s, "QKr"), stream_off(r, sm, tiles, 0)),),
+                (
+                    ("GM", sm // slots_per),
+                    ("SN", sm // slots_per * (slots_per - 3)),
+                    ("SD", sm // slots_per),
+                    ("A", sm // slots_per),
+                ),
+            )
+        )
         out.append(Op("Aw", "dram", w, (((s, "SM"), stream_off(sm, w, tiles, sh.C)),), (), (("A", elems * wb),)))
         vb = sh.M * sh.F * wb
         r2 = _cyc(elems * wb + vb, bpc)
@@ -271,19 +321,38 @@ class CascadeStream:
                 deps.append(((s, "Q"), _cyc(qb, bpc)))
             out.append(Op("BQK", "2d", bq, tuple(deps), (("BQK", R * P1 * C * E),)))
             av = P1 * F if s % M1 == M1 - 1 else 0
-            out.append(Op("SM", "1d", one_d + av, (((s, "BQK"), stream_off(bq, one_d, P1, R + C)),),
-                          (("LM", P1 * R), ("SLN", P1 * R * ex), ("SLD", P1 * R), ("RM", P1),
-                           ("PRM", P1 * (self.exp1d_slots + 1)), ("SPD", P1), ("RD", P1), ("SPNV", P1 * F),
-                           ("RNV", P1 * F), ("AV", av))))
+            out.append(
+                Op(
+                    "SM",
+                    "1d",
+                    one_d + av,
+                    (((s, "BQK"), stream_off(bq, one_d, P1, R + C)),),
+                    (
+                        ("LM", P1 * R),
+                        ("SLN", P1 * R * ex),
+                        ("SLD", P1 * R),
+                        ("RM", P1),
+                        ("PRM", P1 * (self.exp1d_slots + 1)),
+                        ("SPD", P1),
+                        ("RD", P1),
+                        ("SPNV", P1 * F),
+                        ("RNV", P1 * F),
+                        ("AV", av),
+                    ),
+                )
+            )
             if s % M1 == M1 - 1:
                 ob = P1 * C * F * wb
                 out.append(Op("AVw", "dram", _cyc(ob, bpc), (((s, "SM"), one_d + av + C),), (), (("AV", ob),)))
         if 1 <= s <= G:
             c = s - 1
-            out.append(Op("SLNV", "2d", sv, (((c, "SM"), stream_off(one_d, sv, P1, C + R)),), (("SLNV", R * P1 * C * F),)))
+            out.append(
+                Op("SLNV", "2d", sv, (((c, "SM"), stream_off(one_d, sv, P1, C + R)),), (("SLNV", R * P1 * C * F),))
+            )
             if s < G:
-                out.append(Op("KV", "dram", _cyc(kvb, bpc), (((s, "SLNV"), sv),), (), (("K", R * E * wb),
-                                                                                        ("V", R * F * wb))))
+                out.append(
+                    Op("KV", "dram", _cyc(kvb, bpc), (((s, "SLNV"), sv),), (), (("K", R * E * wb), ("V", R * F * wb)))
+                )
         return out
 
     def signature(self, s: int) -> tuple:

@@ -42,23 +42,43 @@ def gemm(arch: Arch, T: int, K: int, N: int, name: str) -> dict:
     ops = [Op("ld", "dram", n_d), Op("mm", "2d", n_c, (((0, "ld"), stream_off(n_d, n_c, tiles, 0)),))]
     tl = run(_Gemm(ops), [(("gemm",), 1)])
     macs = T * K * N
-    acts = {"2d": {"mac": macs, "add": 0, "max": 0, "exp_unit": 0, "div": 0, "pe_ops": macs},
-            "1d": {"mac": 0, "add": 0, "max": 0, "exp_unit": 0, "div": 0, "pe_ops": 0}}
+    acts = {
+        "2d": {"mac": macs, "add": 0, "max": 0, "exp_unit": 0, "div": 0, "pe_ops": macs},
+        "1d": {"mac": 0, "add": 0, "max": 0, "exp_unit": 0, "div": 0, "pe_ops": 0},
+    }
     gr = T * K * math.ceil(N / C) + K * N * math.ceil(T / R)
     e = en.energy(arch, acts, gr, T * N + T * K + K * N, nbytes, tl.cycles / arch.clock_hz)
-    return {"name": name, "cycles": tl.cycles, "seconds": tl.cycles / arch.clock_hz,
-            "util_2d": macs / (arch.array2d.pes * tl.cycles), "dram_bytes": nbytes, "energy_pj": e.total_pj,
-            "energy_pj_artifact": e.total_pj_artifact, "macs": macs}
+    return {
+        "name": name,
+        "cycles": tl.cycles,
+        "seconds": tl.cycles / arch.clock_hz,
+        "util_2d": macs / (arch.array2d.pes * tl.cycles),
+        "dram_bytes": nbytes,
+        "energy_pj": e.total_pj,
+        "energy_pj_artifact": e.total_pj_artifact,
+        "macs": macs,
+    }
 
 
 def linear_layers(arch: Arch, B: int, P: int, D: int, H: int, E: int, F: int, S: int) -> dict:
     """The six linear GEMMs of one encoder layer (Q, K, V, O projections, FFN1, FFN2)."""
     T = B * P
-    layers = [gemm(arch, T, D, H * E, "Q"), gemm(arch, T, D, H * E, "K"), gemm(arch, T, D, H * F, "V"),
-              gemm(arch, T, H * F, D, "O"), gemm(arch, T, D, S, "FFN1"), gemm(arch, T, S, D, "FFN2")]
+    layers = [
+        gemm(arch, T, D, H * E, "Q"),
+        gemm(arch, T, D, H * E, "K"),
+        gemm(arch, T, D, H * F, "V"),
+        gemm(arch, T, H * F, D, "O"),
+        gemm(arch, T, D, S, "FFN1"),
+        gemm(arch, T, S, D, "FFN2"),
+    ]
     cycles = sum(x["cycles"] for x in layers)
     macs = sum(x["macs"] for x in layers)
-    return {"cycles": cycles, "seconds": cycles / arch.clock_hz, "util_2d": macs / (arch.array2d.pes * cycles),
-            "dram_bytes": sum(x["dram_bytes"] for x in layers), "energy_pj": sum(x["energy_pj"] for x in layers),
-            "energy_pj_artifact": sum(x["energy_pj_artifact"] for x in layers),
-            "per_layer": {x["name"]: x for x in layers}}
+    return {
+        "cycles": cycles,
+        "seconds": cycles / arch.clock_hz,
+        "util_2d": macs / (arch.array2d.pes * cycles),
+        "dram_bytes": sum(x["dram_bytes"] for x in layers),
+        "energy_pj": sum(x["energy_pj"] for x in layers),
+        "energy_pj_artifact": sum(x["energy_pj_artifact"] for x in layers),
+        "per_layer": {x["name"]: x for x in layers},
+    }

@@ -62,14 +62,17 @@ class Report:
     def to_pandas(self):
         import pandas as pd
 
-        rows = [{"config": self.config, "model": self.model, "seq": self.seq, "einsum": k, **asdict(v)}
-                for k, v in self.per_einsum.items()]
+        rows = [
+            {"config": self.config, "model": self.model, "seq": self.seq, "einsum": k, **asdict(v)}
+            for k, v in self.per_einsum.items()
+        ]
         return pd.DataFrame(rows)
 
     def __str__(self) -> str:
         lines = [
             f"{self.config} on {self.arch}: {self.model}, seq {self.seq}",
-            f"  cycles {self.cycles:,}  ({self.seconds * 1e3:.3f} ms)   util 2D {self.util_2d:.3f}  1D {self.util_1d:.3f}",
+            f"  cycles {self.cycles:,}  ({self.seconds * 1e3:.3f} ms)"
+            f"   util 2D {self.util_2d:.3f}  1D {self.util_1d:.3f}",
             f"  busy cycles 2D {self.busy_2d_cycles:,} 1D {self.busy_1d_cycles:,} DRAM {self.busy_dram_cycles:,};"
             f" stall 2D {self.stall_2d_cycles:,} 1D {self.stall_1d_cycles:,}",
             f"  DRAM {self.dram_bytes / 2**30:.3f} GiB   energy {self.energy_pj / 1e12:.4f} J (full), "
@@ -78,6 +81,8 @@ class Report:
         ]
         for k, v in self.per_einsum.items():
             lines.append(f"  {k:8s} {v.unit:4s} {v.busy_cycles:16,.0f} {v.util:7.4f}")
-        comp = ", ".join(f"{k} {v / max(self.energy_pj, 1e-30):.1%}" for k, v in self.energy_by_component_pj.items() if v)
+        comp = ", ".join(
+            f"{k} {v / max(self.energy_pj, 1e-30):.1%}" for k, v in self.energy_by_component_pj.items() if v
+        )
         lines.append(f"  energy share: {comp}")
         return "\n".join(lines)

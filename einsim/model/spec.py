@@ -162,9 +162,7 @@ def with_overrides(arch: Arch, **overrides: object) -> Arch:
 def _replace_path(obj: object, parts: list[str], value: object, key: str) -> object:
     names = {f.name for f in fields(obj)}  # type: ignore[arg-type]
     if parts[0] not in names:
-        raise EinsimError(
-            f"Unknown architecture field `{key}`: `{type(obj).__name__}` has fields {sorted(names)}."
-        )
+        raise EinsimError(f"Unknown architecture field `{key}`: `{type(obj).__name__}` has fields {sorted(names)}.")
     if len(parts) == 1:
         if isinstance(value, list):
             value = tuple(value)

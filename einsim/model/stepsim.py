@@ -59,8 +59,9 @@ def _expand(st: FuseMaxStream, s: int, name: str) -> list[tuple[str, int, int]]:
     return [(e, c, k) for e, k in layout(name, t.E, t.F, b, False, False)]  # type: ignore[misc]
 
 
-def simulate(st: FuseMaxStream, Q: np.ndarray, K: np.ndarray, V: np.ndarray, scale: float | None = None,
-             max_cycles: int = 10**6) -> StepResult:
+def simulate(
+    st: FuseMaxStream, Q: np.ndarray, K: np.ndarray, V: np.ndarray, scale: float | None = None, max_cycles: int = 10**6
+) -> StepResult:
     t, b = st.t, st.b
     R, C, E, F, P1, M1 = t.R, t.C, t.E, t.F, t.P1, t.M1
     BL = M1 * P1
@@ -117,7 +118,6 @@ def simulate(st: FuseMaxStream, Q: np.ndarray, K: np.ndarray, V: np.ndarray, sca
 
     def gate_ok(gates) -> bool:
         for g in gates:
-            name = g[1]
             tag = _load_tag(st, g)
             if ev.get(tag, 10**18) > cyc:
                 return False
@@ -160,31 +160,17 @@ def simulate(st: FuseMaxStream, Q: np.ndarray, K: np.ndarray, V: np.ndarray, sca
                 m, p = m1 * R + i, (blk * P1 + p1) * C + j
                 tag = (e, tile, k)
 
-                def top():
-                    if i == 0:
-                        return None
-                    got = down_prev.get((i - 1, j))
-                    if got is None or got[0] != tag:
-                        raise Hazard(f"cycle {cyc} PE({i},{j}) {tag}: top operand {got and got[0]}")
-                    return got[1]
-
-                def left():
-                    got = right_prev.get((i, j - 1))
-                    if got is None or got[0] != tag:
-                        raise Hazard(f"cycle {cyc} PE({i},{j}) {tag}: left operand {got and got[0]}")
-                    return got[1]
-
                 out = None
                 if e == "BQK":
-                    q = Qs[k, p] if i == 0 else top()
-                    kk = K[k, m] if j == 0 else left()
+                    q = Qs[k, p] if i == 0 else _recv(down_prev, (i - 1, j), tag, cyc)
+                    kk = K[k, m] if j == 0 else _recv(right_prev, (i, j - 1), tag, cyc)
                     acc[(i, j)][tile] = (acc[(i, j)].get(tile, 0.0) if k else 0.0) + q * kk
                     down_cur[(i, j)] = (tag, q)
                     right_cur[(i, j)] = (tag, kk)
                     if i == 0 and j == C - 1 and tile % BL == BL - 1 and k == E - 1:
                         ev[("qfree", tile // BL)] = cyc + 1
                 elif e == "LM":
-                    part = NEG if i == 0 else top()
+                    part = NEG if i == 0 else _recv(down_prev, (i - 1, j), tag, cyc)
                     out = max(part, acc[(i, j)][tile])
                 elif e == "SLN":
                     if k == 0:
@@ -194,7 +180,7 @@ def simulate(st: FuseMaxStream, Q: np.ndarray, K: np.ndarray, V: np.ndarray, sca
                                 raise Hazard(f"cycle {cyc} PE(0,{j}) {tag}: RM not fed back yet")
                             rm = got[1]
                         else:
-                            rm = top()
+                            rm = _recv(down_prev, (i - 1, j), tag, cyc)
                         rmr[(i, j)][tile] = rm
                         down_cur[(i, j)] = (tag, rm)
                     if k == b.exp2d_slots - 1:
@@ -202,10 +188,10 @@ def simulate(st: FuseMaxStream, Q: np.ndarray, K: np.ndarray, V: np.ndarray, sca
                         rm = rmr[(i, j)].pop(tile)
                         sln[(i, j)][tile] = 0.0 if a == NEG else math.exp(a - rm)
                 elif e == "SLD":
-                    out = (0.0 if i == 0 else top()) + sln[(i, j)][tile]
+                    out = (0.0 if i == 0 else _recv(down_prev, (i - 1, j), tag, cyc)) + sln[(i, j)][tile]
                 elif e == "SLNV":
-                    bv = V[k, m] if j == 0 else left()
-                    out = (0.0 if i == 0 else top()) + sln[(i, j)][tile] * bv
+                    bv = V[k, m] if j == 0 else _recv(right_prev, (i, j - 1), tag, cyc)
+                    out = (0.0 if i == 0 else _recv(down_prev, (i - 1, j), tag, cyc)) + sln[(i, j)][tile] * bv
                     right_cur[(i, j)] = (tag, bv)
                     if k == F - 1:
                         del acc[(i, j)][tile], sln[(i, j)][tile]
@@ -236,15 +222,9 @@ def simulate(st: FuseMaxStream, Q: np.ndarray, K: np.ndarray, V: np.ndarray, sca
                     state[("rnv", f, p)] = 0.0
             tv = tmp[(j, tile)]
 
-            def take(key):
-                got = in1d[j].pop(key, None)
-                if got is None or got[0] > cyc:
-                    raise Hazard(f"cycle {cyc} 1D PE {j} {e}{k} tile {tile}: {key} not arrived")
-                return got[1]
-
             if e == "RM":
                 old = state[("rm", p)]
-                new = max(old, take(("LM", tile)))
+                new = max(old, _take(in1d[j], ("LM", tile), cyc, j))
                 tv["old"], tv["new"] = old, new
                 fb[j][("RM", tile)] = (cyc + 1, new)
             elif e == "PRM" and k == b.exp1d_slots - 1:
@@ -253,11 +233,11 @@ def simulate(st: FuseMaxStream, Q: np.ndarray, K: np.ndarray, V: np.ndarray, sca
             elif e == "SPD":
                 tv["spd"] = state[("rd", p)] * tv["prm"]
             elif e == "RD":
-                state[("rd", p)] = take(("SLD", tile)) + tv["spd"]
+                state[("rd", p)] = _take(in1d[j], ("SLD", tile), cyc, j) + tv["spd"]
             elif e == "SPNV":
                 tv[("spnv", k)] = state[("rnv", k, p)] * tv["prm"]
             elif e == "RNV":
-                state[("rnv", k, p)] = take(("SLNV", tile, k)) + tv.pop(("spnv", k))
+                state[("rnv", k, p)] = _take(in1d[j], ("SLNV", tile, k), cyc, j) + tv.pop(("spnv", k))
                 if k == F - 1:
                     del tmp[(j, tile)]
             elif e == "AV":
@@ -275,6 +255,22 @@ def simulate(st: FuseMaxStream, Q: np.ndarray, K: np.ndarray, V: np.ndarray, sca
         raise Hazard("step simulator did not finish (deadlock)")
     cycles = max(last_issue["2d"] + 1, last_issue["1d"] + 1, dram_end)
     return StepResult(cycles=cycles, op_end=op_end, av=av, max_staging_words=max_stage)
+
+
+def _recv(reg: dict, src: tuple[int, int], tag: tuple, cyc: int) -> float:
+    """The value a neighbour sent over a link last cycle; it must carry the expected instruction tag."""
+    got = reg.get(src)
+    if got is None or got[0] != tag:
+        raise Hazard(f"cycle {cyc}: PE below/right of {src} expected {tag}, the link holds {got and got[0]}")
+    return got[1]
+
+
+def _take(store: dict, key: tuple, cyc: int, j: int) -> float:
+    """A value the 2D array delivered to 1D PE j; it must have arrived by this cycle."""
+    got = store.pop(key, None)
+    if got is None or got[0] > cyc:
+        raise Hazard(f"cycle {cyc}: 1D PE {j} needs {key}, which has not arrived")
+    return got[1]
 
 
 def _load_tag(st: FuseMaxStream, key: tuple[int, str]) -> tuple:
