@@ -191,4 +191,21 @@ def test_dask_and_local_give_identical_model_results(tmp_path):
             client=client,
             progress=False,
         )
+        cli = [
+            "sweep",
+            "config=fusemax,flat,unfused",
+            "model=bert",
+            "seq=1K,4K",
+            "--store",
+            str(tmp_path / "c.sqlite"),
+            "--executor",
+            "dask",
+            "--scheduler",
+            cluster.scheduler_address,
+            "--no-progress",
+        ]
+        assert cli_main(cli) == 0
     assert dask.rows == local.rows and len(local.rows) == len(pts)
+    with ResultStore(tmp_path / "c.sqlite") as st:
+        by_cli = {(r.params["config"], r.params["seq"]): r.result["cycles"] for r in st.records()}
+    assert by_cli == {(r["config"], r["seq"]): r["cycles"] for r in local.rows}
