@@ -9,7 +9,7 @@ Parameters:
 - `scope`: "attention" (default), "linear" (the six linear layers of one encoder layer on the 2D array) or
   "e2e" (one encoder layer: attention plus the linear layers, back to back);
 - `arch`: an architecture name or file (default: the configuration's own), and `arch.<field>`: overrides of
-its fields (array dims, buffer bytes, bandwidth, clock), e.g. {"arch.global_buffer_bytes": 8388608}.
+its fields (array dims, buffer bytes, bandwidth, clock), e.g. {"arch.gbuf_bytes": 8388608, "arch.array2d.rows": 128}.
 
 `sized_buffer(params)` is Fig. 12's point: the same, but the global buffer is doubled from
 `buffer_start_bytes` until a larger one no longer shortens the run (memory off the critical path); it
@@ -113,15 +113,18 @@ def simulate(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def sized_buffer(params: dict[str, Any]) -> dict[str, Any]:
-    """Fig. 12's point: double the global buffer until memory is off the critical path (see module
-    docstring)."""
+    """Fig. 12's point: double the global buffer from `buffer_start_bytes` (sizes too small for a tile are
+    skipped) and keep the smallest size after which `patience` (default 2) further doublings shorten the run
+    by no more than `tolerance` (default 1%): memory is then off the critical path. Looking two doublings
+    ahead steps over plateaus where one doubling does not yet change the tiling."""
     p = dict(params)
     start = int(p.pop("buffer_start_bytes", 64 * 1024))
     limit = int(p.pop("buffer_max_bytes", 1 << 34))
-    field = p.pop("buffer_field", "global_buffer_bytes")
+    field = p.pop("buffer_field", "gbuf_bytes")
     tol = float(p.pop("tolerance", 0.01))
-    size, best, best_size, tried, last_error = start, None, start, 0, ""
-    while size <= limit:
+    patience = int(p.pop("patience", 2))
+    size, best, best_size, tried, misses, last_error = start, None, start, 0, 0, ""
+    while size <= limit and misses < patience:
         try:
             rep = simulate({**p, f"arch.{field}": size})
         except EinsimError as exc:
@@ -131,9 +134,10 @@ def sized_buffer(params: dict[str, Any]) -> dict[str, Any]:
             size *= 2
             continue
         tried += 1
-        if best is not None and not rep["seconds"] < best["seconds"] * (1 - tol):
-            break
-        best, best_size = rep, size
+        if best is None or rep["seconds"] < best["seconds"] * (1 - tol):
+            best, best_size, misses = rep, size, 0
+        else:
+            misses += 1
         size *= 2
     if best is None:
         raise EinsimError(f"no global buffer from {start} to {limit} bytes works for {params}: {last_error}")
