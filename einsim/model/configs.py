@@ -240,12 +240,8 @@ def _timeline(config: str, arch: Arch, w: Work, skip: bool = True) -> tuple[Time
 
 
 def _better(a: Timeline, b: Timeline) -> bool:
-    """Faster wins; within 0.1 % of the cycles, less DRAM traffic wins."""
-    if a.cycles < b.cycles * 0.999:
-        return True
-    if b.cycles < a.cycles * 0.999:
-        return False
-    return sum(a.dram_bytes.values()) < sum(b.dram_bytes.values())
+    """Fewer cycles wins; on a tie, less DRAM traffic."""
+    return (a.cycles, sum(a.dram_bytes.values())) < (b.cycles, sum(b.dram_bytes.values()))
 
 
 def _busy(config: str, arch: Arch, tl: Timeline) -> dict[str, tuple[str, float]]:

@@ -151,23 +151,28 @@ class Arch:
 
 
 def with_overrides(arch: Arch, **overrides: object) -> Arch:
-    """Return `arch` with dotted-path fields replaced, e.g. `with_overrides(a, **{"array2d.rows": 64})`."""
-    out = arch
+    """Return `arch` with dotted-path fields replaced, e.g. `with_overrides(a, **{"array2d.rows": 64})`.
+    All overrides are applied together, so related fields (rows, cols, 1D PEs) may change at once."""
+    tree: dict = {}
     for key, value in overrides.items():
+        node = tree
         parts = key.split(".")
-        out = _replace_path(out, parts, value, key)
-    return out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = tuple(value) if isinstance(value, list) else value
+    return _apply(arch, tree, "")
 
 
-def _replace_path(obj: object, parts: list[str], value: object, key: str) -> object:
+def _apply(obj: object, tree: dict, prefix: str) -> object:
     names = {f.name for f in fields(obj)}  # type: ignore[arg-type]
-    if parts[0] not in names:
-        raise EinsimError(f"Unknown architecture field `{key}`: `{type(obj).__name__}` has fields {sorted(names)}.")
-    if len(parts) == 1:
-        if isinstance(value, list):
-            value = tuple(value)
-        return replace(obj, **{parts[0]: value})  # type: ignore[type-var]
-    return replace(obj, **{parts[0]: _replace_path(getattr(obj, parts[0]), parts[1:], value, key)})  # type: ignore[type-var]
+    changes = {}
+    for name, value in tree.items():
+        if name not in names:
+            raise EinsimError(
+                f"Unknown architecture field `{prefix}{name}`: `{type(obj).__name__}` has fields {sorted(names)}."
+            )
+        changes[name] = _apply(getattr(obj, name), value, f"{prefix}{name}.") if isinstance(value, dict) else value
+    return replace(obj, **changes)  # type: ignore[type-var]
 
 
 def load_arch_toml(path: str | Path, base: Arch | None = None) -> Arch:
