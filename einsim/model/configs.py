@@ -183,11 +183,25 @@ def _flat_options(arch: Arch, w: Work) -> list[FlatOptions]:
                 if other >= arch.gbuf_bytes:
                     continue
                 spill = max(0.0, 1.0 - (arch.gbuf_bytes - other) / need)
-                qk_st = "output" if w.E <= R else "weight"
-                out.append(FlatOptions(p1, kv_onchip, slots, round(spill, 6), qk_st, "input"))
+                out.append(_best_stationarity(arch, w, FlatOptions(p1, kv_onchip, slots, round(spill, 6))))
     if not out:
         raise EinsimError(f"Architecture `{arch.name}`: no FLAT mapping fits a {arch.gbuf_bytes}-byte buffer.")
     return out
+
+
+def _best_stationarity(arch: Arch, w: Work, o: FlatOptions) -> FlatOptions:
+    """Stationarity only changes the slot counts of the QK and AV ops, and fewer slots never delay
+    anything, so it is searched by the cost model: fewest QK + AV slots (first on ties)."""
+    sh = Shape(arch.array2d.rows, arch.array2d.cols, w.E, w.F, w.M, w.P, w.B * w.H, arch.word_bytes)
+    best = None
+    for qs in ("output", "weight"):
+        for avs in ("input", "weight"):
+            cand = replace(o, qk_stationary=qs, av_stationary=avs)
+            n = FlatStream(sh, cand, arch.dram_bytes_per_cycle).slots()
+            cost = n["QK"] + n["AV"]
+            if best is None or cost < best[0]:
+                best = (cost, cand)
+    return best[1]  # type: ignore[index]
 
 
 def _timeline(config: str, arch: Arch, w: Work, skip: bool = True) -> tuple[Timeline, dict]:
@@ -255,8 +269,9 @@ def _busy(config: str, arch: Arch, tl: Timeline) -> dict[str, tuple[str, float]]
     return out
 
 
-def _gbuf_words(config: str, w: Work, arch: Arch, counts: dict) -> tuple[int, int, dict]:
-    """Global-buffer word reads/writes per tensor (operands fed at the array edges, state, spills)."""
+def _gbuf_words(config: str, w: Work, arch: Arch, dram: dict[str, int]) -> tuple[int, int, dict]:
+    """Global-buffer word reads/writes per tensor: operands fed at the array edges, running state,
+    multi-pass intermediates, and every DRAM word (a DRAM read fills the buffer, a DRAM write drains it)."""
     R, C = arch.array2d.rows, arch.array2d.cols
     BH, M, P, E, F = w.B * w.H, w.M, w.P, w.E, w.F
     mp = M * P * BH
@@ -267,18 +282,27 @@ def _gbuf_words(config: str, w: Work, arch: Arch, counts: dict) -> tuple[int, in
         d["reads"] += int(r)
         d["writes"] += int(wr)
 
-    add("Q", mp * E / R, P * E * BH)
-    add("K", mp * E / C, M * E * BH)
-    add("V", mp * F / C, M * F * BH)
-    add("AV", P * F * BH, P * F * BH)
+    add("Q", mp * E / R, 0)
+    add("K", mp * E / C, 0)
+    add("V", mp * F / C, 0)
+    add("AV", 0, P * F * BH)
     if config in ("fusemax", "plus-architecture", "plus-cascade"):
         st = mp / R * (F + 2)
         add("RNV_RD_RM", st, st)
         if config == "plus-cascade":
-            add("SLN", mp, mp)
+            add("SLN", mp, mp)  # the SLN tile is staged on its way back into the 2D array
     else:
-        add("QK", 3 * mp if config == "flat" else mp, 2 * mp if config == "flat" else mp)
+        add("QK", 2 * mp, mp)  # written by the 2D array, read by the GM and SN passes
+        add("SN", mp, mp)
         add("A", mp, mp)
+    for t, nbytes in dram.items():
+        words = nbytes / arch.word_bytes
+        if t == "AV":
+            add(t, words, 0)
+        elif t in ("Q", "K", "V"):
+            add(t, 0, words)
+        else:
+            add(t, words / 2, words / 2)
     r = sum(d["reads"] for d in acc.values())
     wr = sum(d["writes"] for d in acc.values())
     return r, wr, acc
@@ -300,7 +324,7 @@ def run_config(config: str, arch: Arch, w: Work, skip: bool = True) -> Report:
     b2 = sum(v for u, v in busy.values() if u == "2d")
     b1 = sum(v for u, v in busy.values() if u == "1d")
     acts = en.actions(arch, counts, units)
-    gr, gw, gacc = _gbuf_words(config, w, arch, counts)
+    gr, gw, gacc = _gbuf_words(config, w, arch, tl.dram_bytes)
     dram = sum(tl.dram_bytes.values())
     eng = en.energy(arch, acts, gr, gw, dram, seconds)
     ar = en.area(arch)
