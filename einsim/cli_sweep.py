@@ -58,9 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="local process pool (default), serial in this process, or a Dask cluster",
     )
     sp.add_argument("--jobs", type=int, default=None, help="local worker processes (default: all cores)")
-    sp.add_argument(
-        "--scheduler", default=None, help="Dask scheduler address for --executor dask (tcp://HOST:PORT)"
-    )
+    sp.add_argument("--scheduler", default=None, help="Dask scheduler address for --executor dask (tcp://HOST:PORT)")
     sp.add_argument("--csv", type=Path, default=None, help="write all finished points of this sweep as CSV")
     sp.add_argument(
         "--pareto",
@@ -110,9 +108,7 @@ def _sweep(args: argparse.Namespace) -> int:
     if check is not None:
         check(points)
     if args.executor == "dask" and not args.scheduler:
-        raise EinsimError(
-            "--executor dask needs --scheduler tcp://HOST:PORT (the address `dask scheduler` prints)."
-        )
+        raise EinsimError("--executor dask needs --scheduler tcp://HOST:PORT (the address `dask scheduler` prints).")
     objectives = [o.strip() for o in args.objectives.split(",") if o.strip()]
     res = run_sweep(
         fn_name,
@@ -126,21 +122,20 @@ def _sweep(args: argparse.Namespace) -> int:
         version=_version(fn_name),
     )
     rows = res.rows
+    shown = [a.split("+")[0].strip() for a in axes]  # a tied axis a+b is shown by its first field
     print(f"{len(points)} points: {res.computed} computed, {res.cached} from {args.store}", file=sys.stderr)
     if args.csv:
         _write_csv(args.csv, rows)
         print(f"wrote {args.csv}", file=sys.stderr)
-    _print_table(rows, list(axes))
+    _print_table(rows, shown)
     if args.pareto and rows:
         front = pareto_front(rows, objectives)
         x = "area_um2" if "area_um2" in objectives else objectives[-1]
         y = objectives[0]
-        label = next((a for a in axes if len(axes[a]) > 1), None)
+        label = [f for a, f in zip(axes, shown) if len(axes[a]) > 1] or None
         plot_pareto(rows, args.pareto, x=x, y=y, objectives=objectives, label=label)
-        print(
-            f"Pareto front over {', '.join(objectives)}: {len(front)} of {len(rows)} points", file=sys.stderr
-        )
-        _print_table(front, list(axes), objectives)
+        print(f"Pareto front over {', '.join(objectives)}: {len(front)} of {len(rows)} points", file=sys.stderr)
+        _print_table(front, shown, objectives)
         print(f"wrote {args.pareto.with_suffix('.png')}", file=sys.stderr)
     res.raise_for_errors()
     return 0
@@ -170,9 +165,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         w = csv.writer(fh)
         w.writerow(cols)
         for r in rows:
-            w.writerow(
-                [json.dumps(r[c]) if isinstance(r.get(c), dict | list) else r.get(c, "") for c in cols]
-            )
+            w.writerow([json.dumps(r[c]) if isinstance(r.get(c), dict | list) else r.get(c, "") for c in cols])
 
 
 def _print_table(rows: list[dict], axes: list[str], extra: list[str] | None = None, limit: int = 60) -> None:
@@ -205,9 +198,7 @@ def _reproduce(args: argparse.Namespace) -> int:
             f"({exc}). Run it from a source checkout (pip install -e .)."
         ) from None
     only = [s.strip() for s in args.only.split(",")] if args.only else None
-    paths = reproduce.reproduce(
-        args.out, quick=args.quick, jobs=args.jobs, progress=not args.no_progress, only=only
-    )
+    paths = reproduce.reproduce(args.out, quick=args.quick, jobs=args.jobs, progress=not args.no_progress, only=only)
     for p in paths:
         print(p)
     return 0

@@ -58,6 +58,21 @@ def pareto_front(rows: Sequence[dict[str, Any]], objectives: Sequence[str] = DEF
     return [r for _, r in front]
 
 
+def _short(v: Any) -> str:
+    """1048576 -> '1Mi', 65536 -> '64Ki', 0.5 -> '0.5', 'bert' -> 'bert'."""
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 1024:
+        for suffix, size in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+            if v % size == 0:
+                return f"{v // size}{suffix}"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _label(row: dict, fields: list[str]) -> str:
+    return ", ".join(
+        f"{f.split('.')[-1]}={_short(row.get(f))}" if len(fields) > 1 else _short(row.get(f)) for f in fields
+    )
+
+
 def plot_pareto(
     rows: Sequence[dict[str, Any]],
     path: str | Path,
@@ -65,12 +80,12 @@ def plot_pareto(
     y: str = "seconds",
     objectives: Sequence[str] = DEFAULT_OBJECTIVES,
     group: str | None = None,
-    label: str | None = None,
+    label: str | Sequence[str] | None = None,
     title: str | None = None,
 ) -> Path:
     """Scatter `y` against `x` (log-log) for all rows; points on the Pareto front over `objectives` are
     filled, the others hollow; with `group`, one colour per group and the group's (x, y) front joined by a
-    line. `label` names the field to annotate each front point with (e.g. "arch.pe_rows")."""
+    line. `label` names the field(s) to annotate each front point with (e.g. "arch.array2d.rows")."""
     from einsim.sweep.plot import new_figure, palette, save
 
     fig, ax = new_figure(width=5.0, height=3.6)
@@ -95,14 +110,14 @@ def plot_pareto(
             [r[y] for r in pts if id(r) in front_ids],
             color=color,
             s=26,
-            label=str(name) if group else "Pareto-optimal",
+            label=str(name) if group else "Pareto-optimal (filled) / dominated (hollow)",
         )
         line = pareto_front(pts, (x, y))
         ax.plot([r[x] for r in line], [r[y] for r in line], color=color, linewidth=1.2)
         if label:
             for r in line:
                 ax.annotate(
-                    str(r.get(label, "")),
+                    _label(r, [label] if isinstance(label, str) else list(label)),
                     (r[x], r[y]),
                     textcoords="offset points",
                     xytext=(3, 3),
@@ -115,5 +130,5 @@ def plot_pareto(
     ax.set_ylabel(LABELS.get(y, y))
     if title:
         ax.set_title(title)
-    ax.legend(frameon=False, fontsize=7)
+    ax.legend(frameon=False, fontsize=7, loc="best")
     return save(fig, path)
