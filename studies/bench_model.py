@@ -17,6 +17,10 @@ from einsim.model.configs import op_counts_for
 from workloads.models import MODELS, SEQ_LENS
 
 
+def _run(key):
+    return simulate(*key)
+
+
 def _t(fn):
     t0 = time.perf_counter()
     out = fn()
@@ -26,6 +30,8 @@ def _t(fn):
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="BERT only")
+    ap.add_argument("--jobs", type=int, default=1, help="processes for the sweep (the target is 2 cores)")
+    ap.add_argument("--sensitivity", action="store_true", help="energy ratios vs global-buffer pJ/word")
     args = ap.parse_args(argv)
     simulate("fusemax", "bert", 1024)  # warm caches (cascade parsing, op counts)
     print("time per point (BERT), seconds; baseline = same point without repeat skipping")
@@ -43,10 +49,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{seq:8d} " + " ".join(f"{x:18.3f}" for x in row) + f" {base}")
     models = ["bert"] if args.quick else list(MODELS)
     t0 = time.perf_counter()
-    res = {(c, m, s): simulate(c, m, s) for m in models for s in SEQ_LENS for c in CONFIGS}
+    keys = [(c, m, s) for m in models for s in SEQ_LENS for c in CONFIGS]
+    if args.jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs) as ex:
+            res = dict(zip(keys, ex.map(_run, keys, chunksize=4)))
+    else:
+        res = {k: _run(k) for k in keys}
     sweep = time.perf_counter() - t0
     print(
-        f"\nsweep: {len(models) * len(SEQ_LENS)} points x {len(CONFIGS)} configs in {sweep:.2f} s "
+        f"\nsweep ({args.jobs} proc): {len(models) * len(SEQ_LENS)} points x {len(CONFIGS)} configs in {sweep:.2f} s "
         f"({sweep / len(res) * 1e3:.1f} ms per run)"
     )
     print("\nattention, arithmetic means over the points (paper: 6.7x / 10x faster, 79% / 77% energy):")
@@ -62,7 +75,24 @@ def main(argv: list[str] | None = None) -> int:
         for m in models
         for s in SEQ_LENS
     ]
-    print(f"  share of FuseMax energy in 2D MACs: min {min(share):.1%}, mean {statistics.mean(share):.1%}")
+    art = [
+        res[("fusemax", m, s)].energy_by_action_pj["2d_mac"] / res[("fusemax", m, s)].energy_pj_artifact
+        for m in models
+        for s in SEQ_LENS
+    ]
+    print(
+        f"  share of FuseMax energy in 2D MACs: full accounting min {min(share):.1%} mean "
+        f"{statistics.mean(share):.1%}; artifact accounting min {min(art):.1%} mean {statistics.mean(art):.1%}"
+    )
+    for base in ("flat", "unfused"):
+        en = [
+            res[("fusemax", m, s)].energy_pj_artifact / res[(base, m, s)].energy_pj_artifact
+            for m in models
+            for s in SEQ_LENS
+        ]
+        print(f"  artifact accounting: fusemax energy / {base} {statistics.mean(en):.1%}")
+    if args.sensitivity:
+        _sensitivity(models)
     print("\nutilization 2D / 1D by config and length (mean over models):")
     for c in CONFIGS:
         cells = []
@@ -72,6 +102,37 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(f"{u2:.2f}/{u1:.2f}")
         print(f"  {c:18s} " + "  ".join(cells))
     return 0
+
+
+def _sensitivity(models: list[str]) -> None:
+    """Mean FuseMax/baseline energy when the global buffer costs a fraction of the default pJ/word."""
+    from dataclasses import replace
+
+    from einsim.model import get_arch
+
+    print("\nenergy ratio vs global-buffer energy per word (scale of the artifact's stale value / 4):")
+    for scale in (0.125, 0.25, 0.5, 1.0):
+        row = []
+        for base in ("flat", "unfused"):
+            vals = []
+            for m in models:
+                for s in SEQ_LENS:
+                    e = {}
+                    for c, an in (("fusemax", "fusemax_cloud"), (base, "flat_cloud")):
+                        a = get_arch(an)
+                        t = a.energy
+                        a = replace(
+                            a,
+                            energy=replace(
+                                t,
+                                gbuf_read_pj_per_word=t.gbuf_read_pj_per_word * scale,
+                                gbuf_write_pj_per_word=t.gbuf_write_pj_per_word * scale,
+                            ),
+                        )
+                        e[c] = simulate(c, m, s, a).energy_pj
+                    vals.append(e["fusemax"] / e[base])
+            row.append(f"vs {base} {statistics.mean(vals):.1%}")
+        print(f"  x{scale:<6} " + "   ".join(row))
 
 
 if __name__ == "__main__":
