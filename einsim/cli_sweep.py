@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from einsim.errors import EinsimError
@@ -85,6 +86,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("--quick", action="store_true", help="reduced grid (2 models x 2 lengths), for CI")
     rp.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     rp.add_argument("--only", default=None, help="comma-separated subset, e.g. fig8,headline")
+    rp.add_argument(
+        "--executor",
+        choices=("local", "serial", "dask"),
+        default="local",
+        help="where the model runs: local processes (default), serial, or a Dask cluster",
+    )
+    rp.add_argument("--scheduler", default=None, help="Dask scheduler address for --executor dask")
     rp.add_argument("--no-progress", action="store_true", help="no progress bar")
     rp.set_defaults(func=_reproduce)
 
@@ -198,7 +206,16 @@ def _reproduce(args: argparse.Namespace) -> int:
             f"({exc}). Run it from a source checkout (pip install -e .)."
         ) from None
     only = [s.strip() for s in args.only.split(",")] if args.only else None
-    paths = reproduce.reproduce(args.out, quick=args.quick, jobs=args.jobs, progress=not args.no_progress, only=only)
+    t0 = time.perf_counter()
+    if args.executor == "dask" and not args.scheduler:
+        raise EinsimError("--executor dask needs --scheduler tcp://HOST:PORT (the address `dask scheduler` prints).")
+    paths = reproduce.reproduce(
+        args.out, args.quick, args.jobs, not args.no_progress, only, executor=args.executor, scheduler=args.scheduler
+    )
     for p in paths:
         print(p)
+    headline = [p for p in paths if p.name == "headline.md"]
+    if headline:
+        print("\n" + headline[0].read_text())
+    print(f"wrote {len(paths)} files to {args.out} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0

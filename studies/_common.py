@@ -108,19 +108,29 @@ def model_version() -> str:
     return h.hexdigest()[:16]
 
 
-def compute(points: Sequence[dict], out_dir: Path, jobs: int | None = None, progress: bool = True) -> list[dict]:
-    """Run (or fetch from DIR/einsim-sweep.sqlite) every point; rows in point order, longest runs first."""
+def compute(
+    points: Sequence[dict],
+    out_dir: Path,
+    jobs: int | None = None,
+    progress: bool = True,
+    executor: str = "local",
+    scheduler: str | None = None,
+) -> list[dict]:
+    """Run (or fetch from DIR/einsim-sweep.sqlite) every point, longest runs first; on the local cores or, with
+    executor="dask", on the Dask cluster at `scheduler`."""
     from einsim.sweep import run_sweep
     from einsim.sweep.points import validate_points
 
     validate_points([{k: v for k, v in p.items() if k != "search" and not k.startswith("buffer")} for p in points])
-    order = sorted(points, key=lambda p: (-p.get("seq", 0), p.get("scope") != "e2e"))
+    order = sorted(points, key=lambda p: (-p.get("seq", 0), "search" not in p))
     out_dir.mkdir(parents=True, exist_ok=True)
     res = run_sweep(
         POINT_FN,
         order,
         out_dir / STORE_NAME,
         jobs=jobs,
+        executor=executor,
+        scheduler=scheduler,
         progress=progress,
         desc="einsim",
         version=model_version(),

@@ -28,6 +28,8 @@ def reproduce(
     jobs: int | None = None,
     progress: bool = True,
     only: list[str] | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> list[Path]:
     """Compute all points the chosen figures need (once), then render each; returns the files written."""
     names = list(only or FIGURES)
@@ -44,7 +46,7 @@ def reproduce(
                 seen.add(key)
                 points.append(p)
     out = Path(out)
-    rows = c.compute(points, out, jobs, progress) if points else []
+    rows = c.compute(points, out, jobs, progress, executor, scheduler) if points else []
     paths: list[Path] = []
     for m in modules:
         paths += m.render(rows, out, grid)

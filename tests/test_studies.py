@@ -205,6 +205,20 @@ def test_dask_and_local_give_identical_model_results(tmp_path):
             "--no-progress",
         ]
         assert cli_main(cli) == 0
+        rep = [
+            "reproduce",
+            "--out",
+            str(tmp_path / "fig"),
+            "--quick",
+            "--only",
+            "fig7",
+            "--no-progress",
+            "--executor",
+            "dask",
+            "--scheduler",
+            cluster.scheduler_address,
+        ]
+        assert cli_main(rep) == 0 and (tmp_path / "fig" / "fig7.png").exists()
     assert dask.rows == local.rows and len(local.rows) == len(pts)
     with ResultStore(tmp_path / "c.sqlite") as st:
         by_cli = {(r.params["config"], r.params["seq"]): r.result["cycles"] for r in st.records()}
