@@ -21,6 +21,7 @@ from .helpers import oracle, rel_err
 
 LIBRARY = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "..", "workloads", "cascades", "*.ein")))
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
+# fp32 on the GPU runs tl.dot in tf32 (~1e-3 relative; 2e-3 seen with ×30 logits on the H200)
 TOL = {torch.float32: 1e-5 if DEV == "cpu" else 5e-3, torch.float16: 2e-3}
 
 
@@ -101,7 +102,7 @@ def test_user_operator_flows_through_as_jit_function():
     q, k, v = _inputs(1, 2, 2, 64, 64, 32, torch.float32, 3)
     q = q * 4  # large logits, so the cap matters
     ref = oracle(c, plan, q, k, v)
-    assert rel_err(_run(plan, q, k, v), ref) < 1e-5
+    assert rel_err(_run(plan, q, k, v), ref) < TOL[torch.float32]
 
 
 def test_missing_triton_implementation_is_named():
@@ -143,4 +144,4 @@ def test_online_rescaling_with_large_growing_logits(lazy):
     k = k * torch.linspace(0.1, 1.0, 256).to(k)[None, None, :, None]
     ref = oracle(c, plan, q, k, v)
     t = Tiling(32, 32, 4, 1, lazy_rescale=lazy)
-    assert rel_err(_run(plan, q, k, v, t), ref) < 1e-5
+    assert rel_err(_run(plan, q, k, v, t), ref) < TOL[torch.float32]

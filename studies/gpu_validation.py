@@ -1,0 +1,233 @@
+"""GPU validation: einsim's GPU model against the measured kernels (a table and a figure).
+
+Input: studies/results/gpu_benchmark.json (records from studies/gpu_benchmark.py runs on the lent GPU;
+`run` 1 was used to fit the model's overlap, L2 and re-streaming constants, `run` 2 was predicted
+before it was measured) and studies/results/gpu_environment.json. Needs no torch and no GPU.
+Output: printed tables — targets (1-pass vs SDPA), predicted vs measured time and DRAM bytes per
+einsim record (both the prediction recorded at run time and the current model's), the variant
+ranking per shape — plus studies/figures/gpu_validation.{csv,png}.
+
+    python studies/gpu_validation.py [--results FILE] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+EINSIM_TIME_TOL = 0.25
+EINSIM_BYTES_TOL = 0.10
+
+
+def current_prediction(rec: dict, plans: dict):
+    """The current model's prediction for an einsim record (same plan, shape and launch tiling)."""
+    import einsim
+    from einsim.gpu.arch import arch_for
+    from einsim.gpu.lower import lower
+    from einsim.gpu.model import predict
+    from einsim.gpu.plan import Shape, Tiling
+
+    f = rec["cascade"]
+    if f not in plans:
+        plans[f] = lower(einsim.parse_file(ROOT / "workloads" / "cascades" / f))
+    shape = Shape(
+        rec["B"], rec["H"], rec["N_Q"], rec["N"], rec["D"], rec["G"] if rec["G"] != rec["H"] else None, rec["dtype"]
+    )
+    t = list(rec["tiling"])
+    tiling = Tiling(*t[:5], lazy_rescale=bool(rec.get("lazy_rescale", False)))
+    return predict(plans[f], shape, tiling, arch_for(rec["card"]))
+
+
+def _shape_key(r: dict) -> tuple:
+    return (r["run"], r["B"], r["H"], r["G"], r["N_Q"], r["N"], r["D"], r["causal"])
+
+
+def targets(records: list[dict]) -> list[str]:
+    """1-pass (default kernel) throughput over SDPA flash and cuDNN, same card and run, N ≥ 4K."""
+    by = defaultdict(dict)
+    for r in records:
+        if r.get("tflops") and r["G"] == r["H"] and r["N_Q"] == r["N"]:
+            by[_shape_key(r)][r["variant"]] = r
+    lines = ["run  card          D    N  causal  1-pass TF/s  flash  cuDNN   x flash  x cuDNN  (targets 1.0 / 0.85)"]
+    for key in sorted(by):
+        v = by[key]
+        if "1-pass" not in v or key[5] < 4096:
+            continue
+        one = v["1-pass"]["tflops"]
+        fl = v.get("sdpa-flash", {}).get("tflops")
+        cu = v.get("sdpa-cudnn", {}).get("tflops")
+        lines.append(
+            f"{key[0]:>3}  {v['1-pass']['card'][-12:]:<12} {key[6]:>4} {key[5]:>6}  {int(key[7]):>6}  {one:>11.0f}"
+            f"  {fl or 0:>5.0f}  {cu or 0:>5.0f}   {one / fl if fl else float('nan'):>6.2f}"
+            f"  {one / cu if cu else float('nan'):>7.2f}"
+        )
+    return lines
+
+
+def model_rows(records: list[dict]) -> list[dict]:
+    plans: dict = {}
+    rows = []
+    for r in records:
+        if not r.get("cascade") or r.get("ms") is None:
+            continue
+        pr = current_prediction(r, plans)
+        meas_bytes = None
+        if r.get("dram_read_bytes") is not None:
+            meas_bytes = r["dram_read_bytes"] + r["dram_write_bytes"]
+        rows.append(
+            {
+                "run": r["run"],
+                "card": r["card"],
+                "variant": r["variant"],
+                "B": r["B"],
+                "H": r["H"],
+                "G": r["G"],
+                "N_Q": r["N_Q"],
+                "N": r["N"],
+                "D": r["D"],
+                "causal": r["causal"],
+                "ms": r["ms"],
+                "predicted_ms_at_run": r.get("predicted_ms"),
+                "predicted_ms": pr.ms,
+                "dram_bytes": meas_bytes,
+                "predicted_dram_bytes_at_run": r.get("predicted_dram_bytes"),
+                "predicted_dram_bytes": pr.dram_bytes,
+            }
+        )
+    return rows
+
+
+def _err(p, m):
+    return None if p is None or not m else p / m - 1
+
+
+def accuracy(rows: list[dict]) -> list[str]:
+    out = []
+    for run in sorted({r["run"] for r in rows}):
+        rs = [r for r in rows if r["run"] == run]
+        for label, key in (("at run time", "_at_run"), ("current model", "")):
+            te = [e for r in rs if (e := _err(r["predicted_ms" + key], r["ms"])) is not None]
+            be = [e for r in rs if (e := _err(r["predicted_dram_bytes" + key], r["dram_bytes"])) is not None]
+            t_in = sum(abs(e) <= EINSIM_TIME_TOL for e in te)
+            b_in = sum(abs(e) <= EINSIM_BYTES_TOL for e in be)
+            out.append(
+                f"run {run} {label:<14} time within ±25 %: {t_in}/{len(te)} (max |err| {max(map(abs, te)):.0%})"
+                f"   DRAM bytes within ±10 %: {b_in}/{len(be)} (max |err| {max(map(abs, be), default=0):.0%})"
+            )
+    return out
+
+
+def ranking(rows: list[dict]) -> list[str]:
+    """Per shape: do the einsim variants rank in the measured order under the model?"""
+    by = defaultdict(list)
+    for r in rows:
+        by[(r["run"], r["B"], r["H"], r["G"], r["N_Q"], r["N"], r["D"], r["causal"])].append(r)
+    ok = bad = 0
+    lines = []
+    for key, rs in sorted(by.items()):
+        if len(rs) < 2:
+            continue
+        measured = [r["variant"] for r in sorted(rs, key=lambda r: r["ms"])]
+        predicted = [r["variant"] for r in sorted(rs, key=lambda r: r["predicted_ms"])]
+        if measured == predicted:
+            ok += 1
+        else:
+            bad += 1
+            lines.append(
+                f"  run {key[0]} B{key[1]} H{key[2]}/{key[3]} N {key[4]}/{key[5]} D{key[6]} causal {int(key[7])}: "
+                f"measured {measured} predicted {predicted}"
+            )
+    return [f"variant ranking (current model): {ok} shapes in measured order, {bad} not"] + lines
+
+
+def table(rows: list[dict]) -> list[str]:
+    lines = ["run variant              B  H/G    N_Q/N        D  c   ms     pred (at run)  err    DRAM MB  pred   err"]
+    for r in rows:
+        te = _err(r["predicted_ms"], r["ms"])
+        be = _err(r["predicted_dram_bytes"], r["dram_bytes"])
+        mb = f"{r['dram_bytes'] / 1e6:>7.0f}" if r["dram_bytes"] else "      -"
+        lines.append(
+            f"{r['run']:>3} {r['variant']:<20} {r['B']:>2} {r['H']:>2}/{r['G']:<2} {r['N_Q']:>6}/{r['N']:<6}"
+            f" {r['D']:>3}"
+            f" {int(r['causal'])} {r['ms']:>7.3f} {r['predicted_ms']:>7.3f} ({r['predicted_ms_at_run']:>7.3f})"
+            f" {te:>+5.0%} {mb} {r['predicted_dram_bytes'] / 1e6:>6.0f} " + (f"{be:>+5.0%}" if be is not None else "")
+        )
+    return lines
+
+
+def figure(rows: list[dict], out: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
+    variants = sorted({r["variant"] for r in rows})
+    cmap = plt.get_cmap("tab10")
+    for i, v in enumerate(variants):
+        rs = [r for r in rows if r["variant"] == v]
+        for run, marker in ((1, "o"), (2, "^")):
+            sel = [r for r in rs if r["run"] == run]
+            if not sel:
+                continue
+            kw = dict(color=cmap(i % 10), marker=marker, s=22, alpha=0.8)
+            axes[0].scatter([r["ms"] for r in sel], [r["predicted_ms"] for r in sel], label=f"{v} (run {run})", **kw)
+            sb = [r for r in sel if r["dram_bytes"]]
+            axes[1].scatter([r["dram_bytes"] / 1e6 for r in sb], [r["predicted_dram_bytes"] / 1e6 for r in sb], **kw)
+            axes[2].scatter([r["N"] for r in sel], [r["predicted_ms"] / r["ms"] for r in sel], **kw)
+    for ax, lo, hi in ((axes[0], 0.05, 100), (axes[1], 50, 10000)):
+        ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
+        ax.plot([lo, hi], [lo * 1.25, hi * 1.25], "k:", lw=0.6)
+        ax.plot([lo, hi], [lo * 0.75, hi * 0.75], "k:", lw=0.6)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    axes[0].set(xlabel="measured ms (do_bench median)", ylabel="predicted ms", title="time (dotted ±25 %)")
+    axes[1].set(
+        xlabel="measured DRAM MB (ncu: read + L2 write sectors)",
+        ylabel="predicted MB",
+        title="DRAM bytes (dotted ±25 %)",
+    )
+    axes[2].axhline(1.0, color="k", lw=0.8)
+    axes[2].axhspan(0.75, 1.25, color="0.9", zorder=0)
+    axes[2].set(xscale="log", xlabel="N (keys)", ylabel="predicted / measured time", title="per variant and N")
+    axes[0].legend(fontsize=6, ncol=2)
+    card = rows[0]["card"] if rows else ""
+    fig.suptitle(f"einsim GPU model vs measurement on {card} (o run 1: fitted, ^ run 2: predicted before measuring)")
+    fig.tight_layout()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "gpu_validation.png"
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", default=str(ROOT / "studies" / "results" / "gpu_benchmark.json"))
+    ap.add_argument("--out", default=str(ROOT / "studies" / "figures"))
+    args = ap.parse_args(argv)
+    records = json.load(open(args.results))
+    rows = model_rows(records)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "gpu_validation.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    for block in (table(rows), targets(records), accuracy(rows), ranking(rows)):
+        print("\n".join(block))
+        print()
+    path = figure(rows, out)
+    print(f"wrote {out / 'gpu_validation.csv'}" + (f" and {path}" if path else ""))
+
+
+if __name__ == "__main__":
+    main()
