@@ -133,7 +133,8 @@ def _sweep(args: argparse.Namespace) -> int:
     shown = [a.split("+")[0].strip() for a in axes]  # a tied axis a+b is shown by its first field
     print(f"{len(points)} points: {res.computed} computed, {res.cached} from {args.store}", file=sys.stderr)
     if args.csv:
-        _write_csv(args.csv, rows)
+        with _writing(args.csv):
+            _write_csv(args.csv, rows)
         print(f"wrote {args.csv}", file=sys.stderr)
     _print_table(rows, shown)
     if args.pareto and rows:
@@ -141,7 +142,8 @@ def _sweep(args: argparse.Namespace) -> int:
         x = "area_um2" if "area_um2" in objectives else objectives[-1]
         y = objectives[0]
         label = [f for a, f in zip(axes, shown) if len(axes[a]) > 1] or None
-        plot_pareto(rows, args.pareto, x=x, y=y, objectives=objectives, label=label)
+        with _writing(args.pareto):
+            plot_pareto(rows, args.pareto, x=x, y=y, objectives=objectives, label=label)
         print(f"Pareto front over {', '.join(objectives)}: {len(front)} of {len(rows)} points", file=sys.stderr)
         _print_table(front, shown, objectives)
         print(f"wrote {args.pareto.with_suffix('.png')}", file=sys.stderr)
@@ -159,6 +161,23 @@ def _version(fn_name: str) -> str:
         except ImportError:
             return ""
     return ""
+
+
+def _writing(
+    path: Path,
+    note: str = "The computed points are kept in the store; rerun with a writable path (nothing is recomputed).",
+):
+    """Context that turns an OSError while writing `path` into a one-paragraph EinsimError."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def guard():
+        try:
+            yield
+        except OSError as exc:
+            raise EinsimError(f"cannot write {path}: {exc.strerror or exc}. {note}") from None
+
+    return guard()
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -209,9 +228,16 @@ def _reproduce(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.executor == "dask" and not args.scheduler:
         raise EinsimError("--executor dask needs --scheduler tcp://HOST:PORT (the address `dask scheduler` prints).")
-    paths = reproduce.reproduce(
-        args.out, args.quick, args.jobs, not args.no_progress, only, executor=args.executor, scheduler=args.scheduler
-    )
+    with _writing(args.out, "Give --out a writable folder; points already computed there are kept."):
+        paths = reproduce.reproduce(
+            args.out,
+            args.quick,
+            args.jobs,
+            not args.no_progress,
+            only,
+            executor=args.executor,
+            scheduler=args.scheduler,
+        )
     for p in paths:
         print(p)
     headline = [p for p in paths if p.name == "headline.md"]
