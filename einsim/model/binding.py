@@ -252,15 +252,22 @@ class FuseMaxStream:
         if c_tile is not None and (c_tile // P1) % t.M1 == t.M1 - 1:
             av = ("AV",)
             out.append(Op("AV", "1d", len(self._lay(*av)), (), self._wk(av)))
-            if c_tile % BL == BL - 1:  # last tile of a block: store its AV
+            if c_tile % BL == BL - 1 and s + P1 >= self.n_steps:  # the very end: store at once
                 nb = P1 * C * F * wb
-                out.append(Op("S", "dram", self._cycles(nb), (((s, "AV"), F - 1 + C),), (), (("AV", nb),)))
+                out.append(Op("Sx", "dram", self._cycles(nb), (((s, "AV"), F - 1 + C),), (), (("AV", nb),)))
         # K/V load issued at this step: the slot of row r - kv_slots is freed by the SLNV in this step
         if L <= s and (s - L + 1) % P1 == 0:
             r = (s - L + 1) // P1 + self.kv_slots - 1
             if self.kv_slots <= r < t.NB * t.M1:
                 off = self._last(src_key, "SLNV") + R
                 out.append(Op("K", "dram", self._cycles(kv_bytes), (((s, src), off),), (), kv_dram))
+        # AV store of a block, issued one epoch after its last divide so that the in-order DMA queue
+        # does not hold the next K/V prefetches behind a store that is still waiting for the 1D array
+        sa = s - P1
+        ca = (sa - L if L > 0 else sa) if sa >= 0 else -1
+        if 0 <= ca < G and ca % BL == BL - 1:
+            nb = P1 * C * F * wb
+            out.append(Op("S", "dram", self._cycles(nb), (((sa, "AV"), F - 1 + C),), (), (("AV", nb),)))
         # Q load for block k+2 after the last BQK of block k (double-buffered Q)
         if bq is not None and bq % BL == BL - 1 and bq // BL + 2 < t.NB:
             a_key = ("A", sl is not None, True) if L > 0 else ("A1", False, True)

@@ -258,6 +258,15 @@ def _better(a: Timeline, b: Timeline) -> bool:
     return (a.cycles, sum(a.dram_bytes.values())) < (b.cycles, sum(b.dram_bytes.values()))
 
 
+def _stalls(tl: Timeline, cycles: int) -> dict[str, int]:
+    """Idle cycles per unit by cause: waiting for another unit, or after its last op (tail)."""
+    out = dict(tl.stall_cycles)
+    for u, busy in tl.busy_slots.items():
+        waited = sum(v for k, v in tl.stall_cycles.items() if k.startswith(f"{u}<-"))
+        out[f"{u}<-tail/start"] = cycles - busy - waited
+    return out
+
+
 def _busy(config: str, arch: Arch, tl: Timeline) -> dict[str, tuple[str, float]]:
     units = UNITS[config]
     pes2 = arch.array2d.pes
@@ -340,8 +349,10 @@ def run_config(config: str, arch: Arch, w: Work, skip: bool = True) -> Report:
     for u in ("2d", "1d"):
         ops = acts[u]["pe_ops"]
         accesses.setdefault("*", {})[f"rf_{u}"] = {"reads": 2 * ops, "writes": ops, "bytes": 3 * ops * arch.word_bytes}
+    order = list(UNITS[config])
     per = {
-        e: EinsumStat(u, v, min(1.0, v / cycles), int(sum(counts.get(e, {}).values()))) for e, (u, v) in busy.items()
+        e: EinsumStat(u, v, min(1.0, v / cycles), int(sum(counts.get(e, {}).values())))
+        for e, (u, v) in sorted(busy.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99)
     }
     return Report(
         config=config,
@@ -369,6 +380,7 @@ def run_config(config: str, arch: Arch, w: Work, skip: bool = True) -> Report:
         area_um2=sum(ar.values()),
         area_by_component_um2=ar,
         mapping=mapping,
+        stall_breakdown_cycles=_stalls(tl, cycles),
         simulated_ops=tl.ops_simulated,
         skipped_repeats=tl.skipped_repeats,
     )

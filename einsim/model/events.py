@@ -60,6 +60,8 @@ class _State:
     step: int = 0
     ops_simulated: int = 0
     record: dict | None = None
+    stall: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    unit_of: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class Timeline:
     dram_bytes: dict[str, int]
     ops_simulated: int
     skipped_repeats: int
+    stall_cycles: dict[str, int] = field(default_factory=dict)
+    """Idle cycles of a unit before an op, by the unit it waited for ("2d<-1d": 2D waited for the 1D)."""
     op_starts: dict[tuple[int, str], int] | None = None
     """Start of every op (only with `run(..., record=True)`, which also disables skipping)."""
 
@@ -142,6 +146,7 @@ def run(stream, epochs: list, skip: bool = True, record: bool = False) -> Timeli
         dram_bytes=dict(st.dram),
         ops_simulated=st.ops_simulated,
         skipped_repeats=skipped[0],
+        stall_cycles=dict(st.stall),
         op_starts=st.record,
     )
 
@@ -151,11 +156,15 @@ def _run_epoch(stream, kind: tuple, st: _State) -> None:
     for _ in range(len(kind)):
         s = st.step
         for op in stream.ops(s):
-            t = unit_free[op.unit]
+            free = t = unit_free[op.unit]
+            cause = None
             for key, off in op.deps:
                 v = starts.get(key, _PRUNED) + off  # only dominated long-range loads are pruned
                 if v > t:
-                    t = v
+                    t, cause = v, key[1]
+            if cause is not None and op.n:
+                st.stall[f"{op.unit}<-{st.unit_of.get(cause, '?')}"] += t - free
+            st.unit_of[op.name] = op.unit
             starts[(s, op.name)] = t
             if st.record is not None:
                 st.record[(s, op.name)] = t
@@ -191,8 +200,8 @@ def _snapshot(st: _State) -> tuple[tuple, list[int]]:
     return shape, values
 
 
-def _counters(st: _State) -> tuple[dict, dict, dict]:
-    return dict(st.busy), dict(st.work), dict(st.dram)
+def _counters(st: _State) -> tuple[dict, dict, dict, dict]:
+    return dict(st.busy), dict(st.work), dict(st.dram), dict(st.stall)
 
 
 def _run_items(stream, items: list, st: _State, skip: bool, skipped: list[int]) -> None:
@@ -232,6 +241,6 @@ def _advance(st: _State, dt: int, dsteps: int, counts, prev_counts, rest: int) -
     for u in list(st.unit_free):
         st.unit_free[u] += dt
     st.step += dsteps
-    for cur, prv, tgt in zip(counts, prev_counts, (st.busy, st.work, st.dram)):
+    for cur, prv, tgt in zip(counts, prev_counts, (st.busy, st.work, st.dram, st.stall)):
         for k in set(cur) | set(prv):
             tgt[k] += (cur.get(k, 0) - prv.get(k, 0)) * rest

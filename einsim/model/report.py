@@ -48,6 +48,9 @@ class Report:
     area_um2: float
     area_by_component_um2: dict[str, float]
     mapping: dict[str, object] = field(default_factory=dict)
+    stall_breakdown_cycles: dict[str, int] = field(default_factory=dict)
+    """Idle cycles of each unit by what it waited for: "2d<-1d" = the 2D array waited for a 1D result,
+    "x<-dram" for a transfer, "x<-tail/start" = idle before its first or after its last op."""
     simulated_ops: int = 0
     skipped_repeats: int = 0
 
@@ -81,6 +84,10 @@ class Report:
         ]
         for k, v in self.per_einsum.items():
             lines.append(f"  {k:8s} {v.unit:4s} {v.busy_cycles:16,.0f} {v.util:7.4f}")
+        if self.stall_breakdown_cycles:
+            lines.append(
+                "  idle by cause: " + ", ".join(f"{k} {v:,}" for k, v in self.stall_breakdown_cycles.items() if v)
+            )
         comp = ", ".join(
             f"{k} {v / max(self.energy_pj, 1e-30):.1%}" for k, v in self.energy_by_component_pj.items() if v
         )

@@ -297,5 +297,6 @@ def _dram_dep_event(st: FuseMaxStream, opkey: tuple[int, str], dep) -> tuple:
         return ("kvfree", r - st.kv_slots)
     if name == "Q":
         return ("qfree", s // (t.M1 * t.P1))
-    c = s - st.b.lag if st.b.lag else s
+    s_av = dep[0][0]  # the step of the block's last AV op
+    c = s_av - st.b.lag if st.b.lag else s_av
     return ("avdone", c // (t.M1 * t.P1))
