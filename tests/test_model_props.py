@@ -11,7 +11,15 @@ import pytest
 import archs
 from einsim.cli import main as cli_main
 from einsim.errors import EinsimError
-from einsim.model import CONFIGS, parse_seq, simulate, simulate_end_to_end, simulate_linear, with_overrides
+from einsim.model import (
+    CONFIGS,
+    pareto_point,
+    parse_seq,
+    simulate,
+    simulate_end_to_end,
+    simulate_linear,
+    with_overrides,
+)
 from einsim.model.configs import CASCADE, UNITS, op_counts_for
 from einsim.model.spec import Arch, Array2D, load_arch_toml
 
@@ -163,3 +171,25 @@ def test_cli_default_and_errors(capsys):
     assert "fusemax" in out and "flat" in out and "16384" in out
     assert cli_main(["map", "--model", "nope"]) == 2
     assert "Unknown model" in capsys.readouterr().err
+
+
+def test_pareto_point_and_doc_example():
+    import doctest
+
+    import einsim.model
+
+    p = pareto_point("1,2,64,64,4096,4096", 4096, 16)
+    assert p["dim"] == 16 and p["area_um2"] > 0 and p["seconds"] > 0 and p["gbuf_bytes"] >= 64 * 1024
+    bigger = pareto_point("1,2,64,64,4096,4096", 4096, 32)
+    assert bigger["seconds"] < p["seconds"] and bigger["area_um2"] > p["area_um2"]
+    assert doctest.testmod(einsim.model).failed == 0
+
+
+def test_buffer_and_rf_checks_hold_for_the_chosen_mapping():
+    for model, seq in (("bert", 1024), ("xlm", 65536), ("1,1,64,64,256,256", 256)):
+        r = simulate("fusemax", model, seq)
+        a = archs.get_arch("fusemax_cloud")
+        m = r.mapping
+        E = F = 128 if model == "xlm" else 64
+        need = m["kv_slots"] * 256 * (E + F) * 2 + m["P1"] * 256 * (2 * E + F + 2) * 2
+        assert need <= a.gbuf_bytes and m["lag"] + 3 <= a.array2d.rf_entries

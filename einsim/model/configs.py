@@ -136,12 +136,13 @@ def choose_lag(arch: Arch, w: Work) -> int:
     found by simulating a short prefix (>= 2 blocks of <= 4 key tiles x <= 8 query tiles), increasing L until
     three successive values no longer help."""
     p1, _ = fusemax_tiling(arch, w)
-    return _choose_lag(arch, w.E, w.F, min(4, math.ceil(w.M / arch.array2d.rows)), min(p1, 8))
+    # the buffer reserves 3 K/V tile slots; L <= 2 * P1 keeps the prefetch depth within them
+    return _choose_lag(arch, w.E, w.F, min(4, math.ceil(w.M / arch.array2d.rows)), min(p1, 8), 2 * p1)
 
 
 @lru_cache(maxsize=1024)
-def _choose_lag(arch: Arch, E: int, F: int, M1: int, P1: int) -> int:
-    lmax = min(8, arch.array2d.rf_entries - 3)
+def _choose_lag(arch: Arch, E: int, F: int, M1: int, P1: int, lcap: int) -> int:
+    lmax = min(8, arch.array2d.rf_entries - 3, lcap)
     if lmax < 1:
         raise EinsimError(
             f"Architecture `{arch.name}`: the FuseMax binding keeps L+1 BQK tiles, one SLN tile and RM live in each "
