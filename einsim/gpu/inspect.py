@@ -1,0 +1,175 @@
+"""Compile a plan's kernels for Hopper on the CPU and read their resources (imports triton; no GPU).
+
+Input: a `KernelPlan`, a `Shape` and optionally a `Tiling`. Output: one `KernelReport` per pass
+kernel — registers, shared memory, spills from ptxas, and counts of the SASS instructions that matter
+for attention (HGMMA = wgmma, MUFU.EX2, FFMA, BAR.SYNC) — using the ptxas/cuobjdump that ship with the
+triton wheel. What costs no device time: e.g. lazy rescaling adds 3 BAR.SYNC per K/V tile, which is
+why it ran slower on the H200 (studies/notes_gpu.md). Must run without TRITON_INTERPRET=1.
+
+    python -m einsim.gpu.inspect workloads/cascades/cascade5_fa2.ein --D 128 --N 4096 [--lazy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+from einsim.errors import EinsimError
+from einsim.gpu.plan import KernelPlan, Shape, Tiling, choose_tiling
+
+SASS_OPS = ("HGMMA", "MUFU.EX2", "FFMA", "FMUL", "BAR.SYNC")
+
+
+@dataclass(frozen=True)
+class KernelReport:
+    """Resources and static instruction counts of one compiled pass kernel."""
+
+    label: str
+    registers: int
+    shared_bytes: int
+    spill_stores: int
+    sass_counts: dict
+
+    def __str__(self) -> str:
+        ops = " ".join(f"{k}={v}" for k, v in self.sass_counts.items())
+        return (
+            f"{self.label:<24} regs {self.registers:>3}  smem {self.shared_bytes:>6} B  "
+            f"spills {self.spill_stores}  {ops}"
+        )
+
+
+def _tool(name: str) -> str:
+    import triton
+
+    path = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", name)
+    if not os.path.exists(path):
+        raise EinsimError(f"{name} not found in the triton wheel ({path}); install triton with its NVIDIA backend.")
+    return path
+
+
+def _int_args(shape: Shape, t: Tiling) -> dict[str, int]:
+    """Integer launch arguments for contiguous Q/O [B, H, N_Q, D] and K/V [B, G, N_KV, D]."""
+    H, G, NQ, NK, D = shape.H, shape.kv_heads, shape.N_Q, shape.N_KV, shape.D
+    rows, hp = (shape.R * NQ, G) if t.group_rows else (NQ, H)
+    q = dict(zip(("sqb", "sqh", "sqm", "sqd"), (H * NQ * D, NQ * D, D, 1)))
+    k = dict(zip(("skb", "skh", "skn", "skd"), (G * NK * D, NK * D, D, 1)))
+    v = dict(zip(("svb", "svh", "svn", "svd"), (G * NK * D, NK * D, D, 1)))
+    o = dict(zip(("sob", "soh", "som", "sod"), (H * NQ * D, NQ * D, D, 1)))
+    return {**q, **k, **v, **o, "H": H, "R": shape.R, "N_Q": NQ, "N_KV": NK, "ROWS": rows, "HP": hp}
+
+
+def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None, sm: int = 90) -> list[KernelReport]:
+    """Compile every pass kernel of `plan` for `shape` (as the runtime would launch it) for sm_`sm`."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from einsim.gpu import kernels
+
+    if os.environ.get("TRITON_INTERPRET", "0") == "1":
+        raise EinsimError("compile_report needs compiled mode: unset TRITON_INTERPRET.")
+    t = tiling or choose_tiling(plan, shape)
+    names = kernels.attn_pass_kernel.arg_names
+    elt = {"bf16": "*bf16", "fp16": "*fp16", "fp32": "*fp32"}[shape.dtype]
+    reports = []
+    for pk in plan.kernels:
+        const = dict(
+            HEAD_DIM=shape.D,
+            BLOCK_M=t.block_m,
+            BLOCK_N=t.block_n,
+            CAUSAL=plan.causal,
+            GROUP_ROWS=t.group_rows,
+            EVEN_N=shape.N_KV % t.block_n == 0,
+            ONLINE=pk.online,
+            READ_M=pk.read_m,
+            DO_EXP=pk.do_exp,
+            DO_SUM=pk.do_sum,
+            DO_PV=pk.do_pv,
+            DIV_IN_LOOP=pk.div_in_loop,
+            DIV_OUT=pk.div_out,
+            WRITE_M=pk.write_m,
+            WRITE_L=pk.write_l,
+            WRITE_O=pk.write_o,
+            SCORE_FN=kernels.identity,
+            HAS_SCORE_FN=bool(plan.score_fns),
+            LAZY_RESCALE=t.lazy_rescale,
+            sqd=1,
+            skd=1,
+            svd=1,
+            sod=1,
+        )
+        if plan.score_fns:
+            from einsim.gpu.runtime import triton_operator
+
+            const["SCORE_FN"] = triton_operator(plan.score_fns[0])
+        sig = {}
+        for n in names:
+            if n in const:
+                sig[n] = "constexpr"
+            elif n in ("Q", "K", "V", "O"):
+                sig[n] = elt
+            elif n in ("MST", "LST"):
+                sig[n] = "*fp32"
+            elif n == "qk_scale":
+                sig[n] = "fp32"
+            else:
+                sig[n] = "i32"
+        # what the launcher specializes at run time: pointers are 16-byte aligned, integers equal to 1
+        # become constants, integers divisible by 16 carry the divisibility attribute
+        values = _int_args(shape, t)
+        for n, v in values.items():
+            if v == 1:
+                const[n] = 1
+                sig[n] = "constexpr"
+        div16 = ["Q", "K", "V", "O", "MST", "LST"] + [n for n, v in values.items() if v != 1 and v % 16 == 0]
+        attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in div16}
+        src = ASTSource(kernels.attn_pass_kernel, sig, {(names.index(k),): v for k, v in const.items()}, attrs)
+        k = triton.compile(
+            src, target=GPUTarget("cuda", sm, 32), options=dict(num_warps=t.num_warps, num_stages=t.num_stages)
+        )
+        with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+            f.write(k.asm["cubin"])
+            f.flush()
+            usage = subprocess.run(
+                [_tool("cuobjdump"), "--dump-resource-usage", f.name], capture_output=True, text=True, check=True
+            ).stdout
+            sass = subprocess.run(
+                [_tool("cuobjdump"), "--dump-sass", f.name], capture_output=True, text=True, check=True
+            ).stdout
+        regs = int(re.search(r"REG:(\d+)", usage).group(1))
+        stack = int(re.search(r"STACK:(\d+)", usage).group(1))
+        counts = {op: len(re.findall(rf"\b{re.escape(op)}\b", sass)) for op in SASS_OPS}
+        reports.append(KernelReport(pk.label, regs, int(k.metadata.shared), stack, counts))
+    return reports
+
+
+def main(argv=None) -> None:
+    import einsim
+    from einsim.gpu.lower import lower
+
+    ap = argparse.ArgumentParser(description="Compile a cascade's GPU kernels for sm_90 on the CPU; print resources.")
+    ap.add_argument("cascade")
+    ap.add_argument("--B", type=int, default=4)
+    ap.add_argument("--H", type=int, default=16)
+    ap.add_argument("--G", type=int, default=None)
+    ap.add_argument("--N", type=int, default=4096)
+    ap.add_argument("--NQ", type=int, default=None)
+    ap.add_argument("--D", type=int, default=128)
+    ap.add_argument("--dtype", default="bf16")
+    ap.add_argument("--lazy", action="store_true", help="lazy (conditional) rescaling in online passes")
+    args = ap.parse_args(argv)
+    plan = lower(einsim.parse_file(args.cascade))
+    shape = Shape(args.B, args.H, args.NQ or args.N, args.N, args.D, args.G, args.dtype)
+    t = dataclasses.replace(choose_tiling(plan, shape), lazy_rescale=args.lazy)
+    print(f"{plan.variant}  {shape}  {t}")
+    for rep in compile_report(plan, shape, t):
+        print(rep)
+
+
+if __name__ == "__main__":
+    main()
