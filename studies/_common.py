@@ -193,41 +193,51 @@ def grouped_bars(
     log: bool = False,
     ylim: tuple[float, float] | None = None,
     ref_line: float | None = None,
+    more_rows: Sequence[tuple[dict[tuple[str, int, str], float], str]] = (),
 ):
     """The paper's layout for Figs. 6 and 8-11: one panel per model, sequence lengths on x, one bar per
     config.
 
-    `values[(model, seq, config)]` is the bar height; missing keys are left empty.
+    `values[(model, seq, config)]` is the bar height; missing keys are left empty. `more_rows` adds rows of
+    panels below, each (values, ylabel), with the same axes settings.
     """
     from einsim.sweep.plot import new_figure, save
 
     n = len(grid.models)
-    fig, axes = new_figure(width=1.9 * n + 0.4, height=2.3, ncols=n, sharey=True, squeeze=False)
+    rows = [(values, ylabel), *more_rows]
+    fig, axes = new_figure(
+        width=1.9 * n + 0.4, height=2.0 * len(rows) + 0.3, ncols=n, nrows=len(rows), sharey="row", squeeze=False
+    )
     width = 0.8 / len(configs)
-    for ax, model in zip(axes[0], grid.models):
-        for j, cfg in enumerate(configs):
-            xs, ys = [], []
-            for i, s in enumerate(grid.seqs):
-                v = values.get((model, s, cfg))
-                if v is not None and math.isfinite(v):
-                    xs.append(i - 0.4 + width * (j + 0.5))
-                    ys.append(v)
-            ax.bar(xs, ys, width=width, color=CONFIG_COLORS[cfg], label=CONFIG_LABELS[cfg], linewidth=0)
-        ax.set_xticks(range(len(grid.seqs)), [seq_label(s) for s in grid.seqs], fontsize=6)
-        ax.set_title(MODEL_LABELS.get(model, model))
-        ax.set_xlabel("sequence length (tokens)")
-        ax.grid(axis="x", visible=False)
-        if ref_line is not None:
-            ax.axhline(ref_line, color="black", linewidth=0.6, linestyle="--")
-        if log:
-            log_axis(ax)
-    if ylim:
-        axes[0][0].set_ylim(*ylim)
-    axes[0][0].set_ylabel(ylabel)
+    for r, (vals, label) in enumerate(rows):
+        for ax, model in zip(axes[r], grid.models):
+            for j, cfg in enumerate(configs):
+                xs, ys = [], []
+                for i, s in enumerate(grid.seqs):
+                    v = vals.get((model, s, cfg))
+                    if v is not None and math.isfinite(v):
+                        xs.append(i - 0.4 + width * (j + 0.5))
+                        ys.append(v)
+                ax.bar(xs, ys, width=width, color=CONFIG_COLORS[cfg], label=CONFIG_LABELS[cfg], linewidth=0)
+            ax.set_xticks(range(len(grid.seqs)), [seq_label(s) for s in grid.seqs], fontsize=6)
+            if r == 0:
+                ax.set_title(MODEL_LABELS.get(model, model))
+            if r == len(rows) - 1:
+                ax.set_xlabel("sequence length (tokens)")
+            ax.grid(axis="x", visible=False)
+            if ref_line is not None:
+                ax.axhline(ref_line, color="black", linewidth=0.6, linestyle="--")
+            if log:
+                log_axis(ax)
+        if ylim:
+            axes[r][0].set_ylim(*ylim)
+        axes[r][0].set_ylabel(label)
+    if len(rows) > 1:
+        fig.subplots_adjust(hspace=0.35)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(configs), frameon=False, bbox_to_anchor=(0.5, 1.08))
+    fig.legend(handles, labels, loc="lower center", ncol=len(configs), frameon=False, bbox_to_anchor=(0.5, 0.97))
     if title:
-        fig.suptitle(title, y=1.14)
+        fig.suptitle(title, y=1.06)
     return save(fig, path)
 
 
@@ -309,13 +319,15 @@ def relative_figure(rows: list[dict], out: Path, grid: Grid, name: str, scope: s
             ref_line=1.0,
         )
     else:
-        values = {(r["model"], r["seq"], r["config"]): r["energy_vs_unfused_artifact"] for r in table}
+        art = {(r["model"], r["seq"], r["config"]): r["energy_vs_unfused_artifact"] for r in table}
+        full = {(r["model"], r["seq"], r["config"]): r["energy_vs_unfused"] for r in table}
         png = grouped_bars(
-            values,
+            art,
             grid,
             grid.configs,
-            f"{what} energy\nrelative to Unfused",
+            f"{what} energy / Unfused\n(artifact accounting)",
             out / f"{name}.png",
             ref_line=1.0,
+            more_rows=[(full, f"{what} energy / Unfused\n(full: RFs of all PEs)")],
         )
     return [csv_path, png]
