@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "einsim.cli_passes",
     "einsim.cli_sweep",
     "einsim.cli_map",
+    "einsim.cli_gpu",
 ]
 
 

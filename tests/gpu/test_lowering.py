@@ -132,3 +132,16 @@ print("ok")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+
+
+def test_cli_gpu_prints_plan_and_prediction(capsys):
+    import json as _json
+
+    from einsim.cli import main
+
+    assert main(["gpu", "workloads/cascades/twopass_deferred.ein", "--json", "--N", "2048"]) == 0
+    (rec,) = _json.loads(capsys.readouterr().out)
+    assert rec["variant"] == "2-pass" and [k["label"] for k in rec["kernels"]] == ["max", "exp+sum+PV+div"]
+    assert rec["predicted_ms"] > 0 and rec["predicted_dram_read_bytes"] > 0
+    assert main(["gpu", "workloads/cascades/sliding_window.ein"]) == 2
+    assert "filter" in capsys.readouterr().out

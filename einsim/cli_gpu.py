@@ -1,0 +1,99 @@
+"""`einsim gpu`: lower cascades to GPU pass kernels and print the GPU model's prediction.
+
+`einsim gpu FILE... [--B 4 --H 16 --G 8 --N 4096 --NQ 1 --D 128 --dtype bf16 --arch h100|h200]
+[--json] [--compile]` prints, per cascade, its kernels (one per pass, with the skeleton's flags) and the
+predicted DRAM bytes and time per kernel for the shape; a cascade the lowering cannot handle prints
+its error (the construct) and the command exits 2. `--compile` also compiles every kernel for sm_90 on
+the CPU and prints registers, shared memory and SASS counts (needs triton; no GPU). Neither needs torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from einsim.errors import EinsimError
+from einsim.parse import parse_file
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "gpu",
+        help="lower cascades to GPU kernels; predict DRAM bytes and time",
+        description="Lower each cascade to Triton pass kernels (flags from its pass analysis) and print the GPU "
+        "model's DRAM bytes and time per kernel for one attention shape.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="cascade files (.ein)")
+    p.add_argument("--B", type=int, default=4, help="batch (default 4)")
+    p.add_argument("--H", type=int, default=16, help="query heads (default 16)")
+    p.add_argument("--G", type=int, default=None, help="K/V heads for grouped cascades (default: H)")
+    p.add_argument("--N", type=int, default=4096, help="keys M (default 4096)")
+    p.add_argument("--NQ", type=int, default=None, help="queries P (default: N)")
+    p.add_argument("--D", type=int, default=128, help="head dim E = F (default 128)")
+    p.add_argument("--dtype", default="bf16", choices=("bf16", "fp16", "fp32"))
+    p.add_argument("--arch", default="h100", choices=("h100", "h200"))
+    p.add_argument("--json", action="store_true", help="print a JSON list, one object per cascade")
+    p.add_argument("--compile", action="store_true", help="also compile for sm_90 on the CPU (needs triton)")
+    p.set_defaults(func=_gpu)
+
+
+def _gpu(args) -> int:
+    from einsim.gpu.arch import ARCHS
+    from einsim.gpu.lower import lower
+    from einsim.gpu.model import predict
+    from einsim.gpu.plan import Shape, choose_tiling
+
+    arch = ARCHS[args.arch]
+    out, failed = [], False
+    for f in args.files:
+        if not Path(f).exists():
+            raise EinsimError(f"{f}: no such cascade file.")
+        try:
+            plan = lower(parse_file(f))
+        except EinsimError as e:
+            failed = True
+            out.append({"file": f, "error": str(e)})
+            continue
+        shape = Shape(args.B, args.H, args.NQ or args.N, args.N, args.D, args.G if plan.grouped else None, args.dtype)
+        t = choose_tiling(plan, shape)
+        pr = predict(plan, shape, t, arch)
+        rec = {
+            "file": f,
+            "cascade": plan.cascade,
+            "variant": plan.variant,
+            "shape": dataclasses.asdict(shape),
+            "tiling": dataclasses.asdict(t),
+            "kernels": [
+                {**dataclasses.asdict(pk), "label": pk.label, "predicted": dataclasses.asdict(kc), "bound": kc.bound}
+                for pk, kc in zip(plan.kernels, pr.kernels)
+            ],
+            "predicted_ms": pr.ms,
+            "predicted_dram_read_bytes": pr.dram_read_bytes,
+            "predicted_dram_write_bytes": pr.dram_write_bytes,
+            "tflops": shape.flops(plan.causal) / pr.seconds / 1e12,
+        }
+        if args.compile:
+            from einsim.gpu.inspect import compile_report
+
+            rec["compiled"] = [str(r) for r in compile_report(plan, shape, t)]
+        out.append(rec)
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        for rec in out:
+            if "error" in rec:
+                print(f"{rec['file']}: {rec['error']}\n")
+                continue
+            print(f"{rec['file']}: {rec['variant']} on {arch.name}, {rec['shape']}, tiling {rec['tiling']}")
+            for k in rec["kernels"]:
+                p = k["predicted"]
+                print(
+                    f"  pass {k['index']} {k['label']:<22} {p['seconds'] * 1e3:8.3f} ms"
+                    f"  read {p['dram_read_bytes'] / 1e6:8.1f} MB  write {p['dram_write_bytes'] / 1e6:7.1f} MB"
+                    f"  {k['bound']}  ({', '.join(k['einsums'])})"
+                )
+            for line in rec.get("compiled", []):
+                print(f"    sm_90: {line}")
+            print(f"  total {rec['predicted_ms']:.3f} ms = {rec['tflops']:.0f} TFLOP/s\n")
+    return 2 if failed else 0
