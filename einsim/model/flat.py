@@ -27,6 +27,13 @@ def stream_off(n_prod: int, n_cons: int, tiles: int, lat: int) -> int:
     return int(math.ceil(lat + rp + max(0.0, (tiles - 1) * (rp - rc))))
 
 
+def drain_lat(K: int, R: int, C: int) -> int:
+    """Cycles from the end of an output-stationary tile's issue slots (max(K, R)) until its last output
+    has left the bottom edge: the last tile of T finishes at (T-1) max(K,R) + K + C + 2R - 1 (fill skew
+    R + C - 2, K MACs, and the column's R values queueing on its drain chain); `stepsim.gemm_os` checks it."""
+    return K + C + 2 * R - 1 - max(K, R)
+
+
 def gemm_slots(spatial_a: int, spatial_b: int, red: int, R: int, C: int) -> int:
     """Slots for an output-stationary GEMM out[a, b] = sum_red on an R x C array, edge-bound drain."""
     return math.ceil(spatial_a / R) * math.ceil(spatial_b / C) * max(red, R)
@@ -155,7 +162,7 @@ class FlatStream:
                         "QKw",
                         "dram",
                         w,
-                        (((s, "QK"), stream_off(n["QK"], w, tiles, sh.R + sh.C)),),
+                        (((s, "QK"), stream_off(n["QK"], w, tiles, drain_lat(sh.E, sh.R, sh.C))),),
                         (),
                         (("QK", int(spill)),),
                     )
@@ -165,7 +172,7 @@ class FlatStream:
                     "GM",
                     "1d",
                     n["GM"],
-                    (((s, "QK"), stream_off(n["QK"], n["GM"], tiles, sh.R + sh.C)),),
+                    (((s, "QK"), stream_off(n["QK"], n["GM"], tiles, drain_lat(sh.E, sh.R, sh.C))),),
                     (("GM", n["GM"]),),
                 )
             )
@@ -246,7 +253,14 @@ class UnfusedStream:
         out.append(Op("QK", "2d", qk, (((s, "QKin"), stream_off(ld, qk, tiles, 0)),), (("QK", elems * sh.E),)))
         w = _cyc(elems * wb, bpc)
         out.append(
-            Op("QKw", "dram", w, (((s, "QK"), stream_off(qk, w, tiles, sh.R + sh.C)),), (), (("QK", elems * wb),))
+            Op(
+                "QKw",
+                "dram",
+                w,
+                (((s, "QK"), stream_off(qk, w, tiles, drain_lat(sh.E, sh.R, sh.C))),),
+                (),
+                (("QK", elems * wb),),
+            )
         )
         r = _cyc(reads * elems * wb, bpc)
         out.append(Op("QKr", "dram", r, (((s, "QKw"), w),), (), (("QK", reads * elems * wb),)))
@@ -326,7 +340,7 @@ class CascadeStream:
                     "SM",
                     "1d",
                     one_d + av,
-                    (((s, "BQK"), stream_off(bq, one_d, P1, R + C)),),
+                    (((s, "BQK"), stream_off(bq, one_d, P1, drain_lat(E, R, C))),),
                     (
                         ("LM", P1 * R),
                         ("SLN", P1 * R * ex),

@@ -300,3 +300,64 @@ def _dram_dep_event(st: FuseMaxStream, opkey: tuple[int, str], dep) -> tuple:
     s_av = dep[0][0]  # the step of the block's last AV op
     c = s_av - st.b.lag if st.b.lag else s_av
     return ("avdone", c // (t.M1 * t.P1))
+
+
+@dataclass(frozen=True)
+class GemmStepResult:
+    cycles: int
+    """Cycle after the last output left the bottom edge."""
+    out: np.ndarray
+    max_latched: int
+    """Most values waiting in one PE (accumulator results not yet in the drain chain)."""
+
+
+def gemm_os(A: np.ndarray, B: np.ndarray, R: int, C: int, slots_per_tile: int | None = None) -> GemmStepResult:
+    """Output-stationary GEMM out[m, p] = sum_k A[k, m] B[k, p] on an R x C array, tile after tile.
+
+    Tile n (R rows of m x C columns of p, p fastest) issues at n * slots_per_tile (default max(K, R),
+    the fast model's edge-bound rate); PE(i, j) does MAC k at issue + i + j + k. A finished accumulator
+    moves to an output latch, from which it enters the column's drain chain (one register per PE,
+    shifting one hop down per cycle; the bottom PE emits one value per cycle). Raises `Hazard` if a PE
+    would need a third buffer (accumulator + latch both full), i.e. if the issue rate outruns the drain.
+    """
+    K, M = A.shape
+    P = B.shape[1]
+    tm, tp = M // R, P // C
+    ii = slots_per_tile or max(K, R)
+    tiles = [(a, b) for a in range(tm) for b in range(tp)]
+    done_at: dict[int, list] = defaultdict(list)  # cycle -> [(i, j, value, (m, p))]
+    for n, (a, b) in enumerate(tiles):
+        s = n * ii
+        blk = A[:, a * R : (a + 1) * R].T @ B[:, b * C : (b + 1) * C]  # the values the MACs accumulate
+        for i in range(R):
+            for j in range(C):
+                acc = 0.0
+                for k in range(K):  # MAC k at s + i + j + k; operands arrive skewed along row i / column j
+                    acc += A[k, a * R + i] * B[k, b * C + j]
+                assert abs(acc - blk[i, j]) <= 1e-9 * (1 + abs(acc))
+                done_at[s + i + j + K - 1].append((i, j, acc, (a * R + i, b * C + j)))
+    latch: dict[tuple[int, int], list] = defaultdict(list)
+    drain: dict[tuple[int, int], tuple] = {}
+    out = np.zeros((M, P))
+    left = M * P
+    cyc = 0
+    max_latched = 0
+    while left:
+        for j in range(C):  # the bottom emits, then every drain register moves down if the next is free
+            if (R - 1, j) in drain:
+                _, (m, p) = drain.pop((R - 1, j))
+                out[m, p] = _
+                left -= 1
+            for i in range(R - 2, -1, -1):
+                if (i, j) in drain and (i + 1, j) not in drain:
+                    drain[(i + 1, j)] = drain.pop((i, j))
+            for i in range(R):
+                if (i, j) not in drain and latch[(i, j)]:
+                    drain[(i, j)] = latch[(i, j)].pop(0)
+        for i, j, v, mp in done_at.pop(cyc, ()):
+            latch[(i, j)].append((v, mp))
+            if len(latch[(i, j)]) > 1:
+                raise Hazard(f"cycle {cyc}: PE({i},{j}) finished a tile while two results were waiting")
+            max_latched = max(max_latched, len(latch[(i, j)]))
+        cyc += 1
+    return GemmStepResult(cycles=cyc, out=out, max_latched=max_latched)
