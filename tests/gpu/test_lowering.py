@@ -145,3 +145,40 @@ def test_cli_gpu_prints_plan_and_prediction(capsys):
     assert rec["predicted_ms"] > 0 and rec["predicted_dram_read_bytes"] > 0
     assert main(["gpu", "workloads/cascades/sliding_window.ein"]) == 2
     assert "filter" in capsys.readouterr().out
+
+
+def test_every_library_cascade_lowers_or_names_the_einsum():
+    import glob
+
+    for path in sorted(glob.glob("workloads/cascades/*.ein")):
+        c = einsim.parse_file(path)
+        try:
+            plan = lower(c)
+        except einsim.EinsimError as e:
+            assert "Einsum " in str(e) and "GPU lowering" in str(e), str(e)
+            continue
+        assert 1 <= plan.passes <= 3 and plan.kernels[-1].write_o
+
+
+def test_package_docstring_example():
+    import doctest
+
+    import einsim.gpu
+
+    assert doctest.testmod(einsim.gpu).failed == 0
+
+
+@pytest.mark.parametrize("n", [1024, 4096, 16384])
+@pytest.mark.parametrize("d", [64, 128])
+def test_model_time_grows_with_work_and_bytes_stay_compulsory(n, d):
+    for path in ("cascade5_fa2", "twopass_deferred", "cascade4_3pass", "causal_fa2"):
+        plan = lower(einsim.parse_file(f"workloads/cascades/{path}.ein"))
+        sh = Shape(max(1, 16384 // n), 2048 // d, n, n, d)
+        big = Shape(sh.B, sh.H, 2 * n, 2 * n, d)
+        p1 = predict(plan, sh, choose_tiling(plan, sh), H100_SXM)
+        p2 = predict(plan, big, choose_tiling(plan, big), H100_SXM)
+        assert p2.ms > 3 * p1.ms  # quadratic work
+        qkvo = 4 * sh.B * sh.H * n * d * 2
+        extra = sum(k.dram_read_bytes for k in p1.kernels[:-1]) if plan.passes > 1 else 0
+        assert p1.kernels[-1].dram_read_bytes + p1.kernels[-1].dram_write_bytes >= qkvo - 1
+        assert p1.dram_bytes <= qkvo + extra + 4 * sh.B * sh.H * n * 4
