@@ -10,6 +10,7 @@ import argparse
 import json
 
 from einsim.model import CONFIGS, parse_seq, simulate, simulate_end_to_end
+from einsim.model.configs import DEFAULT_ARCH, check_config
 
 
 def register(subparsers) -> None:
@@ -30,12 +31,21 @@ def register(subparsers) -> None:
     p.add_argument(
         "--arch",
         default=None,
-        help="architecture name (fusemax_cloud, flat_cloud, unfused, fusemax_edge, flat_edge) or a TOML "
-        "file; default: the configuration's own",
+        help="architecture for every configuration run: a name (fusemax_cloud, flat_cloud, unfused, fusemax_edge, "
+        "flat_edge) or a TOML file; `cloud` / `edge` give each configuration its own cloud / edge part "
+        "(default: cloud)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object (a list when comparing)")
     p.add_argument("--e2e", action="store_true", help="also report end-to-end time of one encoder layer")
     p.set_defaults(func=handler)
+
+
+def _family_arch(config: str, arch: str | None) -> str | None:
+    """`cloud`/`edge` -> the configuration's own part of that family; anything else unchanged."""
+    if arch not in ("cloud", "edge"):
+        return arch
+    own = DEFAULT_ARCH[check_config(config)]
+    return own.replace("_cloud", f"_{arch}")
 
 
 def handler(args: argparse.Namespace) -> int:
@@ -43,8 +53,9 @@ def handler(args: argparse.Namespace) -> int:
     model = args.model if "," not in args.model else args.model
     configs = [args.config] if args.config else [c.strip() for c in args.configs.split(",") if c.strip()]
     seq_arg = None if "," in args.model else seq
-    reports = [simulate(c, model, seq_arg, args.arch) for c in configs]
-    e2e = [simulate_end_to_end(c, model, seq_arg, args.arch) for c in configs] if args.e2e else None
+    arch_of = {c: _family_arch(c, args.arch) for c in configs}
+    reports = [simulate(c, model, seq_arg, arch_of[c]) for c in configs]
+    e2e = [simulate_end_to_end(c, model, seq_arg, arch_of[c]) for c in configs] if args.e2e else None
     if args.json:
         objs = [r.to_dict() for r in reports]
         if e2e:
