@@ -112,7 +112,7 @@ def _sweep(args: argparse.Namespace) -> int:
     points = product(axes) if axes else _grid()
     fn_name = function_name(args.fn)
     fn = resolve(fn_name)
-    check = getattr(sys.modules.get(fn.__module__), "validate_points", None)
+    check = getattr(fn, "validate_points", None)  # a point function may carry a whole-sweep check
     if check is not None:
         check(points)
     if args.executor == "dask" and not args.scheduler:
@@ -197,6 +197,8 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 def _print_table(rows: list[dict], axes: list[str], extra: list[str] | None = None, limit: int = 60) -> None:
     fields = [f for f in ("seconds", "util_2d", "util_1d", "energy_pj", "area_um2") if rows and f in rows[0]]
+    if rows and not fields:  # another point function: its first few scalar results
+        fields = [k for k, v in rows[0].items() if k not in axes and isinstance(v, int | float | str)][:6]
     cols = axes + [f for f in (extra or fields) if f not in axes]
     if not rows or not cols:
         return

@@ -228,3 +228,30 @@ def test_dask_and_local_give_identical_model_results(tmp_path):
     with ResultStore(tmp_path / "c.sqlite") as st:
         by_cli = {(r.params["config"], r.params["seq"]): r.result["cycles"] for r in st.records()}
     assert by_cli == {(r["config"], r["seq"]): r["cycles"] for r in local.rows}
+
+
+def test_cascade_is_a_sweep_axis(tmp_path, capsys):
+    from einsim.sweep import grid
+
+    pts = grid(cascade=["cascade4_3pass", "twopass_partitioned", "cascade5_fa2"], model=["bert"], seq=[1024, 65536])
+    rows = run_sweep("einsim.sweep.points:cascade", pts, tmp_path / "c.sqlite", executor="serial", progress=False).rows
+    by = {(r["cascade"], r["seq"]): r for r in rows}
+    assert [by[(c, 1024)]["passes"] for c in ("cascade4_3pass", "twopass_partitioned", "cascade5_fa2")] == [3, 2, 1]
+    one_pass = by[("cascade5_fa2", 1024)], by[("cascade5_fa2", 65536)]
+    assert one_pass[0]["live_footprint_words"] == one_pass[1]["live_footprint_words"]  # O(1) in M
+    assert by[("cascade4_3pass", 65536)]["live_footprint_words"] == 65536  # O(M)
+    macs = 64 * 12 * 1024 * 1024 * (64 + 64)
+    assert all(by[(c, 1024)]["ops_mac"] == macs for c in ("cascade4_3pass", "cascade5_fa2"))
+    bad = [
+        "sweep",
+        "--fn",
+        "einsim.sweep.points:cascade",
+        "cascade=gqa_fa2",
+        "model=bert",
+        "seq=1K",
+        "--store",
+        str(tmp_path / "c.sqlite"),
+        "--no-progress",
+    ]
+    assert cli_main(bad) == 2 and "G, R" in capsys.readouterr().err
+    assert cli_main([*bad[:6], "G=4", "R=3", *bad[6:]]) == 0

@@ -153,3 +153,71 @@ def run(params: dict[str, Any]) -> dict[str, Any]:
     if search is not None:
         raise EinsimError(f"unknown search `{search}` in sweep point {params}; the only search is `buffer`.")
     return simulate(p)
+
+
+def cascade(params: dict[str, Any]) -> dict[str, Any]:
+    """A cascade's pass analysis and operation counts on a workload, so `cascade` can be a sweep axis:
+    `einsim sweep --fn einsim.sweep.points:cascade cascade=cascade4_3pass,cascade5_fa2 model=bert seq=1K..1M:x4`.
+
+    Parameters: `cascade` (a name in workloads/cascades/ or a path to a .ein file), `model` and `seq` (bind
+    E, F, M = P and B*H), `M0` (key tile, default 256; M1 = M / M0) and any other rank size by its upper-case
+    name (e.g. G=8, R=4 for grouped-query cascades). Returns passes over M, the live footprint and spill in
+    words per (batch, head), operation counts per class for the whole workload (`ops_mac`, `ops_exp`, ...),
+    and `ops_per_mac`, the non-MAC work relative to the MACs.
+    """
+    from pathlib import Path
+
+    import sympy
+
+    from einsim import analyze_passes, op_counts, parse_file
+
+    p = dict(params)
+    name = str(p.pop("cascade", ""))
+    path = Path(name)
+    if not path.suffix:
+        path = Path(__file__).resolve().parents[2] / "workloads" / "cascades" / f"{name}.ein"
+    if not path.is_file():
+        raise EinsimError(
+            f"no cascade `{name}`: give a name from workloads/cascades/ (e.g. cascade5_fa2) or a path to a .ein file."
+        )
+    sizes: dict[str, int] = {}
+    if "model" in p:
+        from workloads.models import get_model
+
+        m = get_model(str(p.pop("model")))
+        seq = int(p.pop("seq", m.M))
+        sizes.update(E=m.E, F=m.F, M=seq, P=seq)
+        bh = m.B * m.H
+    else:
+        bh = int(p.pop("BH", 1))
+    m0 = int(p.pop("M0", 256))
+    sizes.update({k: int(v) for k, v in p.items() if k.isupper()})
+    sizes.setdefault("M0", m0)
+    if "M" in sizes:
+        sizes.setdefault("M1", max(1, sizes["M"] // sizes["M0"]))
+    c = parse_file(path)
+    a = analyze_passes(c)
+
+    def num(expr: Any, what: str) -> float:
+        e = sympy.sympify(expr)
+        e = e.subs({sym: sizes[str(sym)] for sym in e.free_symbols if str(sym) in sizes})
+        if e.free_symbols:
+            raise EinsimError(
+                f"cascade {c.name}: {what} depends on {', '.join(sorted(map(str, e.free_symbols)))}, which the "
+                f"point does not set; add them as parameters (e.g. {sorted(map(str, e.free_symbols))[0]}=8)."
+            )
+        return float(e)
+
+    ops = {f"ops_{k}": bh * num(v, f"the {k} count") for k, v in op_counts(c).items()}
+    macs = ops.get("ops_mac", 0.0)
+    return {
+        "cascade_name": c.name,
+        "passes": a.passes,
+        "live_footprint_words": num(a.live_footprint, "the live footprint"),
+        "spill_words": num(a.spill_elements, "the spilled footprint"),
+        **ops,
+        "ops_per_mac": (sum(ops.values()) - macs) / macs if macs else float("nan"),
+    }
+
+
+simulate.validate_points = validate_points  # type: ignore[attr-defined]  # used by `einsim sweep` upfront
