@@ -27,6 +27,8 @@ model points (the default --fn) take:
         arch     an architecture name or .toml file
         arch.F   an override of architecture field F, e.g. arch.gbuf_bytes=8MiB,
                  arch.array2d.rows+arch.array2d.cols+arch.array1d.pes=64..512
+--fn einsim.sweep.points:cascade sweeps cascades instead (pass analysis and operation counts):
+        cascade  a name in workloads/cascades/ or a .ein path; model, seq, M0, and any rank size (G=8)
 Points already in --store are not recomputed: rerun an interrupted sweep to finish it.
 """
 
