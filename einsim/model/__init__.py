@@ -80,41 +80,45 @@ def _model(model, seq):
     return m
 
 
-def _arch(config: str, arch) -> Arch:
+def _arch(config: str, arch, overrides: dict | None = None) -> Arch:
     if arch is None:
-        return get_arch(DEFAULT_ARCH[config])
-    if isinstance(arch, Arch):
-        return arch
-    return get_arch(str(arch))
+        a = get_arch(DEFAULT_ARCH[config])
+    elif isinstance(arch, Arch):
+        a = arch
+    else:
+        a = get_arch(str(arch))
+    return with_overrides(a, **overrides) if overrides else a
 
 
-def simulate(config: str, model, seq=None, arch=None, skip: bool = True) -> Report:
-    """Simulate attention for `model` at `seq` under a paper configuration; returns a `Report`."""
+def simulate(config: str, model, seq=None, arch=None, skip: bool = True, overrides: dict | None = None) -> Report:
+    """Simulate attention for `model` at `seq` under a paper configuration; returns a `Report`.
+    `overrides` replaces arch fields by dotted path, e.g. {"array2d.rows": 128, "array2d.cols": 128,
+    "array1d.pes": 128, "gbuf_bytes": 2**23, "dram_bytes_per_s": 800 * 2**30, "clock_hz": 1e9}."""
     config = check_config(config)
     m = _model(model, seq)
     w = Work(getattr(m, "name", "custom"), m.B, m.H, m.E, m.F, m.M, m.P)
-    return run_config(config, _arch(config, arch), w, skip=skip)
+    return run_config(config, _arch(config, arch, overrides), w, skip=skip)
 
 
-def simulate_dict(config: str, model, seq=None, arch=None) -> dict:
+def simulate_dict(config: str, model, seq=None, arch=None, overrides: dict | None = None) -> dict:
     """The JSON object of `einsim map --json` (see `Report.to_dict`)."""
-    return simulate(config, model, seq, arch).to_dict()
+    return simulate(config, model, seq, arch, overrides=overrides).to_dict()
 
 
-def simulate_linear(model, seq=None, arch=None, config: str = "fusemax") -> dict:
+def simulate_linear(model, seq=None, arch=None, config: str = "fusemax", overrides: dict | None = None) -> dict:
     """The six linear layers of one encoder layer on the config's 2D array (token dim B*P)."""
     from einsim.model.linear import linear_layers
 
     config = check_config(config)
     m = _model(model, seq)
-    a = _arch(config, arch)
+    a = _arch(config, arch, overrides)
     return linear_layers(a, m.B, m.P, getattr(m, "D", m.H * m.E), m.H, m.E, m.F, getattr(m, "S", 4 * m.H * m.E))
 
 
-def simulate_end_to_end(config: str, model, seq=None, arch=None) -> dict:
+def simulate_end_to_end(config: str, model, seq=None, arch=None, overrides: dict | None = None) -> dict:
     """One encoder layer: attention (this config) + linear layers, run back to back."""
-    att = simulate(config, model, seq, arch)
-    lin = simulate_linear(model, seq, arch, config)
+    att = simulate(config, model, seq, arch, overrides=overrides)
+    lin = simulate_linear(model, seq, arch, config, overrides)
     return {
         "config": att.config,
         "model": att.model,
