@@ -41,7 +41,8 @@ def current_prediction(rec: dict, plans: dict):
         rec["B"], rec["H"], rec["N_Q"], rec["N"], rec["D"], rec["G"] if rec["G"] != rec["H"] else None, rec["dtype"]
     )
     t = list(rec["tiling"])
-    tiling = Tiling(*t[:5], lazy_rescale=bool(rec.get("lazy_rescale", False)))
+    lazy = rec.get("lazy_rescale", t[5] if len(t) > 5 else False)
+    tiling = Tiling(*t[:5], lazy_rescale=bool(lazy))
     return predict(plans[f], shape, tiling, arch_for(rec["card"]))
 
 
@@ -215,6 +216,8 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default=str(ROOT / "studies" / "figures"))
     args = ap.parse_args(argv)
     records = json.load(open(args.results))
+    for r in records:
+        r.setdefault("run", 1)
     rows = model_rows(records)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
