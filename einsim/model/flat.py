@@ -99,7 +99,7 @@ class FlatStream:
     def slots(self) -> dict[str, int]:
         sh, o = self.sh, self.o
         Pb = o.P1 * sh.C
-        per_elem = math.ceil(sh.M / 1) * Pb / sh.C  # elements per 1D PE
+        per_elem = sh.M * Pb / sh.C  # softmax elements per 1D PE
         if o.qk_stationary == "weight":  # K stationary (E rows x C keys), queries stream through
             qk = math.ceil(sh.M / sh.C) * math.ceil(sh.E / sh.R) * max(Pb, sh.E)
         else:
@@ -238,18 +238,10 @@ class UnfusedStream:
         sm = math.ceil(elems / sh.C) * slots_per
         qkv = (sh.P * sh.E + sh.M * sh.E) * wb
         out = []
-        prev = [((s - 1, "AVw"), 0)] if s else []
+        # phases are serialized: the next head's QK phase starts after the previous AV was written out
+        prev = (((s - 1, "AVw"), _cyc(sh.P * sh.F * wb, bpc)),) if s else ()
         ld = _cyc(qkv, bpc)
-        out.append(
-            Op(
-                "QKin",
-                "dram",
-                ld,
-                tuple((k, self._n(k, s)) for k, _ in prev),
-                (),
-                (("Q", sh.P * sh.E * wb), ("K", sh.M * sh.E * wb)),
-            )
-        )
+        out.append(Op("QKin", "dram", ld, prev, (), (("Q", sh.P * sh.E * wb), ("K", sh.M * sh.E * wb))))
         out.append(Op("QK", "2d", qk, (((s, "QKin"), stream_off(ld, qk, tiles, 0)),), (("QK", elems * sh.E),)))
         w = _cyc(elems * wb, bpc)
         out.append(
@@ -286,9 +278,6 @@ class UnfusedStream:
         ob = sh.P * sh.F * wb
         out.append(Op("AVw", "dram", _cyc(ob, bpc), (((s, "AV"), av),), (), (("AV", ob),)))
         return out
-
-    def _n(self, key: str, s: int) -> int:
-        return _cyc(self.sh.P * self.sh.F * self.sh.wb, self.bpc)
 
     def signature(self, s: int) -> tuple:
         return tuple((o.name, o.unit, o.n, tuple((d[0][0] - s, d[0][1], d[1]) for d in o.deps)) for o in self.ops(s))
