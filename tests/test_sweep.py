@@ -45,6 +45,8 @@ def stub_point(p: dict) -> dict:
         raise EinsimError(f"rows must be positive, not {p['rows']}. Give a positive array size.")
     if p.get("crash"):
         raise RuntimeError("a bug in the point function")
+    if p.get("die"):
+        os._exit(3)  # a worker killed mid-point (e.g. out of memory)
     macs = p["n"] ** 3
     compute = macs / p["rows"] ** 2
     memory = 3 * p["n"] ** 2 * 2 / p.get("bw", 64)
@@ -107,9 +109,7 @@ def test_sweep_stores_every_point_and_rerun_is_instant(tmp_path, monkeypatch):
     assert again.rows == res.rows
     assert len(trace.read_text().split()) == len(POINTS)  # nothing recomputed
     # a larger sweep computes only the new points
-    more = run_sweep(
-        stub_point, POINTS + grid(rows=[64], n=[64], bw=[16]), store, executor="serial", progress=False
-    )
+    more = run_sweep(stub_point, POINTS + grid(rows=[64], n=[64], bw=[16]), store, executor="serial", progress=False)
     assert (more.computed, more.cached) == (1, len(POINTS))
 
 
@@ -123,14 +123,10 @@ def test_dask_and_local_executors_give_identical_results(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     local = run_sweep(stub_point, POINTS, tmp_path / "local.sqlite", executor="local", jobs=2, progress=False)
     with (
-        distributed.LocalCluster(
-            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
-        ) as cluster,
+        distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
         distributed.Client(cluster) as client,
     ):
-        dask = run_sweep(
-            stub_point, POINTS, tmp_path / "dask.sqlite", executor="dask", client=client, progress=False
-        )
+        dask = run_sweep(stub_point, POINTS, tmp_path / "dask.sqlite", executor="dask", client=client, progress=False)
         assert dask.computed == len(POINTS)
         # the scheduler-address path of the CLI goes through the same code
         again = run_sweep(
@@ -244,3 +240,16 @@ def test_pareto_front_and_plot(tmp_path):
     assert png.exists() and png.stat().st_size > 5000
     with pytest.raises(EinsimError, match="not a field"):
         pareto_front(rows, ("joules",))
+
+
+def test_a_dying_worker_is_one_paragraph_and_keeps_finished_points(tmp_path):
+    store = tmp_path / "d.sqlite"
+    pts = [dict(p, sleep_s=0.02) for p in POINTS[:6]] + [{"rows": 4, "n": 8, "die": True, "sleep_s": 0.3}]
+    with pytest.raises(EinsimError, match="worker process died") as exc:
+        run_sweep(stub_point, pts, store, executor="local", jobs=2, progress=False)
+    assert "\n" not in str(exc.value)
+    with ResultStore(store) as st:
+        kept = len(st)
+    assert kept >= 1
+    res = run_sweep(stub_point, pts[:6], store, executor="local", jobs=2, progress=False)
+    assert res.cached == kept and len(res.rows) == 6

@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,7 +124,16 @@ class LocalExecutor:
                         running[pool.submit(call_point, fn_name, key, params)] = key
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for fut in done:
-                        yield running.pop(fut), fut.result()
+                        key = running.pop(fut)
+                        try:
+                            out = fut.result()
+                        except BrokenProcessPool:
+                            raise EinsimError(
+                                "a sweep worker process died (killed, or out of memory) while computing a "
+                                "point; the points finished so far are stored. Rerun to compute the rest, "
+                                "with fewer --jobs if memory is short."
+                            ) from None
+                        yield key, out
             finally:
                 for fut in running:
                     fut.cancel()
@@ -171,7 +181,11 @@ class DaskExecutor:
                 for key, params in items
             }
             for fut in as_completed(futures):
-                yield futures[fut], fut.result()
+                try:
+                    out = fut.result()
+                except Exception:  # noqa: BLE001 - a lost worker or task: report the point as not computed
+                    out = Outcome("crash", None, traceback.format_exc(), 0.0)
+                yield futures[fut], out
         finally:
             if own:
                 client.close()
