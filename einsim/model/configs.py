@@ -7,7 +7,7 @@ Inputs: config name, `Model`-like shape (B, H, E, F, M, P), `Arch`. Output: `Rep
 - plus-architecture: same cascade and hardware, one BQK tile produced and consumed at a time (L = 0).
 - plus-cascade: Cascade 5 on FLAT's hardware; only BQK and SLNV on the 2D array (`flat.CascadeStream`).
 - flat: Cascade 4 fused per query block; searches block size, K/V placement, QK buffering depth and
-  stationarity, spilling what does not fit; reports the best (`flat.FlatStream`).
+  stationarity, spilling what does not fit; reports the best (`flat_search.search_flat`).
 - unfused: Cascade 4, QK / softmax / AV as serialized phases through DRAM (`flat.UnfusedStream`).
 Per-Einsum operator counts (energy) come from the cascade files via `einsim.op_counts`.
 """
@@ -23,7 +23,8 @@ from einsim.errors import EinsimError
 from einsim.model import energy as en
 from einsim.model.binding import Binding, FuseMaxStream, Tiling
 from einsim.model.events import Timeline, epochs_rle, run
-from einsim.model.flat import CascadeStream, FlatOptions, FlatStream, Shape, UnfusedStream
+from einsim.model.flat import CascadeStream, Shape, UnfusedStream
+from einsim.model.flat_search import search_flat
 from einsim.model.report import EinsumStat, Report
 from einsim.model.spec import Arch
 
@@ -167,44 +168,6 @@ def _choose_lag(arch: Arch, E: int, F: int, M1: int, P1: int, lcap: int) -> int:
     return best[1]  # type: ignore[index]
 
 
-def _flat_options(arch: Arch, w: Work) -> list[FlatOptions]:
-    R, C, wb, M = arch.array2d.rows, arch.array2d.cols, arch.word_bytes, w.M
-    pt = math.ceil(w.P / C)
-    p1s = sorted({min(4**k, pt) for k in range(0, 12)} | {pt})
-    out = []
-    for p1 in p1s:
-        if pt % p1:
-            continue
-        pb = p1 * C
-        for kv_onchip in (True, False):
-            kv = M * (w.E + w.F) * wb if kv_onchip else 2 * R * (w.E + w.F) * wb
-            other = 2 * pb * w.E * wb + kv + 2 * pb * w.F * wb
-            for slots in (1, 2):
-                need = slots * pb * M * wb
-                if other >= arch.gbuf_bytes:
-                    continue
-                spill = max(0.0, 1.0 - (arch.gbuf_bytes - other) / need)
-                out.append(_best_stationarity(arch, w, FlatOptions(p1, kv_onchip, slots, round(spill, 6))))
-    if not out:
-        raise EinsimError(f"Architecture `{arch.name}`: no FLAT mapping fits a {arch.gbuf_bytes}-byte buffer.")
-    return out
-
-
-def _best_stationarity(arch: Arch, w: Work, o: FlatOptions) -> FlatOptions:
-    """Stationarity only changes the slot counts of the QK and AV ops, and fewer slots never delay
-    anything, so it is searched by the cost model: fewest QK + AV slots (first on ties)."""
-    sh = Shape(arch.array2d.rows, arch.array2d.cols, w.E, w.F, w.M, w.P, w.B * w.H, arch.word_bytes)
-    best = None
-    for qs in ("output", "weight"):
-        for avs in ("input", "weight"):
-            cand = replace(o, qk_stationary=qs, av_stationary=avs)
-            n = FlatStream(sh, cand, arch.dram_bytes_per_cycle).slots()
-            cost = n["QK"] + n["AV"]
-            if best is None or cost < best[0]:
-                best = (cost, cand)
-    return best[1]  # type: ignore[index]
-
-
 def _timeline(config: str, arch: Arch, w: Work, skip: bool = True) -> tuple[Timeline, dict]:
     R, C = arch.array2d.rows, arch.array2d.cols
     sh = Shape(R, C, w.E, w.F, w.M, w.P, w.B * w.H, arch.word_bytes)
@@ -236,13 +199,7 @@ def _timeline(config: str, arch: Arch, w: Work, skip: bool = True) -> tuple[Time
     if config == "unfused":
         us = UnfusedStream(sh, bpc, arch.gbuf_bytes, arch.array1d.exp_slots)
         return run(us, epochs_rle(us, 1, sh.NH, 1), skip=skip), {}
-    best = None
-    for o in _flat_options(arch, w):
-        fs = FlatStream(sh, o, bpc, arch.array1d.exp_slots)
-        tl = run(fs, epochs_rle(fs, 1, fs.blocks_per_head, sh.NH), skip=skip)
-        if best is None or _better(tl, best[0]):
-            best = (tl, o)
-    tl, o = best  # type: ignore[misc]
+    tl, o, tried = search_flat(arch, w.E, w.F, w.M, w.P, w.B * w.H, skip)
     return tl, {
         "P1": o.P1,
         "granularity": "head" if o.P1 * C >= w.P else "row",
@@ -251,12 +208,8 @@ def _timeline(config: str, arch: Arch, w: Work, skip: bool = True) -> tuple[Time
         "spill_fraction": o.spill,
         "qk_stationary": o.qk_stationary,
         "av_stationary": o.av_stationary,
+        "mappings_searched": tried,
     }
-
-
-def _better(a: Timeline, b: Timeline) -> bool:
-    """Fewer cycles wins; on a tie, less DRAM traffic."""
-    return (a.cycles, sum(a.dram_bytes.values())) < (b.cycles, sum(b.dram_bytes.values()))
 
 
 def _stalls(tl: Timeline, cycles: int) -> dict[str, int]:
