@@ -48,9 +48,6 @@ from einsim.ir import (
     ivars,
 )
 
-#: element-wise operators that may sit between the score and the softmax (user operators also may)
-_BUILTIN_SCORE_OPS = {"relu", "square", "abs", "neg"}
-
 
 @dataclass
 class _Roles:
@@ -169,6 +166,7 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
                     raise _err(c, e, f"a score factor {f!r}")
             facts["Q"], facts["K"] = names
             facts["q_acc"], facts["k_acc"] = a
+            facts["key_vars"] = _vars(a[1]) - _vars(a[0])
             facts["score_einsum"] = e
             r.score.add(e.output)
             r.role[e.name] = "score"
@@ -206,6 +204,14 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
             r.score.add(e.output)
             r.role[e.name] = "score_map"
             continue
+        key_vars = facts.get("key_vars", set())
+        if "Q" in facts and e.reduced_vars and not set(e.reduced_vars) <= key_vars:
+            raise _err(
+                c,
+                e,
+                f"a reduction over {sorted(e.reduced_vars)} (attention reduces only over the key ranks "
+                f"{sorted(key_vars)})",
+            )
         if red == "max" and len(a) == 1 and src <= r.score:
             r.maxes.add(e.output)
             r.role[e.name] = "rowmax"
@@ -261,6 +267,9 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
     for key in ("Q", "K", "V"):
         if key not in facts:
             raise _err(c, None, f"a cascade without a recognizable {key} input")
+    roles = set(r.role.values())
+    if roles & {"online", "rescale"} and "runmax" not in roles:
+        raise _err(c, None, "rescaling of running sums without an iterative running max")
     return r, facts
 
 

@@ -182,3 +182,11 @@ def test_model_time_grows_with_work_and_bytes_stay_compulsory(n, d):
         extra = sum(k.dram_read_bytes for k in p1.kernels[:-1]) if plan.passes > 1 else 0
         assert p1.kernels[-1].dram_read_bytes + p1.kernels[-1].dram_write_bytes >= qkvo - 1
         assert p1.dram_bytes <= qkvo + extra + 4 * sh.B * sh.H * n * 4
+
+
+def test_reduction_over_a_query_rank_is_rejected():
+    text = C.TWO_PASS.replace("GM[p] = QK[m, p] :: reduce[m] max", "GM[m] = QK[m, p] :: reduce[p] max").replace(
+        "e^(QK[m, p] - GM[p])", "e^(QK[m, p] - GM[m])"
+    )
+    with pytest.raises(einsim.EinsimError, match="reduction over"):
+        _plan(text)
