@@ -16,6 +16,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from datetime import UTC
+
 from einsim.errors import EinsimError
 from studies import _common as c
 
@@ -50,7 +52,48 @@ def reproduce(
     paths: list[Path] = []
     for m in modules:
         paths += m.render(rows, out, grid)
+    if only is None:
+        paths.append(write_provenance(out, grid, len(points)))
     return paths
+
+
+def write_provenance(out: Path, grid: c.Grid, n_points: int) -> Path:
+    """DIR/provenance.json: what produced these files (git commit, model source hash, grid, machine)."""
+    import json
+    import os
+    import platform
+    import subprocess
+    from dataclasses import asdict
+    from datetime import datetime
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=c.ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "einsim", "archs", "workloads", "studies"],
+                cwd=c.ROOT,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+        )
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "", False
+    info = {
+        "generated_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_commit": commit,
+        "working_tree_modified": dirty,
+        "model_source_hash": c.model_version(),
+        "grid": asdict(grid),
+        "model_points": n_points,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+    }
+    path = out / "provenance.json"
+    path.write_text(json.dumps(info, indent=2) + "\n")
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,6 +46,7 @@ def test_reproduce_writes_every_figure_and_table(quick):
         assert f"{fig}.csv" in names and f"{fig}.png" in names
         assert (out / f"{fig}.png").stat().st_size > 10_000
         assert _csv(out / f"{fig}.csv")
+    assert "provenance.json" in names
     for table in ("table1", "headline"):
         assert (out / f"{table}.csv").exists() and (out / f"{table}.md").exists()
 
