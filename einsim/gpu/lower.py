@@ -128,6 +128,19 @@ def _is_causal(pred: Pred, p_var: str, key_rank: str, parts: tuple[str, ...]) ->
     return True
 
 
+def _query_key(a: list[Access], out_ranks: set[str]) -> tuple[Access, Access] | None:
+    """(query, key) access of a two-operand score: the query's own ranks reach the cascade's output,
+    the key's own ranks (the key rank, or its partition) do not."""
+    if len(a) != 2:
+        return None
+    ex0, ex1 = _vars(a[0]) - _vars(a[1]), _vars(a[1]) - _vars(a[0])
+    if ex0 and ex1 and ex0 <= out_ranks and not ex1 & out_ranks:
+        return a[0], a[1]
+    if ex0 and ex1 and ex1 <= out_ranks and not ex0 & out_ranks:
+        return a[1], a[0]
+    return None
+
+
 def _classify(c: Cascade) -> tuple[_Roles, dict]:
     """Assign a role to every main Einsum; returns the roles and facts about Q/K/V and ranks."""
     r = _Roles()
@@ -139,6 +152,7 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
         if e.section == "init" and isinstance(e.rhs, Access) and e.rhs.tensor in inputs:
             r.alias[e.output] = e.rhs.tensor
     iterative = set(c.iterative_tensors)
+    out_ranks = {rk.lower() for rk in c.tensor_ranks[out]}
     facts: dict = {"out": out, "scale_names": [], "scale_const": 1.0, "score_fns": [], "filters": []}
 
     def base(name: str) -> str:
@@ -155,7 +169,10 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
         if e.filters:
             facts["filters"].append((e, e.filters))
         # score: sum over a rank shared by two inputs of their product (with scalars)
-        if "Q" not in facts and len(a) == 2 and all(n in inputs for n in names) and ops <= {"mul"} and e.reduced_vars:
+        qk = _query_key(a, out_ranks)
+        if "Q" not in facts and qk and all(n in inputs for n in names) and ops <= {"mul"} and e.reduced_vars:
+            if qk[0] is not a[0]:
+                a, names = a[::-1], names[::-1]
             factors = _flatten_mul(e.rhs)
             for f in factors:
                 if isinstance(f, Name):

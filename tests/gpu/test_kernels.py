@@ -145,3 +145,12 @@ def test_online_rescaling_with_large_growing_logits(lazy):
     ref = oracle(c, plan, q, k, v)
     t = Tiling(32, 32, 4, 1, lazy_rescale=lazy)
     assert rel_err(_run(plan, q, k, v, t), ref) < TOL[torch.float32]
+
+
+def test_operand_order_of_the_score_does_not_matter():
+    text = C.TWO_PASS.replace("s * Q[e, p] * K[e, m]", "K[e, m] * Q[e, p] * s")
+    c = einsim.parse(text)
+    plan = lower(c)
+    assert (plan.q, plan.k) == ("Q", "K")
+    q, k, v = _inputs(1, 2, 2, 64, 96, 32, torch.float32, 5)
+    assert rel_err(_run(plan, q, k, v), oracle(c, plan, q, k, v)) < TOL[torch.float32]
