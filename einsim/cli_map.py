@@ -36,6 +36,7 @@ def register(subparsers) -> None:
         "(default: cloud)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object (a list when comparing)")
+    p.add_argument("--list", action="store_true", help="list configurations, models and architectures, then exit")
     p.add_argument("--e2e", action="store_true", help="also report end-to-end time of one encoder layer")
     p.set_defaults(func=handler)
 
@@ -49,6 +50,16 @@ def _family_arch(config: str, arch: str | None) -> str | None:
 
 
 def handler(args: argparse.Namespace) -> int:
+    if args.list:
+        from archs import ARCHS
+        from workloads.models import MODELS
+
+        print("configurations:", ", ".join(CONFIGS))
+        print(
+            "models:", ", ".join(f"{k} (B={m.B} H={m.H} E={m.E} F={m.F})" for k, m in MODELS.items()), "or B,H,E,F,M,P"
+        )
+        print("architectures:", ", ".join(ARCHS), "or a .toml file (fields of einsim.model.spec.Arch)")
+        return 0
     seq = parse_seq(args.seq)
     model = args.model if "," not in args.model else args.model
     configs = [args.config] if args.config else [c.strip() for c in args.configs.split(",") if c.strip()]

@@ -193,3 +193,12 @@ def test_buffer_and_rf_checks_hold_for_the_chosen_mapping():
         E = F = 128 if model == "xlm" else 64
         need = m["kv_slots"] * 256 * (E + F) * 2 + m["P1"] * 256 * (2 * E + F + 2) * 2
         assert need <= a.gbuf_bytes and m["lag"] + 3 <= a.array2d.rf_entries
+
+
+def test_flat_search_and_memory_bound_regime():
+    short = simulate("flat", "bert", "4K")
+    long = simulate("flat", "bert", "1M")
+    assert short.mapping["spill_fraction"] == 0 and short.util_1d > 0.99
+    assert long.mapping["spill_fraction"] > 0.5 and long.util_1d < 0.9  # memory-bound once QK spills
+    assert long.stall_breakdown_cycles.get("2d<-dram", 0) > 0
+    assert short.mapping["mappings_searched"] > 4

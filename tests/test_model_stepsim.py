@@ -18,10 +18,9 @@ from einsim.model.flat import drain_lat
 from einsim.model.stepsim import Hazard, gemm_os, simulate
 
 
-def _check(R, C, E, F, M1, P1, NB, lag, bpc, exp2d=7, exp1d=7, seed=0):
-    stream = FuseMaxStream(
-        Tiling(R, C, E, F, M1, P1, NB), Binding(lag=lag, interleave=lag > 0, exp2d_slots=exp2d, exp1d_slots=exp1d), bpc
-    )
+def _check(R, C, E, F, M1, P1, NB, lag, bpc, exp2d=7, exp1d=7, seed=0, link=1):
+    b = Binding(lag=lag, interleave=lag > 0, exp2d_slots=exp2d, exp1d_slots=exp1d, link=link)
+    stream = FuseMaxStream(Tiling(R, C, E, F, M1, P1, NB), b, bpc)
     full = run(stream, epochs_rle(stream, P1, M1, NB), record=True)
     fast = run(stream, epochs_rle(stream, P1, M1, NB))
     rng = np.random.default_rng(seed)
@@ -38,10 +37,10 @@ def _check(R, C, E, F, M1, P1, NB, lag, bpc, exp2d=7, exp1d=7, seed=0):
     return ref
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    R=st.integers(2, 6),
-    C=st.integers(2, 6),
+    R=st.integers(2, 8),
+    C=st.integers(2, 8),
     E=st.integers(1, 5),
     F=st.integers(1, 5),
     M1=st.integers(1, 4),
@@ -51,9 +50,10 @@ def _check(R, C, E, F, M1, P1, NB, lag, bpc, exp2d=7, exp1d=7, seed=0):
     bpc=st.sampled_from([1.5, 4.0, 16.0, 256.0]),
     exp2d=st.sampled_from([1, 3, 7]),
     exp1d=st.sampled_from([1, 7]),
+    link=st.sampled_from([1, 1, 3]),
 )
-def test_fast_model_equals_step_simulator(R, C, E, F, M1, P1, NB, lag, bpc, exp2d, exp1d):
-    _check(R, C, E, F, M1, P1, NB, lag, bpc, exp2d, exp1d)
+def test_fast_model_equals_step_simulator(R, C, E, F, M1, P1, NB, lag, bpc, exp2d, exp1d, link):
+    _check(R, C, E, F, M1, P1, NB, lag, bpc, exp2d, exp1d, link=link)
 
 
 def test_16x16_array_and_2x2_array():

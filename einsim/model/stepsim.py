@@ -226,7 +226,7 @@ def simulate(
                 old = state[("rm", p)]
                 new = max(old, _take(in1d[j], ("LM", tile), cyc, j))
                 tv["old"], tv["new"] = old, new
-                fb[j][("RM", tile)] = (cyc + 1, new)
+                fb[j][("RM", tile)] = (cyc + b.link, new)  # feedback link to the top of column j
             elif e == "PRM" and k == b.exp1d_slots - 1:
                 tv["prm"] = 0.0 if tv["old"] == NEG else math.exp(tv["old"] - tv["new"])
                 state[("rm", p)] = tv["new"]
