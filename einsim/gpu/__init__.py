@@ -10,7 +10,8 @@ Needs torch + triton (import the submodules explicitly): einsim.gpu.runtime (`pr
 
     >>> import einsim
     >>> from einsim.gpu import lower
-    >>> plan = lower(einsim.parse_file("workloads/cascades/twopass_deferred.ein"))
+    >>> from einsim.taxonomy import LIBRARY_DIR
+    >>> plan = lower(einsim.parse_file(LIBRARY_DIR / "twopass_deferred.ein"))
     >>> [k.label for k in plan.kernels]
     ['max', 'exp+sum+PV+div']
 """
