@@ -17,7 +17,7 @@ def _same(a, b):
     assert a.dram_bytes == b.dram_bytes
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     R=st.sampled_from([4, 8, 16]),
     E=st.integers(1, 24),
@@ -31,7 +31,7 @@ def _same(a, b):
 def test_fusemax_skip_is_exact(R, E, F, M1, P1, NB, lag, bpc):
     s = FuseMaxStream(Tiling(R, R, E, F, M1, P1, NB), Binding(lag=lag, interleave=lag > 0), bpc)
     rle = epochs_rle(s, P1, M1, NB)
-    _same(run(s, rle), run(s, rle, skip=False))
+    _same(run(s, rle, strict=True), run(s, rle, skip=False, strict=True))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -50,13 +50,13 @@ def test_baseline_skip_is_exact(M, P, NH, p1, onchip, slots, spill, bpc):
     if (P // 8) % p1 == 0:
         f = FlatStream(sh, FlatOptions(p1, onchip, slots, spill), bpc)
         rle = epochs_rle(f, 1, f.blocks_per_head, NH)
-        _same(run(f, rle), run(f, rle, skip=False))
+        _same(run(f, rle, strict=True), run(f, rle, skip=False, strict=True))
         c = CascadeStream(sh, p1, bpc)
         rle = epochs_rle(c, 1, sh.M1, c.blocks)
-        _same(run(c, rle), run(c, rle, skip=False))
+        _same(run(c, rle, strict=True), run(c, rle, skip=False, strict=True))
     u = UnfusedStream(sh, bpc, 4096)
     rle = epochs_rle(u, 1, NH, 1)
-    _same(run(u, rle), run(u, rle, skip=False))
+    _same(run(u, rle, strict=True), run(u, rle, skip=False, strict=True))
 
 
 def test_skip_actually_skips_at_scale():

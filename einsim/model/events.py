@@ -62,6 +62,8 @@ class _State:
     record: dict | None = None
     stall: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     unit_of: dict[str, str] = field(default_factory=dict)
+    strict: bool = False
+    pruned_long: set = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -129,10 +131,11 @@ def _rle(seq: list) -> list:
     return out
 
 
-def run(stream, epochs: list, skip: bool = True, record: bool = False) -> Timeline:
+def run(stream, epochs: list, skip: bool = True, record: bool = False, strict: bool = False) -> Timeline:
     """Simulate `epochs` (nested run-length list: `(kind, count)` with kind a tuple of step signatures,
     or `(list_of_items, count)`) of `stream`; `skip=False` simulates every repetition."""
     st = _State()
+    st.strict = strict
     skipped = [0]
     if record:
         skip = False
@@ -160,6 +163,8 @@ def _run_epoch(stream, kind: tuple, st: _State) -> None:
             cause = None
             for key, off in op.deps:
                 v = starts.get(key, _PRUNED) + off  # only dominated long-range loads are pruned
+                if st.strict and key not in starts and key not in st.pruned_long:
+                    raise AssertionError(f"step {s} op {op.name} references pruned {key}: lookback too small")
                 if v > t:
                     t, cause = v, key[1]
             if cause is not None and op.n:
@@ -189,7 +194,8 @@ def _prune(stream, st: _State) -> None:
         if k in st.long and st.starts[k] + st.long[k] > st.unit_free["2d"]:
             continue  # a pending long-range load that can still delay the 2D array
         del st.starts[k]
-        st.long.pop(k, None)
+        if st.long.pop(k, None) is not None and st.strict:
+            st.pruned_long.add(k)
 
 
 def _snapshot(st: _State) -> tuple[tuple, list[int]]:
@@ -238,6 +244,7 @@ def _advance(st: _State, dt: int, dsteps: int, counts, prev_counts, rest: int) -
     """Jump `rest` identical repetitions ahead: times shift by dt, steps by dsteps, counters scale."""
     st.starts = {(k[0] + dsteps, k[1]): v + dt for k, v in st.starts.items()}
     st.long = {(k[0] + dsteps, k[1]): v for k, v in st.long.items()}
+    st.pruned_long |= {(k[0] + dsteps, k[1]) for k in st.pruned_long}  # dominated before and after
     for u in list(st.unit_free):
         st.unit_free[u] += dt
     st.step += dsteps
