@@ -198,3 +198,24 @@ def test_reduction_over_a_query_rank_is_rejected():
     )
     with pytest.raises(einsim.EinsimError, match="reduction over"):
         _plan(text)
+
+
+@pytest.mark.slow
+def test_benchmark_script_runs_in_the_interpreter(tmp_path):
+    """studies/gpu_benchmark.py end to end at tiny sizes on CPU (no ncu): every case checks out."""
+    import json as _json
+
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    script = LIB.parents[1] / "studies" / "gpu_benchmark.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--interpret", "--out", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    recs = _json.loads((tmp_path / "gpu_benchmark.json").read_text())
+    ours = [r for r in recs if r["cascade"]]
+    assert ours and all(r["correct"] for r in ours)
+    assert all(r["predicted_ms"] and r["predicted_dram_bytes"] for r in ours)
