@@ -6,7 +6,8 @@ BLOCK_N for a tile of BLOCK_M query rows, and differs only in what it computes p
 
 - ONLINE: loop-carried running max (the iterative rank of a 1-pass cascade, RM) with rescaling of the
   running sum (RD) and the running numerator (RNV) by exp(RM_old - RM_new);
-- READ_M: the row max is complete (computed by an earlier pass, read from global memory);
+- READ_M: the row max is complete (computed by an earlier pass, read from global memory); a pass
+  that is neither ONLINE nor READ_M exponentiates unshifted (max-free cascades);
 - DO_EXP / DO_SUM / DO_PV: exp of the shifted score, its sum over M, its product with V summed over M
   (a MAC-reduction, so a `tl.dot`);
 - DIV_IN_LOOP: divide every score by the complete row sum (3-pass `A = SN / SD`) before the PV dot;
@@ -219,8 +220,10 @@ def attn_pass_kernel(
     inv_l = tl.zeros([BLOCK_M], dtype=tl.float32)
     if READ_M:
         m_i = tl.load(MST + st_idx, mask=row_ok, other=0.0)
-    else:
+    elif ONLINE:
         m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
+    else:
+        m_i = tl.zeros([BLOCK_M], dtype=tl.float32)  # a max-free cascade: exp(score - 0)
     if DIV_IN_LOOP:
         inv_l = 1.0 / tl.load(LST + st_idx, mask=row_ok, other=1.0)
 

@@ -60,6 +60,8 @@ class _Roles:
     sums: set[str] = field(default_factory=set)
     numer: set[str] = field(default_factory=set)
     rescale: set[str] = field(default_factory=set)
+    #: exponentials taken without subtracting a max (max-free, numerically unstable cascades)
+    nomax: set[str] = field(default_factory=set)
     role: dict[str, str] = field(default_factory=dict)
 
 
@@ -191,6 +193,18 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
         if not a:
             raise _err(c, e, "an Einsum that reads no tensor")
         src = {x.tensor for x in a}
+        if (
+            isinstance(e.rhs, Apply)
+            and e.rhs.op == "exp"
+            and len(e.rhs.args) == 1
+            and isinstance(e.rhs.args[0], Access)
+            and src <= r.score
+            and not e.reduced_vars
+        ):
+            r.exps.add(e.output)  # exp(score) with no max: the shift is 0
+            r.nomax.add(e.output)
+            r.role[e.name] = "exp"
+            continue
         if len(a) == 1 and src <= r.score and e.reduce_op is None and not e.reduced_vars:
             # element-wise map of the score: scalar products and unary operators
             outer = _flatten_mul(e.rhs)
@@ -354,11 +368,10 @@ def lower(cascade: Cascade, analysis=None) -> KernelPlan:
         recompute_exp = bool(earlier(rd, k) & roles.exps)
         do_exp = "exp" in rs or recompute_exp
         online = bool(rs & {"runmax", "online", "rescale"}) or ("rowmax" in rs and not do_exp)
-        exp_in = reads([e for e in es if roles.role[e.name] == "exp"]) | (
-            reads([e for e in c.main if e.output in earlier(rd, k) & roles.exps])
-        )
+        exp_out = {e.output for e in es if roles.role[e.name] == "exp"} | (earlier(rd, k) & roles.exps)
+        exp_in = reads([e for e in c.main if e.output in exp_out])
         max_in = exp_in & roles.maxes
-        read_m = do_exp and not online
+        read_m = do_exp and not online and not exp_out <= roles.nomax
         if read_m and not earlier(max_in, k):
             raise _err(c, es[0], f"pass {k} exponentiates without a complete or running max")
         plans.append((k, es, rs, do_exp, online, read_m, max_in))

@@ -55,8 +55,8 @@ class PassKernel:
             parts.append("max")
         elif self.online:
             parts.append("online-softmax")
-        if self.read_m:
-            parts.append("exp")
+        if self.do_exp and not self.online:
+            parts.append("exp" if self.read_m else "exp(no max)")
         if self.do_sum and not self.online:
             parts.append("sum")
         if self.div_in_loop:
@@ -95,6 +95,11 @@ class KernelPlan:
     @property
     def passes(self) -> int:
         return len(self.kernels)
+
+    @property
+    def stable(self) -> bool:
+        """Exponentials are shifted by a row max (False for max-free, overflow-prone cascades)."""
+        return any(k.online or k.read_m for k in self.kernels)
 
     @property
     def variant(self) -> str:
