@@ -11,11 +11,18 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   that share the head are resident together or the stream fits in `arch.l2_reuse_bytes`; beyond both,
   every wave of resident programs re-streams it (causal: the prefix the wave needs). Writes: O and
   the row statistics that cross a pass boundary.
-- Time. Per kernel, tensor-core time (score points × 2D per dot at the datasheet rate), ex2 time at
-  16/clk/SM, and fp32 issue time for the per-score element-wise work are added (a Triton kernel of
-  this shape does not overlap softmax with the MMAs), scaled for idle SMs and the last partial wave;
-  the kernel takes the larger of that and its DRAM bytes over the measured copy bandwidth, plus a
-  launch cost.
+- Time. Per kernel: tensor-core time (score points × 2D per dot at the datasheet rate), ex2 time at
+  16/clk/SM and fp32 issue time for the per-score element-wise work (counted from the flags: scale
+  unless folded, max, exponent argument, sum, normalization, cast of P, accumulator rescale unless
+  lazy). The largest part is paid in full, the others by `serial_max / programs_per_SM **
+  overlap_exponent` (one 8-warp program per SM barely overlaps softmax with the MMAs; several do), plus
+  a per-program overhead per wave, scaled for idle SMs and the last partial wave. The kernel takes the
+  largest of that, its SM←L2 K/V tile stream over `arch.l2_read_bw` (binds the max-only pass) and its
+  DRAM bytes over the measured copy bandwidth, plus a launch cost. Resident programs per SM come from
+  shared memory and a register estimate (checked against ptxas, einsim.gpu.inspect).
+Constants marked "fitted" in einsim.gpu.arch were fitted to run 1 of studies/gpu_benchmark.py on an
+H200 and checked against run 2 (studies/notes_gpu.md); the lazy-rescale saving is a prediction that
+run 2 contradicted (its block-wide branch adds barriers the model does not count).
 """
 
 from __future__ import annotations
