@@ -133,24 +133,27 @@ def _fusemax_stream(arch: Arch, w: Work, binding: Binding, M1: int | None = None
 
 
 def choose_lag(arch: Arch, w: Work) -> int:
-    """Smallest-cycle epoch-pipeline lag L that fits the 2D register file (L + 3 live values per PE),
-    found by simulating a short prefix (>= 2 blocks of <= 4 key tiles x <= 8 query tiles), increasing L until
-    three successive values no longer help."""
+    """Epoch-pipeline lag L with the fewest cycles, within the 2D register file (L + 3 live values per
+    PE) and the 3 K/V buffer slots (L <= 2 P1). Candidates are L0 .. L0 + 2, L0 the smallest L whose L - 1
+    tiles of 2D work cover the LM -> RM -> SLN round trip (R + link + 1 cycles); each is simulated on a prefix
+    of at most 8 x 8 tiles per block and at least 2 blocks (so block boundaries are included)."""
     p1, _ = fusemax_tiling(arch, w)
-    # the buffer reserves 3 K/V tile slots; L <= 2 * P1 keeps the prefetch depth within them
-    return _choose_lag(arch, w.E, w.F, min(4, math.ceil(w.M / arch.array2d.rows)), min(p1, 8), 2 * p1)
+    return _choose_lag(arch, w.E, w.F, min(8, math.ceil(w.M / arch.array2d.rows)), min(p1, 8), 2 * p1)
 
 
 @lru_cache(maxsize=1024)
 def _choose_lag(arch: Arch, E: int, F: int, M1: int, P1: int, lcap: int) -> int:
-    lmax = min(8, arch.array2d.rf_entries - 3, lcap)
+    lmax = min(arch.array2d.rf_entries - 3, lcap)
     if lmax < 1:
         raise EinsimError(
             f"Architecture `{arch.name}`: the FuseMax binding keeps L+1 BQK tiles, one SLN tile and RM live in each "
             f"2D PE, so it needs at least 4 register-file entries; the spec has {arch.array2d.rf_entries}."
         )
+    per_tile = E + F + arch.array2d.exp_slots + 2
+    l0 = 1 + math.ceil((arch.array2d.rows + arch.link_latency_cycles + 1) / per_tile)
     best = None
-    for lag in range(1, lmax + 1):
+    # fewer than l0 tiles in flight cannot cover the round trip in steady state: search l0 .. l0 + 2
+    for lag in range(max(1, min(l0, lmax)), min(lmax, l0 + 2) + 1):
         b = Binding(
             lag=lag,
             interleave=True,
@@ -163,8 +166,6 @@ def _choose_lag(arch: Arch, E: int, F: int, M1: int, P1: int, lcap: int) -> int:
         cyc = run(st, epochs_rle(st, st.t.P1, st.t.M1, st.t.NB)).cycles
         if best is None or cyc < best[0]:
             best = (cyc, lag)
-        elif lag >= best[1] + 3:
-            break
     return best[1]  # type: ignore[index]
 
 

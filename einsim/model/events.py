@@ -215,12 +215,14 @@ def _run_items(stream, items: list, st: _State, skip: bool, skipped: list[int]) 
         _repeat(stream, body, count, st, skip, skipped)
 
 
+MAX_PERIOD = 16
+"""Longest period (in repetitions of a body) the repeat detector looks for."""
+
+
 def _repeat(stream, body, count: int, st: _State, skip: bool, skipped: list[int]) -> None:
-    prev = None
-    prev_counts = None
+    hist: list[tuple[tuple, list[int], tuple, int]] = []  # (shape, values, counters, step) after each rep
     i = 0
     while i < count:
-        step0 = st.step
         if isinstance(body, list):
             _run_items(stream, body, st, skip, skipped)
         else:
@@ -228,20 +230,31 @@ def _repeat(stream, body, count: int, st: _State, skip: bool, skipped: list[int]
         i += 1
         if not skip or i == count:
             continue
-        snap = _snapshot(st)
+        shape, values = _snapshot(st)
         counts = _counters(st)
-        if prev is not None and prev[0] == snap[0] and len(prev[1]) == len(snap[1]):
-            deltas = {b - a for a, b in zip(prev[1], snap[1])}
-            if len(deltas) == 1:
-                rest = count - i
-                _advance(st, deltas.pop() * rest, (st.step - step0) * rest, counts, prev_counts, rest)
-                skipped[0] += rest
-                return
-        prev, prev_counts = snap, counts
+        for k in range(1, min(MAX_PERIOD, len(hist)) + 1):
+            pshape, pvalues, pcounts, pstep = hist[-k]
+            if pshape != shape or len(pvalues) != len(values):
+                continue
+            deltas = {b - a for a, b in zip(pvalues, values)}
+            if len(deltas) != 1:
+                continue
+            # state(i) = state(i-k) + c: every later group of k repetitions shifts by c as well
+            jumps = (count - i) // k
+            if jumps:
+                _advance(st, deltas.pop() * jumps, (st.step - pstep) * jumps, counts, pcounts, jumps)
+                skipped[0] += jumps * k
+                i += jumps * k
+            hist.clear()
+            break
+        else:
+            hist.append((shape, values, counts, st.step))
+            if len(hist) > MAX_PERIOD:
+                hist.pop(0)
 
 
 def _advance(st: _State, dt: int, dsteps: int, counts, prev_counts, rest: int) -> None:
-    """Jump `rest` identical repetitions ahead: times shift by dt, steps by dsteps, counters scale."""
+    """Jump `rest` periods ahead: times shift by dt, steps by dsteps, counters grow by rest x (one period)."""
     st.starts = {(k[0] + dsteps, k[1]): v + dt for k, v in st.starts.items()}
     st.long = {(k[0] + dsteps, k[1]): v for k, v in st.long.items()}
     st.pruned_long |= {(k[0] + dsteps, k[1]) for k in st.pruned_long}  # dominated before and after
