@@ -202,3 +202,21 @@ def test_flat_search_and_memory_bound_regime():
     assert long.mapping["spill_fraction"] > 0.5 and long.util_1d < 0.9  # memory-bound once QK spills
     assert long.stall_breakdown_cycles.get("2d<-dram", 0) > 0
     assert short.mapping["mappings_searched"] > 4
+
+
+@pytest.mark.parametrize("config", ["fusemax", "plus-architecture", "flat", "unfused", "plus-cascade"])
+def test_simulated_work_matches_the_cascade(config):
+    """Every Einsum's issue slots x PEs equal its operator counts from the cascade file x slot cost."""
+    B, H, E, F, M, P = 2, 2, 64, 64, 2048, 2048
+    r = simulate(config, f"{B},{H},{E},{F},{M},{P}")
+    arch = archs.get_arch("fusemax_cloud" if config in ("fusemax", "plus-architecture") else "flat_cloud")
+    counts = op_counts_for(CASCADE[config], M, P, E, F, 256, B * H)
+    for name, stat in r.per_einsum.items():
+        c = counts[name]
+        pes = arch.array2d.pes if stat.unit == "2d" else arch.array1d.pes
+        ex = arch.array2d.exp_slots if stat.unit == "2d" else arch.array1d.exp_slots
+        if config == "plus-cascade" and name in ("SLN", "PRM"):
+            ex += 1  # exp unit + the subtraction on FLAT's 1D array
+        mul = c["mul"] if name not in ("BQK", "QK") else 0  # the 1/sqrt(E) scale is folded into Q
+        want = c["mac"] + mul + c["add"] + c["max"] + c["div"] + ex * c["exp"]
+        assert stat.busy_cycles * pes == pytest.approx(want, rel=1e-9), name
