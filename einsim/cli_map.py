@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from einsim.errors import EinsimError
 from einsim.model import CONFIGS, parse_seq, simulate, simulate_end_to_end
 from einsim.model.configs import DEFAULT_ARCH, check_config
 
@@ -35,10 +36,41 @@ def register(subparsers) -> None:
         "flat_edge) or a TOML file; `cloud` / `edge` give each configuration its own cloud / edge part "
         "(default: cloud)",
     )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override an architecture field (dotted path, repeatable), e.g. --set array2d.rows=128 "
+        "--set array2d.cols=128 --set array1d.pes=128 --set gbuf_bytes=8388608 --set dram_bytes_per_s=8.6e11",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object (a list when comparing)")
     p.add_argument("--list", action="store_true", help="list configurations, models and architectures, then exit")
     p.add_argument("--e2e", action="store_true", help="also report end-to-end time of one encoder layer")
     p.set_defaults(func=handler)
+
+
+def _overrides(items: list[str]) -> dict:
+    """["array2d.rows=128", ...] -> {"array2d.rows": 128, ...} (ints, floats, true/false, strings)."""
+    out: dict = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise EinsimError(f"--set expects FIELD=VALUE, got `{item}` (e.g. --set array2d.rows=128).")
+        low = text.strip().lower()
+        value: object
+        if low in ("true", "false"):
+            value = low == "true"
+        else:
+            try:
+                value = int(text)
+            except ValueError:
+                try:
+                    value = float(text)
+                except ValueError:
+                    value = text
+        out[key.strip()] = value
+    return out
 
 
 def _family_arch(config: str, arch: str | None) -> str | None:
@@ -65,8 +97,9 @@ def handler(args: argparse.Namespace) -> int:
     configs = [args.config] if args.config else [c.strip() for c in args.configs.split(",") if c.strip()]
     seq_arg = None if "," in args.model else seq
     arch_of = {c: _family_arch(c, args.arch) for c in configs}
-    reports = [simulate(c, model, seq_arg, arch_of[c]) for c in configs]
-    e2e = [simulate_end_to_end(c, model, seq_arg, arch_of[c]) for c in configs] if args.e2e else None
+    ov = _overrides(args.set)
+    reports = [simulate(c, model, seq_arg, arch_of[c], overrides=ov) for c in configs]
+    e2e = [simulate_end_to_end(c, model, seq_arg, arch_of[c], ov) for c in configs] if args.e2e else None
     if args.json:
         objs = [r.to_dict() for r in reports]
         if e2e:

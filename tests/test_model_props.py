@@ -220,3 +220,30 @@ def test_simulated_work_matches_the_cascade(config):
         mul = c["mul"] if name not in ("BQK", "QK") else 0  # the 1/sqrt(E) scale is folded into Q
         want = c["mac"] + mul + c["add"] + c["max"] + c["div"] + ex * c["exp"]
         assert stat.busy_cycles * pes == pytest.approx(want, rel=1e-9), name
+
+
+def test_cli_overrides_and_leakage(capsys):
+    args = [
+        "map",
+        "--config",
+        "fusemax",
+        "--seq",
+        "4K",
+        "--json",
+        "--set",
+        "array2d.rows=128",
+        "--set",
+        "array2d.cols=128",
+        "--set",
+        "array1d.pes=128",
+    ]
+    assert cli_main(args) == 0
+    small = json.loads(capsys.readouterr().out)
+    big = simulate("fusemax", "bert", "4K")
+    assert small["cycles"] > 3.5 * big.cycles and small["area_um2"] < big.area_um2
+    assert cli_main(["map", "--set", "array2d.rows"]) == 2
+    assert cli_main(["map", "--set", "array2d.nope=3"]) == 2
+    leak = {"energy.leakage_w": 50.0}
+    f = simulate("fusemax", "bert", "4K", overrides=leak)
+    a = simulate("plus-architecture", "bert", "4K", overrides=leak)
+    assert a.energy_pj > f.energy_pj and a.energy_pj_artifact == pytest.approx(f.energy_pj_artifact)
