@@ -124,10 +124,25 @@ class FuseMaxStream:
     b: Binding
     dram_bytes_per_cycle: float
     word_bytes: int = 2
+    max_kv_slots: int = 64
+    """K/V tile slots the global buffer can hold (from the mapping's capacity check)."""
 
-    @property
+    @cached_property
     def kv_slots(self) -> int:
-        return max(2, 1 + math.ceil(self.b.lag / self.t.P1))
+        """K/V tile slots in use: enough that the next row's tile loads while the array works (the load
+        plus the R-cycle release of the freed slot fit in the prefetch window), at least 1 + ceil(L/P1)
+        (a slot is held until the SLNV L steps later), at most `max_kv_slots` (then the array waits)."""
+        t, L = self.t, self.b.lag
+        base = max(2, 1 + math.ceil(L / t.P1))
+        if L > 0:
+            per_tile = len(layout("A", t.E, t.F, self.b, True, True))
+        else:
+            per_tile = len(layout("A1", t.E, t.F, self.b, False, True)) + len(
+                layout("A2", t.E, t.F, self.b, True, False)
+            )
+        window = math.ceil((self._cycles(t.R * (t.E + t.F) * self.word_bytes) + t.R) / per_tile)
+        want = max(2, 1 + math.ceil((L + window) / t.P1))
+        return max(base, min(want, self.max_kv_slots))
 
     @property
     def n_steps(self) -> int:

@@ -129,7 +129,10 @@ def _fusemax_stream(arch: Arch, w: Work, binding: Binding, M1: int | None = None
         p1,
         NB or w.B * w.H * p2,
     )
-    return FuseMaxStream(t, binding, arch.dram_bytes_per_cycle, arch.word_bytes)
+    wb = arch.word_bytes
+    free = arch.gbuf_bytes - p1 * arch.array2d.cols * (2 * w.E + w.F + 2) * wb
+    max_kv = max(3, free // (arch.array2d.rows * (w.E + w.F) * wb))
+    return FuseMaxStream(t, binding, arch.dram_bytes_per_cycle, wb, max_kv_slots=int(max_kv))
 
 
 def choose_lag(arch: Arch, w: Work) -> int:
@@ -138,11 +141,12 @@ def choose_lag(arch: Arch, w: Work) -> int:
     tiles of 2D work cover the LM -> RM -> SLN round trip (R + link + 1 cycles); each is simulated on a prefix
     of at most 8 x 8 tiles per block and at least 2 blocks (so block boundaries are included)."""
     p1, _ = fusemax_tiling(arch, w)
-    return _choose_lag(arch, w.E, w.F, min(8, math.ceil(w.M / arch.array2d.rows)), min(p1, 8), 2 * p1)
+    kv_cap = _fusemax_stream(arch, w, Binding(lag=1)).max_kv_slots
+    return _choose_lag(arch, w.E, w.F, min(8, math.ceil(w.M / arch.array2d.rows)), min(p1, 8), 2 * p1, kv_cap)
 
 
 @lru_cache(maxsize=1024)
-def _choose_lag(arch: Arch, E: int, F: int, M1: int, P1: int, lcap: int) -> int:
+def _choose_lag(arch: Arch, E: int, F: int, M1: int, P1: int, lcap: int, kv_cap: int) -> int:
     lmax = min(arch.array2d.rf_entries - 3, lcap)
     if lmax < 1:
         raise EinsimError(
@@ -162,7 +166,7 @@ def _choose_lag(arch: Arch, E: int, F: int, M1: int, P1: int, lcap: int) -> int:
             link=arch.link_latency_cycles,
         )
         t = Tiling(arch.array2d.rows, arch.array2d.cols, E, F, M1, P1, min(16, max(2, 64 // (M1 * P1))))
-        st = FuseMaxStream(t, b, arch.dram_bytes_per_cycle, arch.word_bytes)
+        st = FuseMaxStream(t, b, arch.dram_bytes_per_cycle, arch.word_bytes, max_kv_slots=kv_cap)
         cyc = run(st, epochs_rle(st, st.t.P1, st.t.M1, st.t.NB)).cycles
         if best is None or cyc < best[0]:
             best = (cyc, lag)
