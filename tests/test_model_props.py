@@ -247,3 +247,10 @@ def test_cli_overrides_and_leakage(capsys):
     f = simulate("fusemax", "bert", "4K", overrides=leak)
     a = simulate("plus-architecture", "bert", "4K", overrides=leak)
     assert a.energy_pj > f.energy_pj and a.energy_pj_artifact == pytest.approx(f.energy_pj_artifact)
+
+
+@pytest.mark.parametrize("model", ["64,12,64,64,16384,1", "1,1,64,64,3000000,256", "2,2,128,128,4096,512", "bert"])
+def test_the_binding_never_loses_to_plus_architecture(model):
+    seq = None if "," in model else "4K"
+    f, a = simulate("fusemax", model, seq), simulate("plus-architecture", model, seq)
+    assert f.cycles < a.cycles
