@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="BERT only")
     ap.add_argument("--jobs", type=int, default=1, help="processes for the sweep (the target is 2 cores)")
+    ap.add_argument("--formula", action="store_true", help="compare with the artifact-style latency formula")
     ap.add_argument("--sensitivity", action="store_true", help="energy ratios vs global-buffer pJ/word")
     args = ap.parse_args(argv)
     simulate("fusemax", "bert", 1024)  # warm caches (cascade parsing, op counts)
@@ -91,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             for s in SEQ_LENS
         ]
         print(f"  artifact accounting: fusemax energy / {base} {statistics.mean(en):.1%}")
+    if args.formula:
+        _formula(models, res)
     if args.sensitivity:
         _sensitivity(models)
     print("\nutilization 2D / 1D by config and length (mean over models):")
@@ -102,6 +105,43 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(f"{u2:.2f}/{u1:.2f}")
         print(f"  {c:18s} " + "  ".join(cells))
     return 0
+
+
+def formula_cycles(config: str, r, B: int, H: int, E: int, F: int, seq: int) -> float:
+    """The artifact's style of latency: per-Einsum cycles at its costs, perfect overlap (max) within a
+    fused configuration, a sum over Unfused's phases; DRAM time = the simulated bytes / bandwidth."""
+    R = C = 256
+    T = B * H * seq * seq / (R * C)
+    mem = r.dram_bytes / (400 * 2**30 / 940e6)
+    if config in ("fusemax", "plus-architecture"):
+        two = T * (E + 1 + 7 + 1 + F)
+        one = T * (1 + 7 + 1 + 1 + 2 * F) + F * T / (seq / R)
+        stall = 256 * T if config == "plus-architecture" else 0  # the artifact's fixed per-tile stall
+        return max(two + stall, one + stall, mem)
+    if config == "plus-cascade":
+        return max(T * (E + F), T * (4 * R + 2 * F + 5), mem)
+    if config == "flat":
+        return max(T * (E + F), 4 * R * T, mem)
+    d, bpc = r.dram_bytes_by_tensor, 400 * 2**30 / 940e6  # Unfused: serialized phases, each max(mem, compute)
+    qk_w = B * H * seq * seq * 2
+    m_qk = (d.get("Q", 0) + d.get("K", 0) + qk_w) / bpc
+    m_sm = (d.get("QK", 0) - qk_w + d.get("A", 0) / 2) / bpc
+    m_av = (d.get("A", 0) / 2 + d.get("V", 0) + d.get("AV", 0)) / bpc
+    return max(E * T, m_qk) + max(4 * R * T, m_sm) + max(F * T, m_av)
+
+
+def _formula(models: list[str], res: dict) -> None:
+    print("\neinsim cycles / formula cycles (mean over models; > 1: what the formula leaves out):")
+    for c in CONFIGS:
+        cells = []
+        for s in SEQ_LENS:
+            vals = []
+            for m in models:
+                mm = MODELS[m]
+                r = res[(c, m, s)]
+                vals.append(r.cycles / formula_cycles(c, r, mm.B, mm.H, mm.E, mm.F, s))
+            cells.append(f"{statistics.mean(vals):5.2f}")
+        print(f"  {c:18s} " + "  ".join(cells))
 
 
 def _sensitivity(models: list[str]) -> None:
