@@ -7,7 +7,8 @@ Public API (all pure functions; arch overrides via `dataclasses.replace` or `wit
 - `simulate_end_to_end(config, model, seq=None, arch=None) -> dict` (attention + linear layers)
 - `pareto_point(model, seq, dim, config="fusemax") -> dict` (Fig. 12: area vs latency, buffer sized so
   memory stays off the critical path)
-- `parse_seq("16K") -> 16384`, `CONFIGS`, `Arch`, `with_overrides`, `get_arch` (lazy: `archs`).
+- `parse_seq("16K") -> 16384`, `CONFIGS`, `Arch`, `with_overrides`, `get_arch` (lazy: `archs`),
+  `default_arch(config) -> Arch`.
 
 `model` is a name (bert, trxl, t5, xlm), `B,H,E,F,M,P`, or an object with B, H, E, F, M, P (and D, S
 for the linear layers); `seq` sets M = P. `arch` is None (the config's default), a name, a TOML path or
@@ -32,6 +33,7 @@ __all__ = [
     "CONFIGS",
     "Arch",
     "Report",
+    "default_arch",
     "get_arch",
     "pareto_point",
     "parse_seq",
@@ -63,6 +65,12 @@ def get_arch(name: str) -> Arch:
     from archs import get_arch as _get
 
     return _get(name)
+
+
+def default_arch(config: str) -> Arch:
+    """The architecture a configuration runs on by default (FuseMax parts for fusemax and
+    plus-architecture, FLAT's for flat, plus-cascade and unfused)."""
+    return get_arch(DEFAULT_ARCH[check_config(config)])
 
 
 def _model(model, seq):
