@@ -10,9 +10,11 @@ Output: `Timeline` (total cycles, busy slots per unit, per-Einsum slot counts, D
 
 Repeat skipping: the stream's epochs are given as a nested run-length list. After each repetition of a
 body the engine compares the state (unit-free times + starts of the ops the future can reference); when
-state(k) == state(k-1) + c for a constant c, every later repetition also shifts by exactly c
-(the dynamics are max-plus and translation invariant), so the rest is added in one step. This is exact,
-which `tests/test_model_engine.py` checks against the unskipped run.
+state(k) == state(k-p) + c for a constant c and a period p <= MAX_PERIOD repetitions, every later group
+of p repetitions also shifts by exactly c (the dynamics are max-plus and translation invariant), so
+whole periods are added in one step and the remainder is simulated. This is exact, which
+`tests/test_model_engine.py` checks against the unskipped run. Counters (busy slots, per-Einsum slots,
+DRAM bytes, stall causes) grow by their per-period increment.
 """
 
 from __future__ import annotations
