@@ -83,8 +83,9 @@ def _family_arch(config: str, arch: str | None) -> str | None:
 
 def handler(args: argparse.Namespace) -> int:
     if args.list:
-        from archs import ARCHS
-        from workloads.models import MODELS
+        from einsim.registry import arch_registry, model_registry
+
+        ARCHS, MODELS = arch_registry(), model_registry()
 
         print("configurations:", ", ".join(CONFIGS))
         print(

@@ -155,13 +155,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _version(fn_name: str) -> str:
     if fn_name.startswith("einsim.sweep.points:"):
-        try:
-            sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-            from studies._common import model_version
+        from einsim.registry import model_version
 
-            return model_version()
-        except ImportError:
-            return ""
+        return model_version()
     return ""
 
 
@@ -220,20 +216,15 @@ def _fmt(v: object) -> str:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    try:
-        from studies import reproduce
-    except ImportError as exc:
-        raise EinsimError(
-            f"`einsim reproduce` needs the studies/ folder of an einsim checkout next to the einsim package "
-            f"({exc}). Run it from a source checkout (pip install -e .)."
-        ) from None
+    from einsim.registry import study
+
+    reproduce = study("reproduce")
     only = [s.strip() for s in args.only.split(",")] if args.only else None
     t0 = time.perf_counter()
     if args.executor == "dask" and not args.scheduler:
         raise EinsimError("--executor dask needs --scheduler tcp://HOST:PORT (the address `dask scheduler` prints).")
     with _writing(args.out, "Give --out a writable folder; points already computed there are kept."):
-        paths = reproduce.reproduce(
+        paths = reproduce(
             args.out,
             args.quick,
             args.jobs,

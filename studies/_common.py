@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import math
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from einsim.errors import EinsimError
+from einsim.registry import model_version as registry_model_version
 
 ROOT = Path(__file__).resolve().parent.parent
 POINT_FN = "einsim.sweep.points:run"
@@ -97,15 +97,7 @@ def result(rows: list[dict], scope: str, config: str, model: str, seq: int) -> d
 
 def model_version() -> str:
     """Hash of the model's source files: stored results of an older model are not reused."""
-    h = hashlib.sha256()
-    files = sorted((ROOT / "einsim" / "model").rglob("*.py")) + sorted((ROOT / "archs").rglob("*.py"))
-    files += [ROOT / "workloads" / "models.py", ROOT / "einsim" / "sweep" / "points.py"]
-    files += [ROOT / "einsim" / "sweep" / "model_adapter.py"]
-    for f in files:
-        if f.exists():
-            h.update(f.name.encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+    return registry_model_version()
 
 
 def compute(

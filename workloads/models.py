@@ -1,41 +1,10 @@
-"""Transformer workloads of the FuseMax/FLAT evaluation (B = 64) and user-defined shapes.
-
-`get_model(name)` -> `Model`; `Model.with_seq(n)` sets M = P = n. Unknown names raise EinsimError.
+"""The transformer workloads of the FuseMax/FLAT evaluation (B = 64), registered with einsim through
+the `einsim.models` entry point. Shapes: BERT-Base, TrXL-wt103, T5-small (encoder), XLM.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
-from einsim.errors import EinsimError
-
-SEQ_LENS = (1024, 4096, 16384, 65536, 262144, 1048576)
-
-
-@dataclass(frozen=True)
-class Model:
-    """Attention shape: B batch, H heads, E = Q/K head dim, F = V head dim, M keys, P queries,
-    D model width and S FFN width (for the linear layers)."""
-
-    name: str
-    B: int
-    H: int
-    E: int
-    F: int
-    D: int
-    S: int
-    M: int = 16384
-    P: int = 16384
-
-    def __post_init__(self) -> None:
-        for k in ("B", "H", "E", "F", "D", "S", "M", "P"):
-            v = getattr(self, k)
-            if not isinstance(v, int) or v <= 0:
-                raise EinsimError(f"Model `{self.name}`: {k} = {v!r}; every shape must be a positive integer.")
-
-    def with_seq(self, seq: int) -> Model:
-        return replace(self, M=seq, P=seq)
-
+from einsim.model.workload import ALIASES, SEQ_LENS, Model, get_model
 
 MODELS: dict[str, Model] = {
     "bert": Model("bert", B=64, H=12, E=64, F=64, D=768, S=3072),
@@ -43,22 +12,5 @@ MODELS: dict[str, Model] = {
     "t5": Model("t5", B=64, H=8, E=64, F=64, D=512, S=2048),
     "xlm": Model("xlm", B=64, H=16, E=128, F=128, D=2048, S=8192),
 }
-ALIASES = {"bert-base": "bert", "trxl-wt103": "trxl", "t5-small": "t5"}
 
-
-def get_model(name: str) -> Model:
-    """A named model (bert, trxl, t5, xlm) or `B,H,E,F,M,P` (D = H*E, S = 4*D)."""
-    key = ALIASES.get(name.lower(), name.lower())
-    if key in MODELS:
-        return MODELS[key]
-    parts = name.split(",")
-    if len(parts) == 6:
-        try:
-            B, H, E, F, M, P = (int(x) for x in parts)
-        except ValueError:
-            pass
-        else:
-            return Model(f"custom_{B}x{H}x{E}x{F}", B=B, H=H, E=E, F=F, D=H * E, S=4 * H * E, M=M, P=P)
-    raise EinsimError(
-        f"Unknown model `{name}`. Use one of {sorted(MODELS)} or a shape `B,H,E,F,M,P` such as 64,12,64,64,4096,4096."
-    )
+__all__ = ["ALIASES", "MODELS", "SEQ_LENS", "Model", "get_model"]

@@ -7,7 +7,7 @@ Public API (all pure functions; arch overrides via `dataclasses.replace` or `wit
 - `simulate_end_to_end(config, model, seq=None, arch=None) -> dict` (attention + linear layers)
 - `pareto_point(model, seq, dim, config="fusemax") -> dict` (Fig. 12: area vs latency, buffer sized so
   memory stays off the critical path)
-- `parse_seq("16K") -> 16384`, `CONFIGS`, `Arch`, `with_overrides`, `get_arch` (lazy: `archs`),
+- `parse_seq("16K") -> 16384`, `CONFIGS`, `Arch`, `with_overrides`, `get_arch` (registered archs or TOML),
   `default_arch(config) -> Arch`.
 
 `model` is a name (bert, trxl, t5, xlm), `B,H,E,F,M,P`, or an object with B, H, E, F, M, P (and D, S
@@ -27,7 +27,8 @@ from dataclasses import replace
 from einsim.errors import EinsimError
 from einsim.model.configs import CONFIGS, DEFAULT_ARCH, Work, check_config, run_config, scaled
 from einsim.model.report import Report
-from einsim.model.spec import Arch, with_overrides
+from einsim.model.spec import Arch, get_arch, with_overrides
+from einsim.model.workload import get_model
 
 __all__ = [
     "CONFIGS",
@@ -61,12 +62,6 @@ def parse_seq(seq: int | str) -> int:
     return n
 
 
-def get_arch(name: str) -> Arch:
-    from archs import get_arch as _get
-
-    return _get(name)
-
-
 def default_arch(config: str) -> Arch:
     """The architecture a configuration runs on by default (FuseMax parts for fusemax and
     plus-architecture, FLAT's for flat, plus-cascade and unfused)."""
@@ -75,8 +70,6 @@ def default_arch(config: str) -> Arch:
 
 def _model(model, seq):
     if isinstance(model, str):
-        from workloads.models import get_model
-
         m = get_model(model)
         if seq is None and "," in model:
             return m

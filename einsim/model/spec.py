@@ -186,8 +186,6 @@ def load_arch_toml(path: str | Path, base: Arch | None = None) -> Arch:
     if base is None:
         base = Arch()
     if "base" in data:
-        from archs import get_arch
-
         base = get_arch(str(data.pop("base")))
     flat: dict[str, object] = {}
     for k, v in data.items():
@@ -198,3 +196,16 @@ def load_arch_toml(path: str | Path, base: Arch | None = None) -> Arch:
             flat[k] = v
     flat.setdefault("name", p.stem)
     return with_overrides(base, **flat)
+
+
+def get_arch(name: str) -> Arch:
+    """A registered architecture (see einsim.registry; the repository registers archs/) or a TOML path."""
+    from einsim.registry import arch_registry
+
+    archs = arch_registry()
+    key = name.replace("-", "_")
+    if key in archs:
+        return archs[key]()
+    if name.endswith(".toml") or Path(name).is_file():
+        return load_arch_toml(name)
+    raise EinsimError(f"Unknown architecture `{name}`. Use one of {sorted(archs)} or a path to a .toml file.")

@@ -11,6 +11,7 @@ from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
 from einsim.errors import EinsimError
+from einsim.model.spec import get_arch
 
 
 def apply_overrides(arch: Any, overrides: dict[str, Any]) -> Any:
@@ -111,14 +112,10 @@ def arch_for(config: str, arch: str | None, overrides: dict[str, Any]) -> Any:
     """The architecture a point runs on: `arch` (name or file) or the configuration's own, with overrides."""
     default_arch = getattr(require_model(), "default_arch", None)
     if arch is not None:
-        from archs import get_arch
-
         base = get_arch(arch)
     elif default_arch is not None:
         base = default_arch(config)
     else:
-        from archs import get_arch
-
         base = get_arch("fusemax_cloud" if config in ("plus-architecture", "fusemax") else "flat_cloud")
     return apply_overrides(base, overrides)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from einsim.errors import EinsimError
+from einsim.model.workload import get_model
 
 CONFIGS = ("unfused", "flat", "plus-cascade", "plus-architecture", "fusemax")
 SCOPES = ("attention", "linear", "e2e")
@@ -83,12 +84,7 @@ def _validate_models_and_archs(points: list[dict[str, Any]]) -> None:
         base, over = split_params(p)
         if base["model"] not in seen_models:
             seen_models.add(base["model"])
-            try:
-                from workloads.models import get_model
-            except ImportError:
-                pass
-            else:
-                get_model(str(base["model"]))
+            get_model(str(base["model"]))
         key = (base.get("config", "fusemax"), base.get("arch"), tuple(sorted(over.items(), key=str)))
         if key not in seen_archs:
             seen_archs.add(key)
@@ -182,8 +178,6 @@ def cascade(params: dict[str, Any]) -> dict[str, Any]:
         )
     sizes: dict[str, int] = {}
     if "model" in p:
-        from workloads.models import get_model
-
         m = get_model(str(p.pop("model")))
         seq = int(p.pop("seq", m.M))
         sizes.update(E=m.E, F=m.F, M=seq, P=seq)
