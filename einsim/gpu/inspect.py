@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 
 from einsim.errors import EinsimError
-from einsim.gpu.plan import KernelPlan, Shape, Tiling, choose_tiling
+from einsim.gpu.plan import KernelPlan, Shape, Tiling, choose_tiling, ws_applies
 
 SASS_OPS = ("HGMMA", "MUFU.EX2", "FFMA", "FMUL", "BAR.SYNC")
 
@@ -34,11 +34,13 @@ class KernelReport:
     shared_bytes: int
     spill_stores: int
     sass_counts: dict
+    #: warps per program as compiled (warp specialization adds a producer warpgroup)
+    warps: int = 0
 
     def __str__(self) -> str:
         ops = " ".join(f"{k}={v}" for k, v in self.sass_counts.items())
         return (
-            f"{self.label:<24} regs {self.registers:>3}  smem {self.shared_bytes:>6} B  "
+            f"{self.label:<24} warps {self.warps:>2}  regs {self.registers:>3}  smem {self.shared_bytes:>6} B  "
             f"spills {self.spill_stores}  {ops}"
         )
 
@@ -98,6 +100,8 @@ def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None,
             SCORE_FN=kernels.identity,
             HAS_SCORE_FN=bool(plan.score_fns),
             LAZY_RESCALE=t.lazy_rescale,
+            TMA=t.tma,
+            WARP_SPEC=t.warp_specialize and ws_applies(plan, shape, t),
             sqd=1,
             skd=1,
             svd=1,
@@ -144,7 +148,7 @@ def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None,
         regs = int(re.search(r"REG:(\d+)", usage).group(1))
         stack = int(re.search(r"STACK:(\d+)", usage).group(1))
         counts = {op: len(re.findall(rf"\b{re.escape(op)}\b", sass)) for op in SASS_OPS}
-        reports.append(KernelReport(pk.label, regs, int(k.metadata.shared), stack, counts))
+        reports.append(KernelReport(pk.label, regs, int(k.metadata.shared), stack, counts, int(k.metadata.num_warps)))
     return reports
 
 
@@ -162,10 +166,19 @@ def main(argv=None) -> None:
     ap.add_argument("--D", type=int, default=128)
     ap.add_argument("--dtype", default="bf16")
     ap.add_argument("--lazy", action="store_true", help="lazy (conditional) rescaling in online passes")
+    ap.add_argument("--tiling", default=None, help="BLOCK_M,BLOCK_N,warps,stages (default: choose_tiling)")
+    ap.add_argument("--tma", action="store_true", help="TMA descriptor loads")
+    ap.add_argument("--ws", action="store_true", help="warp-specialize the K/V loop (needs --tma)")
     args = ap.parse_args(argv)
     plan = lower(einsim.parse_file(args.cascade))
     shape = Shape(args.B, args.H, args.NQ or args.N, args.N, args.D, args.G, args.dtype)
-    t = dataclasses.replace(choose_tiling(plan, shape), lazy_rescale=args.lazy)
+    t = choose_tiling(plan, shape)
+    if args.tiling:
+        bm, bn, nw, ns = (int(x) for x in args.tiling.split(","))
+        t = dataclasses.replace(t, block_m=bm, block_n=bn, num_warps=nw, num_stages=ns)
+    t = dataclasses.replace(
+        t, lazy_rescale=args.lazy or t.lazy_rescale, tma=args.tma or t.tma, warp_specialize=args.ws or t.warp_specialize
+    )
     print(f"{plan.variant}  {shape}  {t}")
     for rep in compile_report(plan, shape, t):
         print(rep)

@@ -18,6 +18,11 @@ BLOCK_N for a tile of BLOCK_M query rows, and differs only in what it computes p
 - SCORE_FN: a user-defined element-wise operator on the scaled score, a `@triton.jit` function;
 - LAZY_RESCALE: (online passes) rescale the running sum and numerator only when a row max grows by
   more than 2^8 (FA4's conditional rescaling; exact up to rounding).
+- TMA: load K and V tiles through device-side tensor descriptors (`tl.make_tensor_descriptor`, Hopper
+  TMA) instead of pointer tiles; needs unit inner strides and triton's allocator (set by the runtime).
+- WARP_SPEC: ask triton to warp-specialize the unmasked K/V loop (`tl.range(..., warp_specialize=True)`;
+  with TMA, one pass, no masked tile); O is then stored through a descriptor. Experimental: its first
+  form was miscompiled on the H200 (studies/notes_gpu.md, v3), the runtime refuses it by default.
 
 Numerics: dots accumulate in fp32; the row max and sums stay fp32 in the log2 domain (the scale is
 multiplied by log2(e) so each score costs one multiply and one ex2); P is cast to V's dtype for the
@@ -46,8 +51,8 @@ def _tile(
     l_i,
     inv_l,
     q,
-    k_base,
-    v_base,
+    k_src,
+    v_src,
     skn,
     skd,
     svn,
@@ -69,13 +74,18 @@ def _tile(
     SCORE_FN: tl.constexpr,
     HAS_SCORE_FN: tl.constexpr,
     LAZY_RESCALE: tl.constexpr,
+    TMA: tl.constexpr,
 ):
     cols = start_n + offs_n
-    k_ptrs = k_base + cols[None, :] * skn + offs_d[:, None] * skd
-    if MASK:
-        k = tl.load(k_ptrs, mask=cols[None, :] < n_kv, other=0.0)
+    if TMA:
+        # a TMA load of the [BLOCK_N, D] tile through the head's descriptor; rows past N_KV read as 0
+        k = k_src.load([start_n, 0]).T
     else:
-        k = tl.load(k_ptrs)
+        k_ptrs = k_src + cols[None, :] * skn + offs_d[:, None] * skd
+        if MASK:
+            k = tl.load(k_ptrs, mask=cols[None, :] < n_kv, other=0.0)
+        else:
+            k = tl.load(k_ptrs)
     qk = tl.dot(q, k)
     # s * sc is the score in log2 units; without a score function the scale is folded into the
     # exponent's FMA and applied to the row max after the reduction (qk_scale > 0)
@@ -127,11 +137,14 @@ def _tile(
         if DIV_IN_LOOP:
             p = p * inv_l[:, None]
     if DO_PV:
-        v_ptrs = v_base + cols[:, None] * svn + offs_d[None, :] * svd
-        if MASK:
-            v = tl.load(v_ptrs, mask=cols[:, None] < n_kv, other=0.0)
+        if TMA:
+            v = v_src.load([start_n, 0])
         else:
-            v = tl.load(v_ptrs)
+            v_ptrs = v_src + cols[:, None] * svn + offs_d[None, :] * svd
+            if MASK:
+                v = tl.load(v_ptrs, mask=cols[:, None] < n_kv, other=0.0)
+            else:
+                v = tl.load(v_ptrs)
         acc = tl.dot(p.to(v.dtype), v, acc)
     return acc, m_i, l_i
 
@@ -186,6 +199,8 @@ def attn_pass_kernel(
     SCORE_FN: tl.constexpr,
     HAS_SCORE_FN: tl.constexpr,
     LAZY_RESCALE: tl.constexpr,
+    TMA: tl.constexpr = False,
+    WARP_SPEC: tl.constexpr = False,
 ):
     """One pass of an attention cascade for BLOCK_M query rows of one (batch, head-program)."""
     pid_m = tl.program_id(0)
@@ -209,10 +224,30 @@ def attn_pass_kernel(
         p_lo = pid_m * BLOCK_M
         p_hi = tl.minimum(pid_m * BLOCK_M + BLOCK_M, N_Q) - 1
     causal_off = N_KV - N_Q
-    q_ptrs = Q + b * sqb + (head * sqh + p_idx * sqm)[:, None] + offs_d[None, :] * sqd
-    q = tl.load(q_ptrs, mask=row_ok[:, None], other=0.0)
+    if TMA and not GROUP_ROWS:
+        # Q through a descriptor too: a pointer load beside descriptor loads breaks triton's Hopper
+        # warp specialization (rows past N_Q read as 0)
+        q_desc = tl.make_tensor_descriptor(
+            Q + b * sqb + hp * sqh, shape=[N_Q, HEAD_DIM], strides=[sqm, 1], block_shape=[BLOCK_M, HEAD_DIM]
+        )
+        q = q_desc.load([pid_m * BLOCK_M, 0])
+    else:
+        q_ptrs = Q + b * sqb + (head * sqh + p_idx * sqm)[:, None] + offs_d[None, :] * sqd
+        q = tl.load(q_ptrs, mask=row_ok[:, None], other=0.0)
     k_base = K + b * skb + kvh * skh
     v_base = V + b * svb + kvh * svh
+    if TMA:
+        # device-side tensor descriptors (TMA) over this head's [N_KV, D] K and V (unit inner stride);
+        # the runtime sets triton's allocator for the descriptors' global scratch
+        k_src = tl.make_tensor_descriptor(
+            k_base, shape=[N_KV, HEAD_DIM], strides=[skn, 1], block_shape=[BLOCK_N, HEAD_DIM]
+        )
+        v_src = tl.make_tensor_descriptor(
+            v_base, shape=[N_KV, HEAD_DIM], strides=[svn, 1], block_shape=[BLOCK_N, HEAD_DIM]
+        )
+    else:
+        k_src = k_base
+        v_src = v_base
     st_idx = (b * H + head) * N_Q + p_idx
 
     acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
@@ -237,15 +272,15 @@ def attn_pass_kernel(
             mid = N_KV
         else:
             mid = N_KV // BLOCK_N * BLOCK_N
-    for start_n in range(0, mid, BLOCK_N):
+    for start_n in tl.range(0, mid, BLOCK_N, warp_specialize=WARP_SPEC):
         acc, m_i, l_i = _tile(
             acc,
             m_i,
             l_i,
             inv_l,
             q,
-            k_base,
-            v_base,
+            k_src,
+            v_src,
             skn,
             skd,
             svn,
@@ -267,38 +302,43 @@ def attn_pass_kernel(
             SCORE_FN,
             HAS_SCORE_FN,
             LAZY_RESCALE,
+            TMA,
         )
-    for start_n in range(mid, hi, BLOCK_N):
-        acc, m_i, l_i = _tile(
-            acc,
-            m_i,
-            l_i,
-            inv_l,
-            q,
-            k_base,
-            v_base,
-            skn,
-            skd,
-            svn,
-            svd,
-            start_n,
-            offs_n,
-            offs_d,
-            p_idx,
-            N_KV,
-            causal_off,
-            qk_scale,
-            True,
-            CAUSAL,
-            ONLINE,
-            DO_EXP,
-            DO_SUM,
-            DO_PV,
-            DIV_IN_LOOP,
-            SCORE_FN,
-            HAS_SCORE_FN,
-            LAZY_RESCALE,
-        )
+    # (absent when no tile is masked: a second loop over the descriptors breaks triton's Hopper
+    # warp specialization of the first)
+    if CAUSAL or not EVEN_N:
+        for start_n in range(mid, hi, BLOCK_N):
+            acc, m_i, l_i = _tile(
+                acc,
+                m_i,
+                l_i,
+                inv_l,
+                q,
+                k_src,
+                v_src,
+                skn,
+                skd,
+                svn,
+                svd,
+                start_n,
+                offs_n,
+                offs_d,
+                p_idx,
+                N_KV,
+                causal_off,
+                qk_scale,
+                True,
+                CAUSAL,
+                ONLINE,
+                DO_EXP,
+                DO_SUM,
+                DO_PV,
+                DIV_IN_LOOP,
+                SCORE_FN,
+                HAS_SCORE_FN,
+                LAZY_RESCALE,
+                TMA,
+            )
 
     if WRITE_M:
         tl.store(MST + st_idx, m_i, mask=row_ok)
@@ -307,8 +347,17 @@ def attn_pass_kernel(
     if WRITE_O:
         if DIV_OUT:
             acc = acc / l_i[:, None]
-        o_ptrs = O + b * sob + (head * soh + p_idx * som)[:, None] + offs_d[None, :] * sod
-        tl.store(o_ptrs, acc.to(O.dtype.element_ty), mask=row_ok[:, None])
+        if WARP_SPEC:
+            # a descriptor store at a scalar row offset: triton 3.6's Hopper data partitioning offsets
+            # the second consumer's `pid_m * BLOCK_M + tl.arange(0, BLOCK_M)` twice (rows 128..191
+            # instead of 64..127 in the TTGIR), so a pointer store lands in the next tile
+            o_desc = tl.make_tensor_descriptor(
+                O + b * sob + hp * soh, shape=[N_Q, HEAD_DIM], strides=[som, 1], block_shape=[BLOCK_M, HEAD_DIM]
+            )
+            o_desc.store([pid_m * BLOCK_M, 0], acc.to(O.dtype.element_ty))
+        else:
+            o_ptrs = O + b * sob + (head * soh + p_idx * som)[:, None] + offs_d[None, :] * sod
+            tl.store(o_ptrs, acc.to(O.dtype.element_ty), mask=row_ok[:, None])
 
 
 def grid(rows: int, block_m: int, batch: int, head_programs: int) -> tuple[int, int]:

@@ -170,6 +170,20 @@ class Tiling:
     #: online passes rescale only when a row max grows by more than 2^8 (exact up to rounding); off by
     #: default: on the H200 it ran 4-8 % slower than rescaling every tile (studies/notes_gpu.md)
     lazy_rescale: bool = False
+    #: load K/V tiles through TMA tensor descriptors (Hopper+; needs unit inner strides); the
+    #: interpreter and non-contiguous inputs fall back to pointer loads
+    tma: bool = False
+    #: ask triton to warp-specialize the unmasked K/V loop (`tl.range(..., warp_specialize=True)`);
+    #: ignored under the interpreter
+    warp_specialize: bool = False
+
+
+def ws_applies(plan: KernelPlan, shape: Shape, t: Tiling) -> bool:
+    """Triton 3.6 warp-specializes the K/V loop on Hopper only in this form (checked by compiling for
+    sm_90 on the CPU): TMA descriptors for Q, K and V, no second (masked) loop — non-causal, N_KV a
+    multiple of BLOCK_N — one query head per tile row, and a single pass (the max-only and
+    normalize passes of 2-/3-pass cascades fail to compile); elsewhere the option is dropped."""
+    return t.tma and plan.passes == 1 and not plan.causal and shape.N_KV % t.block_n == 0 and not t.group_rows
 
 
 def _pow2(x: int) -> int:

@@ -18,7 +18,7 @@ import triton.language as tl
 
 from einsim.errors import EinsimError
 from einsim.gpu import kernels
-from einsim.gpu.plan import KernelPlan, Shape, Tiling, choose_tiling
+from einsim.gpu.plan import KernelPlan, Shape, Tiling, choose_tiling, ws_applies
 
 _TRITON_OPS: dict[str, object] = {}
 
@@ -71,6 +71,22 @@ def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
+_ALLOCATOR_SET = False
+
+
+def _set_allocator() -> None:
+    """Device-side tensor descriptors need global scratch from triton's allocator (set once)."""
+    global _ALLOCATOR_SET
+    if _ALLOCATOR_SET:
+        return
+
+    def alloc(size: int, alignment: int, stream):  # noqa: ARG001
+        return torch.empty(size, device="cuda", dtype=torch.int8)
+
+    triton.set_allocator(alloc)
+    _ALLOCATOR_SET = True
+
+
 def shape_of(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> Shape:
     B, H, NQ, D = q.shape
     Bk, G, NK, Dk = k.shape
@@ -113,6 +129,28 @@ def prepare(
     scale = plan.scale(D)
     has_fn = bool(plan.score_fns) or scale <= 0  # a folded scale must keep the row max in place
     qk_scale = scale if has_fn else scale * kernels.LOG2E
+    # TMA descriptors: compiled mode only, unit inner strides, 16-byte aligned rows and bases
+    use_tma = (
+        t.tma
+        and not _interpreting()
+        and all(x.stride(3) == 1 for x in (q, k, v))
+        and all(
+            (x.stride(2) * x.element_size()) % 16 == 0
+            and (x.stride(1) * x.element_size()) % 16 == 0
+            and (x.stride(0) * x.element_size()) % 16 == 0
+            and x.data_ptr() % 16 == 0
+            for x in (q, k, v)
+        )
+    )
+    if use_tma:
+        _set_allocator()
+    use_ws = t.warp_specialize and use_tma and ws_applies(plan, shape, t)
+    if use_ws and os.environ.get("EINSIM_EXPERIMENTAL_WS", "0") != "1":
+        raise EinsimError(
+            "Tiling.warp_specialize: triton 3.6's Hopper warp specialization of this kernel returned wrong "
+            "outputs on the H200 (rows 64-127 of each tile not stored; studies/notes_gpu.md); set "
+            "EINSIM_EXPERIMENTAL_WS=1 to launch it anyway (measurement only)."
+        )
     rows, hp = (R * NQ, shape.kv_heads) if t.group_rows else (NQ, H)
     grid = kernels.grid(rows, t.block_m, B, hp)
     args = (
@@ -156,6 +194,8 @@ def prepare(
             SCORE_FN=score_fn,
             HAS_SCORE_FN=has_fn,
             LAZY_RESCALE=t.lazy_rescale,
+            TMA=use_tma,
+            WARP_SPEC=use_ws,
         )
         launches.append(flags)
 

@@ -219,3 +219,31 @@ def test_benchmark_script_runs_in_the_interpreter(tmp_path):
     ours = [r for r in recs if r["cascade"]]
     assert ours and all(r["correct"] for r in ours)
     assert all(r["predicted_ms"] and r["predicted_dram_bytes"] for r in ours)
+
+
+def test_warp_specialized_option_compiles_for_hopper_only_where_it_applies():
+    """Tiling(tma=True, warp_specialize=True): a producer warpgroup is added (12 warps) for the 1-pass
+    cascade; causal and multi-pass plans drop the option (they would not compile)."""
+    code = """
+import einsim
+from einsim.gpu.inspect import compile_report
+from einsim.gpu.lower import lower
+from einsim.gpu.plan import Shape, Tiling
+t = Tiling(128, 128, 4, 2, tma=True, warp_specialize=True)
+sh = Shape(4, 16, 4096, 4096, 128)
+ws, = compile_report(lower(einsim.parse_file(LIB + '/cascade5_fa2.ein')), sh, t)
+assert ws.warps == 12 and ws.spill_stores == 0 and ws.sass_counts["HGMMA"] > 0, ws
+causal, = compile_report(lower(einsim.parse_file(LIB + '/causal_fa2.ein')), sh, t)
+assert causal.warps == 4, causal
+two = compile_report(lower(einsim.parse_file(LIB + '/twopass_deferred.ein')), sh, t)
+assert all(k.warps == 4 for k in two), two
+print("ok")
+"""
+    import triton
+
+    if not os.path.exists(os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")):
+        pytest.skip("triton wheel without the NVIDIA backend's ptxas")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    code = f"LIB = {str(LIB)!r}\n" + code
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
