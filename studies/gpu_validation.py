@@ -176,7 +176,7 @@ def figure(rows: list[dict], out: Path) -> Path | None:
     cmap = plt.get_cmap("tab10")
     for i, v in enumerate(variants):
         rs = [r for r in rows if r["variant"] == v]
-        for run, marker in ((1, "o"), (2, "^")):
+        for run, marker in ((1, "o"), (2, "^"), (3, "s")):
             sel = [r for r in rs if r["run"] == run]
             if not sel:
                 continue
