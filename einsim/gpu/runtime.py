@@ -147,7 +147,8 @@ def prepare(
     use_ws = t.warp_specialize and use_tma and ws_applies(plan, shape, t)
     if use_ws and not ws_verified(t) and os.environ.get("EINSIM_EXPERIMENTAL_WS", "0") != "1":
         raise EinsimError(
-            "Tiling.warp_specialize (triton warp specialization): only BLOCK_N 128 with 2 stages and 4 warps was verified correct on the H200 "
+            "Tiling.warp_specialize (triton warp specialization): only BLOCK_N 128 with 2 stages and 4 warps "
+            "was verified correct on the H200 "
             "with triton 3.6 (BLOCK_N 64 / 3 stages returned wrong rows; studies/notes_gpu.md); use that, or set "
             "EINSIM_EXPERIMENTAL_WS=1 to launch another setting anyway (measurement only)."
         )
