@@ -148,7 +148,7 @@ def render(rows: list[dict], out: Path, grid: c.Grid) -> list[Path]:
             "claim",
             "paper (arith.)",
             "einsim (arith.)",
-            "paper (geo.)",
+            "artifact (geo.)",
             "einsim (geo.)",
             "einsim range",
             f"einsim at {c.seq_label(max(grid.seqs))}",
