@@ -74,6 +74,27 @@ class PassAnalysis:
             "spill_elements": str(self.spill_elements),
         }
 
+    def to_json(self, **kw) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), **kw)
+
+    def to_pandas(self):
+        """One row per Einsum and its pass (None: it touches no whole fiber of the rank)."""
+        import pandas as pd
+
+        return pd.DataFrame([{"einsum": n, "pass": p} for n, p in self.pass_of.items()])
+
+    def __str__(self) -> str:
+        from einsim.table import render_table
+
+        head = (f"{self.cascade}: {self.passes} pass(es) over {self.rank}; levels "
+                + ", ".join(f"{k}: {v}" for k, v in self.levels.items())
+                + f"; live footprint per query {self.live_footprint}")
+        rows = [{"pass": k + 1, "einsums": " ".join(g)} for k, g in enumerate(self.groups)]
+        rows += [{"pass": "ops", "einsums": ", ".join(f"{k} {v}" for k, v in self.ops.items() if v != 0)}]
+        return render_table(rows, title=head)
+
 
 # ----------------------------------------------------------------------------- helpers
 

@@ -131,3 +131,12 @@ def test_cli_help_on_every_subcommand():
     for name in sub.choices:
         r = _cli(name, "--help")
         assert r.returncode == 0 and "usage:" in r.stdout, name
+
+
+def test_pass_analysis_prints_and_converts():
+    a = analyze_passes(parse_file(LIB / "cascade4_3pass.ein"))
+    text = str(a)
+    assert "3 pass(es) over M" in text and "SN SD" in text
+    assert json.loads(a.to_json())["passes"] == 3
+    df = a.to_pandas()
+    assert list(df[df["pass"] == 3]["einsum"]) == ["A", "AV"]
