@@ -38,6 +38,7 @@ from einsim.ir import (
     Name,
     Not,
     Pred,
+    accesses,
 )
 from einsim.operators import MERGES, get_operator
 from einsim.sizes import resolve_sizes
@@ -250,6 +251,23 @@ class _EinsumEval:
         else:
             store_v[tuple(i[pres] for i in sel)] = vals[pres]
             store_p[tuple(i[pres] for i in sel)] = True
+
+
+class _EinsimEvalForCounts(_EinsumEval):
+    """The filters of one Einsum as a boolean mask over its iteration variables (for op counts)."""
+
+    def __init__(self, c, e, sizes):
+        super().__init__(c, e, sizes, eval_scalars(c, sizes), {}, {})
+
+    def filter_mask(self):
+        for acc in (self.e.lhs, *accesses(self.e.rhs)):
+            for ix in acc.indices:
+                if ix.cond is not None:
+                    self.add_cull(self.pred(ix.cond))
+        return None if self.cull is None else np.broadcast_to(self.cull, self.cull.shape)
+
+    def mask_vars(self, mask) -> tuple[str, ...]:
+        return tuple(v for v, n in zip(self.order, mask.shape) if n != 1)
 
 
 def _visited(table, pa, pb, unary: bool):

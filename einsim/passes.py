@@ -248,10 +248,10 @@ def _is_const(e: Expr) -> bool:
     )
 
 
-def einsum_op_counts(e: Einsum) -> dict[str, sympy.Expr]:
-    """Operations per cost class for one Einsum over its dense iteration space."""
-    counts = {k: sympy.Integer(0) for k in COST_CLASSES}
-    space = sympy.Mul(*[_sym(v.upper()) for v in e.iteration_vars])
+def einsum_op_terms(e: Einsum) -> list[tuple[str, tuple[str, ...]]]:
+    """The operations of one Einsum: (cost class, rank variables whose every point performs it)."""
+    terms: list[tuple[str, tuple[str, ...]]] = []
+    space = tuple(e.iteration_vars)
     reducing = bool(e.reduced_vars)
     fused_mac = (
         reducing and e.effective_reduce_op == "add" and isinstance(e.rhs, Apply) and e.rhs.op == "mul"
@@ -262,17 +262,57 @@ def einsum_op_counts(e: Einsum) -> dict[str, sympy.Expr]:
             return
         for a in x.args:
             walk(a, False)
-        dom = space if (top and reducing) else sympy.Mul(*[_sym(v.upper()) for v in sorted(_node_vars(x))])
+        dom = space if (top and reducing) else tuple(sorted(_node_vars(x)))
         if top and fused_mac:
-            counts["mac"] += dom
+            terms.append(("mac", dom))
             return
-        counts[get_operator(x.op).cost_class] += dom  # type: ignore[union-attr]
+        terms.append((get_operator(x.op).cost_class, dom))  # type: ignore[union-attr]
 
     walk(e.rhs, True)
     if reducing and not fused_mac:
-        cls = get_operator(e.effective_reduce_op).cost_class  # type: ignore[union-attr]
-        counts["add" if cls == "add" else cls] += space
+        terms.append((get_operator(e.effective_reduce_op).cost_class, space))  # type: ignore[union-attr]
+    return terms
+
+
+def einsum_op_counts(e: Einsum) -> dict[str, sympy.Expr]:
+    """Operations per cost class for one Einsum over its dense iteration space."""
+    counts = {k: sympy.Integer(0) for k in COST_CLASSES}
+    for cls, dom in einsum_op_terms(e):
+        counts[cls] += sympy.Mul(*[_sym(v.upper()) for v in dom])
     return counts
+
+
+def op_counts_at(c: Cascade, sizes: Mapping[str, int], per_einsum: bool = False):
+    """Operation counts at concrete rank sizes, honouring filters: an operation whose points span all
+    of a filter's variables is counted only at the points the filter keeps (a causal mask halves the
+    score work; a sliding window keeps about P·W points). Emptiness that a filter causes downstream
+    (e.g. AV reading the zeros of a masked A through a ∩ merge) is not subtracted: only the Einsum's
+    own filters are."""
+    from einsim.execute import _EinsimEvalForCounts
+    from einsim.sizes import resolve_sizes
+
+    sz = resolve_sizes(c, sizes)
+    per: dict[str, dict[str, int]] = {}
+    for e in c.einsums:
+        ev = _EinsimEvalForCounts(c, e, sz)
+        mask = ev.filter_mask()
+        counts = {k: 0 for k in COST_CLASSES}
+        for cls, dom in einsum_op_terms(e):
+            ext = {v: sz[v.upper()] for v in dom}
+            if mask is not None and set(ev.mask_vars(mask)) <= set(dom):
+                n = int(mask.sum())
+                for v in dom:
+                    if v not in ev.mask_vars(mask):
+                        n *= ext[v]
+            else:
+                n = 1
+                for v in dom:
+                    n *= ext[v]
+            counts[cls] += n
+        per[e.name] = counts
+    if per_einsum:
+        return per
+    return {k: sum(p[k] for p in per.values()) for k in COST_CLASSES}
 
 
 def op_counts(c: Cascade, per_einsum: bool = False):

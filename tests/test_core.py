@@ -140,3 +140,15 @@ def test_pass_analysis_prints_and_converts():
     assert json.loads(a.to_json())["passes"] == 3
     df = a.to_pandas()
     assert list(df[df["pass"] == 3]["einsum"]) == ["A", "AV"]
+
+
+def test_op_counts_at_sizes_honour_filters():
+    from einsim.passes import op_counts_at
+
+    sz = {"M": 96, "P": 96, "E": 16, "F": 8, "M0": 32, "W": 10}
+    dense = op_counts_at(parse_file(LIB / "cascade4_3pass.ein"), sz, per_einsum=True)
+    causal = op_counts_at(parse_file(LIB / "causal_3pass.ein"), sz, per_einsum=True)
+    assert dense["QK"]["mac"] == 16 * 96 * 96
+    assert causal["QK"]["mac"] == 16 * 96 * 97 // 2  # sum over p of (p + 1) keys
+    window = op_counts_at(parse_file(LIB / "sliding_window.ein"), sz, per_einsum=True)
+    assert window["BQK"]["mac"] == 16 * (96 * 10 - 10 * 9 // 2)  # P·W − W(W−1)/2 visible points
