@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 from einsim.errors import EinsimError
@@ -83,7 +84,8 @@ def _gpu(args) -> int:
     else:
         for rec in out:
             if "error" in rec:
-                print(f"{rec['file']}: {rec['error']}\n")
+                msg = rec["error"]
+                print(msg if msg.startswith(str(rec["file"])) else f"{rec['file']}: {msg}", file=sys.stderr)
                 continue
             print(f"{rec['file']}: {rec['variant']} on {arch.name}, {rec['shape']}, tiling {rec['tiling']}")
             for k in rec["kernels"]:

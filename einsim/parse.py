@@ -80,11 +80,12 @@ def _tokenize(text: str, file: str) -> list[Tok]:
         m = _TOKEN.match(text, pos)
         col = pos - line_start + 1
         if m is None:
+            end = text.find("\n", pos)
             raise CascadeError(
                 SourceLocation(file, line, col),
                 f"unexpected character {text[pos]!r}",
                 "Remove it; cascades use names, numbers, brackets and the operators + - * / ^ max exp.",
-                text[pos],
+                text[line_start : end if end >= 0 else len(text)],
             )
         kind = m.lastgroup or ""
         val = m.group()

@@ -152,7 +152,7 @@ def test_cli_gpu_prints_plan_and_prediction(capsys):
     assert rec["variant"] == "2-pass" and [k["label"] for k in rec["kernels"]] == ["max", "exp+sum+PV+div"]
     assert rec["predicted_ms"] > 0 and rec["predicted_dram_read_bytes"] > 0
     assert main(["gpu", str(LIB / "sliding_window.ein")]) == 2
-    assert "filter" in capsys.readouterr().out
+    assert "filter" in capsys.readouterr().err
 
 
 def test_every_library_cascade_lowers_or_names_the_einsum():
