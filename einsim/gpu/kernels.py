@@ -272,6 +272,8 @@ def attn_pass_kernel(
             mid = N_KV
         else:
             mid = N_KV // BLOCK_N * BLOCK_N
+    if WARP_SPEC and (CAUSAL or not EVEN_N):
+        mid = hi  # one warp-specialized loop, every tile masked (a second loop breaks the specialization)
     for start_n in tl.range(0, mid, BLOCK_N, warp_specialize=WARP_SPEC):
         acc, m_i, l_i = _tile(
             acc,
@@ -292,7 +294,7 @@ def attn_pass_kernel(
             N_KV,
             causal_off,
             qk_scale,
-            False,
+            WARP_SPEC and (CAUSAL or not EVEN_N),
             CAUSAL,
             ONLINE,
             DO_EXP,
@@ -306,7 +308,7 @@ def attn_pass_kernel(
         )
     # (absent when no tile is masked: a second loop over the descriptors breaks triton's Hopper
     # warp specialization of the first)
-    if CAUSAL or not EVEN_N:
+    if (CAUSAL or not EVEN_N) and not WARP_SPEC:
         for start_n in range(mid, hi, BLOCK_N):
             acc, m_i, l_i = _tile(
                 acc,

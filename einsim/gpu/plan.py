@@ -179,11 +179,12 @@ class Tiling:
 
 
 def ws_applies(plan: KernelPlan, shape: Shape, t: Tiling) -> bool:
-    """Triton 3.6 warp-specializes the K/V loop on Hopper only in this form (checked by compiling for
-    sm_90 on the CPU): TMA descriptors for Q, K and V, no second (masked) loop — non-causal, N_KV a
-    multiple of BLOCK_N — one query head per tile row, and a single pass (the max-only and
-    normalize passes of 2-/3-pass cascades fail to compile); elsewhere the option is dropped."""
-    return t.tma and plan.passes == 1 and not plan.causal and shape.N_KV % t.block_n == 0 and not t.group_rows
+    """Where triton 3.6's Hopper warp specialization of the K/V loop is used: TMA descriptors for Q, K
+    and V, one query head per tile row, a single pass (the max-only and normalize passes of 2-/3-pass
+    cascades do not compile with it) and no causal mask. A ragged N_KV runs one masked loop (checked
+    correct on the H200); causal kernels compiled to 12 warps the same way but returned wrong outputs
+    there (rel. error 0.07-0.15, studies/results/gpu_ws_causal.json), so they keep the pointer kernel."""
+    return t.tma and plan.passes == 1 and not plan.causal and not t.group_rows
 
 
 def ws_verified(t: Tiling) -> bool:

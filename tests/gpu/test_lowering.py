@@ -223,7 +223,7 @@ def test_benchmark_script_runs_in_the_interpreter(tmp_path):
 
 def test_warp_specialized_option_compiles_for_hopper_only_where_it_applies():
     """Tiling(tma=True, warp_specialize=True): a producer warpgroup is added (12 warps) for the 1-pass
-    cascade; causal and multi-pass plans drop the option (they would not compile)."""
+    cascade; causal plans (wrong outputs on the H200) and multi-pass plans (no compile) drop the option."""
     code = """
 import einsim
 from einsim.gpu.inspect import compile_report
