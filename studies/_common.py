@@ -323,3 +323,20 @@ def relative_figure(rows: list[dict], out: Path, grid: Grid, name: str, scope: s
             more_rows=[(full, f"{what} energy / Unfused\n(full: RFs of all PEs)")],
         )
     return [csv_path, png]
+
+
+def utilization_figure(name: str, field: str, ylabel: str):
+    """`points` and `render` of a Fig. 6-style figure: one utilization field per (model, seq, config)."""
+
+    def points(grid: Grid) -> list[dict]:
+        return attention_points(grid)
+
+    def render(rows: list[dict], out: Path, grid: Grid) -> list[Path]:
+        keys = [(m, s, cfg) for m in grid.models for s in grid.seqs for cfg in grid.configs]
+        table = [lookup(rows, config=cfg, model=m, seq=s) for m, s, cfg in keys]
+        csv = write_csv(out / f"{name}.csv", table, ["model", "seq", "config", field, "cycles", "seconds"])
+        values = {(r["model"], r["seq"], r["config"]): r[field] for r in table}
+        png = grouped_bars(values, grid, grid.configs, ylabel, out / f"{name}.png", ylim=(0, 1.05))
+        return [csv, png]
+
+    return points, render

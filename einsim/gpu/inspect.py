@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 
 from einsim.errors import EinsimError
-from einsim.gpu.plan import KernelPlan, Shape, Tiling, choose_tiling, ws_applies
+from einsim.gpu.plan import KernelPlan, Shape, Tiling, choose_tiling, kernel_flags, ws_applies
 
 SASS_OPS = ("HGMMA", "MUFU.EX2", "FFMA", "FMUL", "BAR.SYNC")
 
@@ -80,33 +80,16 @@ def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None,
     elt = {"bf16": "*bf16", "fp16": "*fp16", "fp32": "*fp32"}[shape.dtype]
     reports = []
     for pk in plan.kernels:
-        const = dict(
-            HEAD_DIM=shape.D,
-            BLOCK_M=t.block_m,
-            BLOCK_N=t.block_n,
-            CAUSAL=plan.causal,
-            GROUP_ROWS=t.group_rows,
-            EVEN_N=shape.N_KV % t.block_n == 0,
-            ONLINE=pk.online,
-            READ_M=pk.read_m,
-            DO_EXP=pk.do_exp,
-            DO_SUM=pk.do_sum,
-            DO_PV=pk.do_pv,
-            DIV_IN_LOOP=pk.div_in_loop,
-            DIV_OUT=pk.div_out,
-            WRITE_M=pk.write_m,
-            WRITE_L=pk.write_l,
-            WRITE_O=pk.write_o,
-            SCORE_FN=kernels.identity,
-            HAS_SCORE_FN=bool(plan.score_fns),
-            LAZY_RESCALE=t.lazy_rescale,
-            TMA=t.tma,
-            WARP_SPEC=t.warp_specialize and ws_applies(plan, shape, t),
-            sqd=1,
-            skd=1,
-            svd=1,
-            sod=1,
+        const = kernel_flags(
+            plan,
+            pk,
+            shape,
+            t,
+            tma=t.tma,
+            warp_spec=t.warp_specialize and ws_applies(plan, shape, t),
+            has_score_fn=bool(plan.score_fns) or plan.scale(shape.D) <= 0,  # as the runtime decides
         )
+        const.update(SCORE_FN=kernels.identity, sqd=1, skd=1, svd=1, sod=1)
         if plan.score_fns:
             from einsim.gpu.runtime import triton_operator
 

@@ -187,6 +187,34 @@ def ws_applies(plan: KernelPlan, shape: Shape, t: Tiling) -> bool:
     return t.tma and plan.passes == 1 and not plan.causal and not t.group_rows
 
 
+def kernel_flags(
+    plan: KernelPlan, pk: PassKernel, shape: Shape, t: Tiling, *, tma: bool, warp_spec: bool, has_score_fn: bool
+) -> dict:
+    """The constexpr flags of the pass skeleton for one pass kernel (SCORE_FN, a jit function, apart)."""
+    return dict(
+        HEAD_DIM=shape.D,
+        BLOCK_M=t.block_m,
+        BLOCK_N=t.block_n,
+        CAUSAL=plan.causal,
+        GROUP_ROWS=t.group_rows,
+        EVEN_N=shape.N_KV % t.block_n == 0,
+        ONLINE=pk.online,
+        READ_M=pk.read_m,
+        DO_EXP=pk.do_exp,
+        DO_SUM=pk.do_sum,
+        DO_PV=pk.do_pv,
+        DIV_IN_LOOP=pk.div_in_loop,
+        DIV_OUT=pk.div_out,
+        WRITE_M=pk.write_m,
+        WRITE_L=pk.write_l,
+        WRITE_O=pk.write_o,
+        HAS_SCORE_FN=has_score_fn,
+        LAZY_RESCALE=t.lazy_rescale,
+        TMA=tma,
+        WARP_SPEC=warp_spec,
+    )
+
+
 def ws_verified(t: Tiling) -> bool:
     """The warp-specialized configuration checked correct on the device (H200, triton 3.6, with O
     stored through a descriptor): BLOCK_N 128, 2 stages, 4 warps per partition. BLOCK_N 64 with 3

@@ -18,7 +18,7 @@ import triton.language as tl
 
 from einsim.errors import EinsimError
 from einsim.gpu import kernels
-from einsim.gpu.plan import KernelPlan, Shape, Tiling, choose_tiling, ws_applies, ws_verified
+from einsim.gpu.plan import KernelPlan, Shape, Tiling, choose_tiling, kernel_flags, ws_applies, ws_verified
 
 _TRITON_OPS: dict[str, object] = {}
 
@@ -175,29 +175,8 @@ def prepare(
     )
     launches = []
     for pk in plan.kernels:
-        flags = dict(
-            HEAD_DIM=D,
-            BLOCK_M=t.block_m,
-            BLOCK_N=t.block_n,
-            CAUSAL=plan.causal,
-            GROUP_ROWS=t.group_rows,
-            EVEN_N=NK % t.block_n == 0,
-            ONLINE=pk.online,
-            READ_M=pk.read_m,
-            DO_EXP=pk.do_exp,
-            DO_SUM=pk.do_sum,
-            DO_PV=pk.do_pv,
-            DIV_IN_LOOP=pk.div_in_loop,
-            DIV_OUT=pk.div_out,
-            WRITE_M=pk.write_m,
-            WRITE_L=pk.write_l,
-            WRITE_O=pk.write_o,
-            SCORE_FN=score_fn,
-            HAS_SCORE_FN=has_fn,
-            LAZY_RESCALE=t.lazy_rescale,
-            TMA=use_tma,
-            WARP_SPEC=use_ws,
-        )
+        flags = kernel_flags(plan, pk, shape, t, tma=use_tma, warp_spec=use_ws, has_score_fn=has_fn)
+        flags["SCORE_FN"] = score_fn
         launches.append(flags)
 
     def run() -> torch.Tensor:
