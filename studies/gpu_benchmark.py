@@ -475,6 +475,7 @@ def environment(device: str) -> dict:
         "torch": torch.__version__,
         "triton": triton.__version__,
         "python": platform.python_version(),
+        "numpy": __import__("numpy").__version__,
         "cuda": torch.version.cuda,
         "host": platform.node(),
     }

@@ -45,6 +45,22 @@ def identity(x):
 
 
 @triton.jit
+def _masked(s, cols, offs_n, p_idx, start_n, n_kv, causal_off, CAUSAL: tl.constexpr):
+    """Scores past N_KV, or (causal) above the diagonal col <= p + causal_off, become -inf.
+
+    Causal: for every real query row (p < N_Q) the filter implies col < N_KV, so one compare per score
+    suffices (padding rows past N_Q are never stored). It is written as a tile of (offs_n - p_idx)
+    against one scalar: triton 3.6's Hopper data partitioning offsets `scalar + arange` rows twice in the
+    second consumer warpgroup (studies/notes_gpu.md, v6), and this form keeps the scalar out of the rows.
+    """
+    if CAUSAL:
+        valid = offs_n[None, :] - p_idx[:, None] <= causal_off - start_n
+    else:
+        valid = cols[None, :] < n_kv
+    return tl.where(valid, s, float("-inf"))
+
+
+@triton.jit
 def _tile(
     acc,
     m_i,
@@ -96,10 +112,7 @@ def _tile(
         s = qk
         sc = qk_scale
     if MASK:
-        valid = cols[None, :] < n_kv
-        if CAUSAL:
-            valid = valid & (cols[None, :] <= p_idx[:, None] + causal_off)
-        s = tl.where(valid, s, float("-inf"))
+        s = _masked(s, cols, offs_n, p_idx, start_n, n_kv, causal_off, CAUSAL)
     if ONLINE:
         m_new = tl.maximum(m_i, tl.max(s, 1) * sc)
         if DO_EXP:
@@ -224,6 +237,14 @@ def attn_pass_kernel(
         p_lo = pid_m * BLOCK_M
         p_hi = tl.minimum(pid_m * BLOCK_M + BLOCK_M, N_Q) - 1
     causal_off = N_KV - N_Q
+    # the causal mask's rows: relative to the tile (a bare arange) with the tile's first row in the scalar
+    # offset, except for stacked groups, whose rows are not affine in the tile index
+    if GROUP_ROWS:
+        mask_rows = p_idx
+        mask_off = causal_off
+    else:
+        mask_rows = tl.arange(0, BLOCK_M)
+        mask_off = causal_off + pid_m * BLOCK_M
     if TMA and not GROUP_ROWS:
         # Q through a descriptor too: a pointer load beside descriptor loads breaks triton's Hopper
         # warp specialization (rows past N_Q read as 0)
@@ -238,7 +259,8 @@ def attn_pass_kernel(
     v_base = V + b * svb + kvh * svh
     if TMA:
         # device-side tensor descriptors (TMA) over this head's [N_KV, D] K and V (unit inner stride);
-        # the runtime sets triton's allocator for the descriptors' global scratch
+        # the runtime sets triton's allocator for the descriptors' global scratch. (Host-side descriptors
+        # over the flattened tensors hung the warp-specialized kernel on the H200: notes_gpu.md, v6.)
         k_src = tl.make_tensor_descriptor(
             k_base, shape=[N_KV, HEAD_DIM], strides=[skn, 1], block_shape=[BLOCK_N, HEAD_DIM]
         )
@@ -290,11 +312,11 @@ def attn_pass_kernel(
             start_n,
             offs_n,
             offs_d,
-            p_idx,
+            mask_rows,
             N_KV,
-            causal_off,
+            mask_off,
             qk_scale,
-            WARP_SPEC and (CAUSAL or not EVEN_N),
+                    WARP_SPEC and (CAUSAL or not EVEN_N),
             CAUSAL,
             ONLINE,
             DO_EXP,
@@ -325,11 +347,11 @@ def attn_pass_kernel(
                 start_n,
                 offs_n,
                 offs_d,
-                p_idx,
+                mask_rows,
                 N_KV,
-                causal_off,
+                mask_off,
                 qk_scale,
-                True,
+                            True,
                 CAUSAL,
                 ONLINE,
                 DO_EXP,

@@ -179,12 +179,12 @@ class Tiling:
 
 
 def ws_applies(plan: KernelPlan, shape: Shape, t: Tiling) -> bool:
-    """Where triton 3.6's Hopper warp specialization of the K/V loop is used: TMA descriptors for Q, K
+    """Where triton 3.6's Hopper warp specialization of the K/V loop compiles: TMA descriptors for Q, K
     and V, one query head per tile row, a single pass (the max-only and normalize passes of 2-/3-pass
-    cascades do not compile with it) and no causal mask. A ragged N_KV runs one masked loop (checked
-    correct on the H200); causal kernels compiled to 12 warps the same way but returned wrong outputs
-    there (rel. error 0.07-0.15, studies/results/gpu_ws_causal.json), so they keep the pointer kernel."""
-    return t.tma and plan.passes == 1 and not plan.causal and not t.group_rows
+    cascades do not compile with it). Masked tiles (causal, ragged N_KV) run in one masked loop (a second
+    loop over the descriptors breaks the specialization). Whether a setting is *correct* is
+    `ws_verified`'s business."""
+    return t.tma and plan.passes == 1 and not t.group_rows
 
 
 def kernel_flags(
@@ -215,12 +215,19 @@ def kernel_flags(
     )
 
 
-def ws_verified(t: Tiling) -> bool:
+#: causal warp-specialized kernels with the tile-relative mask rows were checked correct on the H200
+#: (rel. error 2.1-2.3e-3 bf16 at 4K, 16K, chunked 1024/4096, ragged 4000, 1024; results/gpu_ws_v6.json)
+CAUSAL_WS_VERIFIED = True
+
+
+def ws_verified(plan: KernelPlan, t: Tiling) -> bool:
     """The warp-specialized configuration checked correct on the device (H200, triton 3.6, with O
     stored through a descriptor): BLOCK_N 128, 2 stages, 4 warps per partition. BLOCK_N 64 with 3
-    stages returned NaN/wrong rows there (a triton 3.6 miscompile), so other settings are refused
-    unless EINSIM_EXPERIMENTAL_WS=1 (studies/notes_gpu.md, v3-v4)."""
-    return t.warp_specialize and t.tma and t.block_n == 128 and t.num_stages == 2 and t.num_warps == 4
+    stages returned NaN/wrong rows there (a triton 3.6 miscompile), and causal masks written with
+    absolute rows were wrong (v5), so other settings are refused unless EINSIM_EXPERIMENTAL_WS=1
+    (studies/notes_gpu.md, v3-v6)."""
+    ok = t.warp_specialize and t.tma and t.block_n == 128 and t.num_stages == 2 and t.num_warps == 4
+    return ok and (CAUSAL_WS_VERIFIED or not plan.causal)
 
 
 def _pow2(x: int) -> int:
@@ -231,8 +238,9 @@ def choose_tiling(plan: KernelPlan, shape: Shape, interpret: bool = False) -> Ti
     """A fixed, GPU-legal configuration (blocks ≥ 16 so every `tl.dot` has K ≥ 16).
 
     Prefill: BLOCK_M 128, BLOCK_N 64, 4 warps at D ≤ 64, 8 at D=128, 3 stages (gpu.md §1.5); at D=128
-    a 1-pass, non-causal plan whose N_KV is a multiple of 128 uses TMA loads and triton's Hopper warp
-    specialization (BLOCK_N 128, 2 stages: +15-16 % on the H200, verified correct there).
+    a 1-pass plan (causal or not, any N_KV) uses TMA loads and triton's Hopper warp specialization
+    (BLOCK_N 128, 2 stages: +15-16 % non-causal, +5-8 % causal on the H200, verified correct there).
+    At D=64 warp specialization lost to the pointer kernel on the H200 except at 16K non-causal (+2 %).
     Decode-like shapes (R·N_Q ≤ 64 query rows per K/V head) stack the group's heads as rows.
     In the interpreter smaller tiles keep CPU tests fast.
     """
@@ -245,6 +253,6 @@ def choose_tiling(plan: KernelPlan, shape: Shape, interpret: bool = False) -> Ti
     if shape.D <= 64:
         return Tiling(128, 64, 4, 3)
     ws = Tiling(128, 128, 4, 2, tma=True, warp_specialize=True)
-    if ws_applies(plan, shape, ws):
+    if ws_applies(plan, shape, ws) and ws_verified(plan, ws):
         return ws
     return Tiling(128, 64, 8, 3)

@@ -165,7 +165,7 @@ def test_tma_and_warp_specialize_options_build_and_run(tma, ws):
     plan = lower(c)
     q, k, v = _inputs(1, 2, 2, 64, 128, 32, torch.float32, 13)
     t = Tiling(64 if DEV == "cpu" else 128, 32 if DEV == "cpu" else 64, 4, 2, tma=tma, warp_specialize=ws)
-    if ws and tma and DEV != "cpu" and not ws_verified(t) and os.environ.get("EINSIM_EXPERIMENTAL_WS") != "1":
+    if ws and tma and DEV != "cpu" and not ws_verified(plan, t) and os.environ.get("EINSIM_EXPERIMENTAL_WS") != "1":
         # this setting gave wrong outputs on the H200 with triton 3.6 (studies/notes_gpu.md): refused
         with pytest.raises(einsim.EinsimError, match="warp specialization"):
             _run(plan, q, k, v, t)
@@ -202,19 +202,30 @@ def test_gpu_tma_loads_vs_float64(text, B, H, G, NQ, NK):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("NQ,NK", [(1024, 1024), (512, 2048)])
-def test_gpu_default_d128_warp_specialized_one_pass_vs_float64(NQ, NK):
-    """At D=128 the default tiling of a 1-pass, non-causal plan is the warp-specialized TMA kernel
+@pytest.mark.parametrize(
+    "name,NQ,NK",
+    [
+        ("cascade5_fa2", 1024, 1024),
+        ("cascade5_fa2", 512, 2048),
+        ("causal_fa2", 1024, 1024),
+        ("causal_fa2", 448, 1000),  # chunked prefill, ragged: masked tiles with bottom-right alignment
+    ],
+)
+def test_gpu_default_d128_warp_specialized_one_pass_vs_float64(name, NQ, NK):
+    """At D=128 the default tiling of a 1-pass plan, causal or not, is the warp-specialized TMA kernel
     (verified on the H200); fresh bf16 inputs, NaN-poisoned output, float64 reference."""
-    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "cascade5_fa2.ein"))
+    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), f"{name}.ein"))
     plan = lower(c)
     from einsim.gpu.plan import Shape, choose_tiling
 
     t = choose_tiling(plan, Shape(2, 8, NQ, NK, 128, None))
-    assert ws_verified(t)
+    assert ws_verified(plan, t)
     q, k, v = _inputs(2, 8, 8, NQ, NK, 128, torch.bfloat16, NQ * 7 + NK)
     out = _run(plan, q, k, v).double()
     q64, k64, v64 = q.double(), k.double(), v.double()
-    ref = torch.softmax((q64 @ k64.transpose(-1, -2)) * plan.scale(128), -1) @ v64
+    s = (q64 @ k64.transpose(-1, -2)) * plan.scale(128)
+    if plan.causal:
+        s = s.masked_fill(torch.ones(NQ, NK, device=DEV, dtype=torch.bool).triu(NK - NQ + 1), float("-inf"))
+    ref = torch.softmax(s, -1) @ v64
     assert torch.isfinite(out).all()
     assert ((out - ref).norm() / ref.norm()).item() < 1e-2

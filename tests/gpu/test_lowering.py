@@ -202,7 +202,14 @@ def test_reduction_over_a_query_rank_is_rejected():
 
 @pytest.mark.slow
 def test_benchmark_script_runs_in_the_interpreter(tmp_path):
-    """studies/gpu_benchmark.py end to end at tiny sizes on CPU (no ncu): every case checks out."""
+    """studies/gpu_benchmark.py end to end at tiny sizes on CPU (no ncu): every case checks out.
+
+    Triton 3.6's interpreter computes wrongly with numpy >= 2.4 (gpu.md §4.4); the lent GPU machine
+    has numpy 2.5.2, which is why this test failed there (studies/notes_gpu.md, v6)."""
+    import numpy as np
+
+    if tuple(int(x) for x in np.__version__.split(".")[:2]) >= (2, 4):
+        pytest.skip(f"triton 3.6's interpreter needs numpy < 2.4 (found {np.__version__})")
     import json as _json
 
     env = {**os.environ, "TRITON_INTERPRET": "1"}
@@ -223,7 +230,8 @@ def test_benchmark_script_runs_in_the_interpreter(tmp_path):
 
 def test_warp_specialized_option_compiles_for_hopper_only_where_it_applies():
     """Tiling(tma=True, warp_specialize=True): a producer warpgroup is added (12 warps) for the 1-pass
-    cascade; causal plans (wrong outputs on the H200) and multi-pass plans (no compile) drop the option."""
+    cascades, causal included; multi-pass plans (no compile) drop
+    the option."""
     code = """
 import einsim
 from einsim.gpu.inspect import compile_report
@@ -234,7 +242,7 @@ sh = Shape(4, 16, 4096, 4096, 128)
 ws, = compile_report(lower(einsim.parse_file(LIB + '/cascade5_fa2.ein')), sh, t)
 assert ws.warps == 12 and ws.spill_stores == 0 and ws.sass_counts["HGMMA"] > 0, ws
 causal, = compile_report(lower(einsim.parse_file(LIB + '/causal_fa2.ein')), sh, t)
-assert causal.warps == 4, causal
+assert causal.warps == 12 and causal.spill_stores == 0, causal
 two = compile_report(lower(einsim.parse_file(LIB + '/twopass_deferred.ein')), sh, t)
 assert all(k.warps == 4 for k in two), two
 print("ok")
