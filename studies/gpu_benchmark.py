@@ -134,18 +134,26 @@ def build_cases(plans, interpret: bool) -> list[Case]:
     longs = [(1, 2, 512, 64)] if interpret else [(1, 2, 131072, 64), (1, 4, 65536, 128)]
     for B, H, n, d in longs:
         for v, f in einsim_variants(False, False):
-            cases.append(Case(v, B, H, H, n, n, d, False, cascade=f, group="long", profile=True))
+            rep = {"ncu_repeats": 3}  # how much DRAM traffic varies between launches in this regime
+            cases.append(Case(v, B, H, H, n, n, d, False, cascade=f, group="long", profile=True, extra=rep))
         for v in ("sdpa-flash", "sdpa-cudnn"):
             cases.append(Case(v, B, H, H, n, n, d, False, group="long", profile=True))
     # shapes the model was not fitted on (run 1 had none of them)
     hold = (
         [(1, 2, 256, 64, False)]
         if interpret
-        else [(2, 8, 32768, 64, False), (1, 1, 262144, 64, False), (1, 8, 32768, 128, True), (8, 16, 2048, 128, True)]
+        else [
+            (2, 8, 32768, 64, False),
+            (1, 1, 262144, 64, False),
+            (1, 8, 32768, 128, True),
+            (8, 16, 2048, 128, True),
+            (1, 1, 131072, 128, False),  # added in run 4: one head whose K/V (64 MiB) exceeds L2, D=128
+        ]
     )
     for B, H, n, d, causal in hold:
         for v, f in einsim_variants(causal, False):
-            cases.append(Case(v, B, H, H, n, n, d, causal, cascade=f, group="holdout", profile=True))
+            rep = {"ncu_repeats": 3 if n * d * 4 > 20 * 2**20 else 1}  # K/V of a head beyond the L2 share
+            cases.append(Case(v, B, H, H, n, n, d, causal, cascade=f, group="holdout", profile=True, extra=rep))
         for v in ("sdpa-flash", "sdpa-cudnn"):
             cases.append(Case(v, B, H, H, n, n, d, causal, group="holdout", profile=n >= 32768))
     csweep = [(256, 64)] if interpret else [(n, d) for d in (64, 128) for n in (1024, 4096, 16384)]
@@ -337,8 +345,9 @@ def ncu_child(cases_path: str, interpret: bool) -> None:
             run()
             torch.cuda.synchronize()
             torch.cuda.cudart().cudaProfilerStart()
-            einsim_ncu_marker[(1,)](marker_buf)
-            run()
+            for _ in range(case.extra.get("ncu_repeats", 1)):  # ncu flushes the caches before each kernel
+                einsim_ncu_marker[(1,)](marker_buf)
+                run()
             torch.cuda.synchronize()
             torch.cuda.cudart().cudaProfilerStop()
             print(f"# profiled {case.key}", flush=True)
@@ -347,7 +356,8 @@ def ncu_child(cases_path: str, interpret: bool) -> None:
         except Exception as e:  # noqa: BLE001 — recorded, not fatal
             print(f"# ncu child failed {case.key}: {e!r}", flush=True)
             torch.cuda.cudart().cudaProfilerStart()
-            einsim_ncu_marker[(1,)](marker_buf)
+            for _ in range(case.extra.get("ncu_repeats", 1)):
+                einsim_ncu_marker[(1,)](marker_buf)
             torch.cuda.cudart().cudaProfilerStop()
 
 
@@ -397,6 +407,13 @@ def parse_ncu_csv(text: str, keys: list[str]) -> dict[str, dict]:
     return out
 
 
+def _ncu_keys(cases: list[Case]) -> list[str]:
+    """One key per marker: a case profiled `ncu_repeats` times gives `key`, `key#r1`, `key#r2`, ..."""
+    return [
+        c.key if i == 0 else f"{c.key}#r{i}" for c in cases for i in range(c.extra.get("ncu_repeats", 1))
+    ]
+
+
 def run_ncu(groups: dict[str, list[Case]], out_dir: str, deadline: float, interpret: bool) -> dict[str, dict]:
     ncu = shutil.which("ncu") or next(iter(sorted(glob.glob("/opt/nvidia/nsight-compute/*/ncu"))), None)
     if ncu is None or interpret:
@@ -441,7 +458,8 @@ def run_ncu(groups: dict[str, list[Case]], out_dir: str, deadline: float, interp
             tail = f"timeout after {time.time() - t0:.0f} s: {str(e.stdout)[-500:]}"
         text = open(log).read() if os.path.exists(log) else ""
         raw.append(f"### group {name}\n{text}")
-        got = parse_ncu_csv(text, [c.key for c in cases])
+        keys = _ncu_keys(cases)
+        got = parse_ncu_csv(text, keys)
         if not got and metrics != CORE_METRICS:
             print(f"# ncu group {name}: nothing parsed; falling back to {CORE_METRICS}")
             print(tail)
@@ -454,10 +472,10 @@ def run_ncu(groups: dict[str, list[Case]], out_dir: str, deadline: float, interp
             )
             tail = (p.stdout + p.stderr)[-1500:]
             text = open(log).read() if os.path.exists(log) else ""
-            got = parse_ncu_csv(text, [c.key for c in cases])
+            got = parse_ncu_csv(text, keys)
         results.update(got)
-        print(f"# ncu group {name}: {len(got)}/{len(cases)} cases in {time.time() - t0:.0f} s")
-        if len(got) < len(cases):
+        print(f"# ncu group {name}: {len(got)}/{len(keys)} profiles in {time.time() - t0:.0f} s")
+        if len(got) < len(keys):
             print(tail)
     with open(os.path.join(out_dir, "ncu_raw.csv"), "w") as f:
         f.write("\n".join(raw))
@@ -667,6 +685,10 @@ def main(argv=None) -> None:
         m = prof.get(r["key"])
         if m:
             r.update({k: v for k, v in m.items()})
+            reps = [prof[k] for k in sorted(prof) if k.startswith(r["key"] + "#r")]
+            if reps:  # the same kernels profiled again: the spread of DRAM traffic between launches
+                r["dram_read_bytes_repeats"] = [m["dram_read_bytes"]] + [x["dram_read_bytes"] for x in reps]
+                r["dram_write_bytes_repeats"] = [m["dram_write_bytes"]] + [x["dram_write_bytes"] for x in reps]
     env["total_s"] = time.time() - t_start
     _write(args.out, env, records)
     _table(records)
