@@ -32,14 +32,12 @@ class GpuArch:
     smem_per_sm: int
     regs_per_sm: int
     #: largest per-K/V-head stream (bytes) that later waves of query tiles still find in L2; beyond it
-    #: each wave of resident programs re-streams K/V from DRAM (gpu.md §3.3; run 1 of gpu_benchmark)
+    #: each wave of resident programs re-streams K/V from DRAM, in lockstep (gpu.md §3.3; einsim.gpu.model)
     l2_reuse_bytes: int
     #: achieved tensor-core rate inside attention tiles (FLOP/s); fitted, below `tensor_flops`
     mma_flops: float = 0.0
     #: SM <- L2 read bandwidth for K/V tile streams (B/s); fitted to the max-only pass of run 1
     l2_read_bw: float = 4.5e12
-    #: re-streams per wave beyond the L2 share (programs drift apart); fitted to run 1
-    restream_factor: float = 1.3
     #: overlap of tensor, MUFU and fp32 work: the non-dominant parts cost
     #: serial_max / (resident programs per SM) ** overlap_exponent of their serial time; fitted to run 1
     serial_max: float = 1.2

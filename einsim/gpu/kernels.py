@@ -49,12 +49,13 @@ def _masked(s, cols, offs_n, p_idx, start_n, n_kv, causal_off, CAUSAL: tl.conste
     """Scores past N_KV, or (causal) above the diagonal col <= p + causal_off, become -inf.
 
     Causal: for every real query row (p < N_Q) the filter implies col < N_KV, so one compare per score
-    suffices (padding rows past N_Q are never stored). It is written as a tile of (offs_n - p_idx)
-    against one scalar: triton 3.6's Hopper data partitioning offsets `scalar + arange` rows twice in the
-    second consumer warpgroup (studies/notes_gpu.md, v6), and this form keeps the scalar out of the rows.
+    suffices (padding rows past N_Q are never stored). The scalar offset goes to the columns, never to
+    the rows: triton 3.6's Hopper data partitioning offsets `scalar + arange` rows twice in the second
+    consumer warpgroup (studies/notes_gpu.md, v6). (A loop-invariant [rows, cols] tile such as
+    `offs_n - p_idx` would be hoisted and cost 32 registers per thread: 1 instead of 2 programs per SM.)
     """
     if CAUSAL:
-        valid = offs_n[None, :] - p_idx[:, None] <= causal_off - start_n
+        valid = (cols - causal_off)[None, :] <= p_idx[:, None]
     else:
         valid = cols[None, :] < n_kv
     return tl.where(valid, s, float("-inf"))
@@ -237,9 +238,9 @@ def attn_pass_kernel(
         p_lo = pid_m * BLOCK_M
         p_hi = tl.minimum(pid_m * BLOCK_M + BLOCK_M, N_Q) - 1
     causal_off = N_KV - N_Q
-    # the causal mask's rows: relative to the tile (a bare arange) with the tile's first row in the scalar
-    # offset, except for stacked groups, whose rows are not affine in the tile index
-    if GROUP_ROWS:
+    # the causal mask's rows: with warp specialization relative to the tile (a bare arange, the tile's
+    # first row in the scalar offset; see _masked); else (and for stacked groups) the query index itself
+    if GROUP_ROWS or not WARP_SPEC:
         mask_rows = p_idx
         mask_off = causal_off
     else:

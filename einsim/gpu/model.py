@@ -9,8 +9,10 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   heads). A kernel reads Q once, the row statistics it needs once, and streams the K (and V, when the
   pass has a PV product) of each K/V head. That stream reaches DRAM once per head while the programs
   that share the head are resident together or the stream fits in `arch.l2_reuse_bytes`; beyond both,
-  every wave of resident programs re-streams it (causal: the prefix the wave needs). Writes: O and
-  the row statistics that cross a pass boundary.
+  every wave of resident programs that holds the head re-streams it, in lockstep (causal: the prefix
+  the wave needs). Programs that drift apart inside a wave read more (D=64, 2 programs per SM, 64 MiB
+  of K/V per head: 1.7-1.9 reads per wave on the H200); that is not modelled. Writes: O and the row
+  statistics that cross a pass boundary.
 - Time. Per kernel: tensor-core time (score points × 2D per dot at the datasheet rate), ex2 time at
   16/clk/SM and fp32 issue time for the per-score element-wise work (counted from the flags: scale
   unless folded, max, exponent argument, sum, normalization, cast of P, accumulator rescale unless
@@ -21,7 +23,8 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   DRAM bytes over the measured copy bandwidth, plus a launch cost. Resident programs per SM come from
   shared memory and a register estimate (checked against ptxas, einsim.gpu.inspect).
 Constants marked "fitted" in einsim.gpu.arch were fitted to run 1 of studies/gpu_benchmark.py on an
-H200 and checked against run 2 (studies/notes_gpu.md); the lazy-rescale saving is a prediction that
+H200 and checked against runs 2-5 (studies/notes_gpu.md); the re-stream factor of v1-v5 (1.3 per wave,
+fitted) is replaced by the lockstep wave count (v6); the lazy-rescale saving is a prediction that
 run 2 contradicted (its block-wide branch adds barriers the model does not count).
 """
 
@@ -136,21 +139,31 @@ def _tiles_per_qtile(plan: KernelPlan, shape: Shape, t: Tiling) -> list[int]:
 
 
 def _kv_streams(plan: KernelPlan, shape: Shape, t: Tiling, slots: int, stream_bytes: float, arch: GpuArch) -> float:
-    """How many times one K/V head's stream reaches DRAM in one kernel.
+    """How many times one K/V head's stream reaches DRAM in one kernel, on average over the heads.
 
     Once while every program of the head is resident together or the stream fits the L2 share
-    `arch.l2_reuse_bytes`; beyond it each wave of `slots` resident programs re-streams it, with
-    `arch.restream_factor` for programs that drift apart (causal: each wave streams its prefix).
+    `arch.l2_reuse_bytes`. Beyond both, waves in lockstep: programs launch in order (query tiles
+    fastest, then heads), so `slots` resident programs form a wave that streams, tile by tile and in
+    step, the K/V of every head it holds, one DRAM read per tile, and the next wave finds the start of
+    the stream evicted. A head's stream is read once per wave that holds any of its programs (a wave
+    straddling two heads streams both); causal: each wave reads the prefix its last query tile needs.
+    (Kernels whose programs drift apart within a wave read more: notes_gpu.md, v6.)
     """
     rows, _ = _row_geometry(shape, t)
-    per_head = math.ceil(rows / t.block_m) * (1 if t.group_rows else shape.R)
+    n_qt = math.ceil(rows / t.block_m)
+    per_head = n_qt * (1 if t.group_rows else shape.R)
     if per_head <= slots or stream_bytes <= arch.l2_reuse_bytes:
         return 1.0
-    waves = per_head / slots
-    if plan.causal:
-        n = math.ceil(waves)
-        waves = sum(min(1.0, j / waves) for j in range(1, n + 1))
-    return max(1.0, waves * arch.restream_factor)
+    need = _tiles_per_qtile(plan, shape, t)
+    full = max(need)
+    heads = shape.B * shape.kv_heads
+    total = 0.0
+    for j in range(heads):
+        lo, hi = j * per_head, (j + 1) * per_head  # this head's programs in launch order
+        for w in range(lo // slots, (hi - 1) // slots + 1):
+            last = min(hi, (w + 1) * slots) - 1 - lo  # the head's last program in wave w
+            total += need[last % n_qt] / full
+    return total / heads
 
 
 def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Prediction:

@@ -84,6 +84,25 @@ def test_model_orders_passes_and_counts_restreaming():
     assert predict(plans[0], sh, choose_tiling(plans[0], sh), H200).ms < preds[0].ms * 1.01
 
 
+def test_kv_streams_count_waves_in_lockstep_golden():
+    """Hand-counted: 4 heads x 512 query tiles on 132 slots form waves 0-3, 3-7, 7-11, 11-15 per head
+    (waves straddling two heads stream both): 19 reads over 4 heads; causal: each wave reads the prefix
+    its last query tile needs (2 of 4 tiles, then 4 of 4)."""
+    import dataclasses
+
+    from einsim.gpu.model import _kv_streams
+    from einsim.gpu.plan import Tiling
+
+    plan = lower(einsim.parse_file(str(LIB / "cascade5_fa2.ein")))
+    t = Tiling(128, 128, 4, 2, tma=True, warp_specialize=True)
+    sh = Shape(1, 4, 65536, 65536, 128)
+    assert _kv_streams(plan, sh, t, 132, 64 * 2**20, H200) == 19 / 4
+    assert _kv_streams(plan, sh, t, 132, 8 * 2**20, H200) == 1.0  # fits the L2 share
+    causal = lower(einsim.parse_file(str(LIB / "causal_fa2.ein")))
+    small_l2 = dataclasses.replace(H200, l2_reuse_bytes=1)
+    assert _kv_streams(causal, Shape(1, 1, 512, 512, 128), t, 2, 1e6, small_l2) == 0.5 + 1.0
+
+
 def test_decode_is_memory_bound():
     plan = _plan(C.GQA_THREE_PASS)
     sh = Shape(16, 32, 1, 16384, 128, G=8)
