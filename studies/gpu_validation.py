@@ -42,7 +42,8 @@ def current_prediction(rec: dict, plans: dict):
     )
     t = list(rec["tiling"])
     lazy = rec.get("lazy_rescale", t[5] if len(t) > 5 else False)
-    tiling = Tiling(*t[:5], lazy_rescale=bool(lazy))
+    tma, ws = (len(t) > 6 and bool(t[6])), (len(t) > 7 and bool(t[7]))
+    tiling = Tiling(*t[:5], lazy_rescale=bool(lazy), tma=tma, warp_specialize=ws)
     return predict(plans[f], shape, tiling, arch_for(rec["card"]))
 
 
@@ -176,7 +177,7 @@ def figure(rows: list[dict], out: Path) -> Path | None:
     cmap = plt.get_cmap("tab10")
     for i, v in enumerate(variants):
         rs = [r for r in rows if r["variant"] == v]
-        for run, marker in ((1, "o"), (2, "^"), (3, "s")):
+        for run, marker in ((1, "o"), (2, "^"), (3, "s"), (4, "D"), (5, "v"), (6, "P")):
             sel = [r for r in rs if r["run"] == run]
             if not sel:
                 continue
@@ -202,7 +203,7 @@ def figure(rows: list[dict], out: Path) -> Path | None:
     axes[2].set(xscale="log", xlabel="N (keys)", ylabel="predicted / measured time", title="per variant and N")
     axes[0].legend(fontsize=6, ncol=2)
     card = rows[0]["card"] if rows else ""
-    fig.suptitle(f"einsim GPU model vs measurement on {card} (o run 1: fitted, ^ run 2: predicted before measuring)")
+    fig.suptitle(f"einsim GPU model vs measurement on {card} (o run 1: fitted; runs 2-6 predicted before measuring)")
     fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
     path = out / "gpu_validation.png"
