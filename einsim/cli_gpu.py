@@ -1,6 +1,6 @@
 """`einsim gpu`: lower cascades to GPU pass kernels and print the GPU model's prediction.
 
-`einsim gpu FILE... [--B 4 --H 16 --G 8 --N 4096 --NQ 1 --D 128 --dtype bf16 --arch h100|h200]
+`einsim gpu FILE... [--B 4 --H 16 --G 8 --N 4096 --NQ 1 --D 128 --dtype bf16 --size W=1024 --arch h100|h200]
 [--json] [--compile]` prints, per cascade, its kernels (one per pass, with the skeleton's flags) and the
 predicted DRAM bytes and time per kernel for the shape; a cascade the lowering cannot handle prints
 its error (the construct) and the command exits 2. `--compile` also compiles every kernel for sm_90 on
@@ -33,6 +33,9 @@ def register(sub) -> None:
     p.add_argument("--NQ", type=int, default=None, help="queries P (default: N)")
     p.add_argument("--D", type=int, default=128, help="head dim E = F (default 128)")
     p.add_argument("--dtype", default="bf16", choices=("bf16", "fp16", "fp32"))
+    p.add_argument(
+        "--size", action="append", default=[], metavar="NAME=V", help="another size, e.g. a window W=1024 (repeatable)"
+    )
     p.add_argument("--arch", default="h100", choices=("h100", "h200"))
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per cascade")
     p.add_argument("--compile", action="store_true", help="also compile for sm_90 on the CPU (needs triton)")
@@ -46,6 +49,12 @@ def _gpu(args) -> int:
     from einsim.gpu.plan import Shape, choose_tiling
 
     arch = ARCHS[args.arch]
+    sizes = []
+    for x in args.size:
+        name, _, val = x.partition("=")
+        if not name or not val.strip().isdigit():
+            raise EinsimError(f"--size {x!r}: expected NAME=INTEGER, e.g. --size W=1024.")
+        sizes.append((name.strip(), int(val)))
     out, failed = [], False
     for f in args.files:
         if not Path(f).exists():
@@ -56,9 +65,15 @@ def _gpu(args) -> int:
             failed = True
             out.append({"file": f, "error": str(e)})
             continue
-        shape = Shape(args.B, args.H, args.NQ or args.N, args.N, args.D, args.G if plan.grouped else None, args.dtype)
+        G = args.G if plan.grouped else None
+        shape = Shape(args.B, args.H, args.NQ or args.N, args.N, args.D, G, args.dtype, tuple(sizes))
         t = choose_tiling(plan, shape)
-        pr = predict(plan, shape, t, arch)
+        try:
+            pr = predict(plan, shape, t, arch)
+        except EinsimError as e:
+            failed = True
+            out.append({"file": f, "error": str(e)})
+            continue
         rec = {
             "file": f,
             "cascade": plan.cascade,
@@ -72,7 +87,7 @@ def _gpu(args) -> int:
             "predicted_ms": pr.ms,
             "predicted_dram_read_bytes": pr.dram_read_bytes,
             "predicted_dram_write_bytes": pr.dram_write_bytes,
-            "tflops": shape.flops(plan.causal) / pr.seconds / 1e12,
+            "tflops": shape.flops(band=plan.band_offsets(shape)) / pr.seconds / 1e12,
         }
         if args.compile:
             from einsim.gpu.inspect import compile_report

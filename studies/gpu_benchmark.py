@@ -69,12 +69,28 @@ class Case:
     profile: bool = False
     tiling: tuple | None = None
     extra: dict = field(default_factory=dict)
+    #: sliding-window width W (0: none); the window is causal: N_KV - N_Q - W < m - p <= N_KV - N_Q
+    window: int = 0
 
     @property
     def key(self) -> str:
+        w = f"|w{self.window}" if self.window else ""
         return (
-            f"{self.variant}|{self.B}x{self.H}x{self.G}|{self.N_Q}x{self.N_KV}|{self.D}|{int(self.causal)}|{self.dtype}"
+            f"{self.variant}|{self.B}x{self.H}x{self.G}|{self.N_Q}x{self.N_KV}|{self.D}|{int(self.causal)}|{self.dtype}{w}"
         )
+
+    def allowed(self, rows, device: str):
+        """Boolean [rows, N_KV] mask of visible keys (causal / window), or None for full attention."""
+        import torch
+
+        if not self.causal:
+            return None
+        d = torch.arange(self.N_KV, device=device)[None, :] - rows[:, None]
+        hi = self.N_KV - self.N_Q
+        ok = d <= hi
+        if self.window:
+            ok &= d > hi - self.window
+        return ok
 
 
 # ----------------------------------------------------------------------------------------------- cases
@@ -95,7 +111,7 @@ def library_plans(interpret: bool):
             continue
         if not plan.stable:
             continue  # max-free cascades overflow on real data; lowered and tested, not benchmarked
-        key = (plan.passes, plan.causal, plan.grouped, plan.score_fns)
+        key = (plan.passes, plan.causal, plan.grouped, plan.score_fns, plan.window)
         if plan.scale(64) == 1.0 and plan.scale(128) == 1.0:
             continue  # keep the scaled variant of each structure
         out.setdefault(key, (os.path.basename(path), plan))
@@ -111,7 +127,7 @@ def build_cases(plans, interpret: bool) -> list[Case]:
         return [
             (f"{k[0]}-pass" + ("-gqa" if grouped else ""), fname)
             for k, (fname, _) in sorted(plans.items())
-            if k[1] == causal and k[2] == grouped and not k[3]
+            if k[1] == causal and k[2] == grouped and not k[3] and not k[4]
         ]
 
     one_pass = [x for x in einsim_variants(False, False) if x[0] == "1-pass"]
@@ -164,6 +180,18 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             cases.append(Case(v, B, H, H, n, n, d, True, cascade=f, group="causal", profile=prof))
         for v in ("sdpa-flash", "sdpa-cudnn"):
             cases.append(Case(v, B, H, H, n, n, d, True, group="causal", profile=prof))
+    # sliding-window attention (the window's band filter): einsim's window kernels, its causal kernel
+    # on the same shape (the window skips the tiles before it) and SDPA with the window as a boolean mask
+    wins = [(v, f) for k, (f, _) in sorted(plans.items()) if k[4] and not k[3] for v in [f"{k[0]}-pass-window"]]
+    wsweep = [(2, 2, 256, 64, 64)] if interpret else [(1, 16, 16384, 128, 4096), (4, 16, 4096, 128, 1024)]
+    for B, H, n, d, w in wsweep if wins else []:
+        for v, f in wins:
+            cases.append(Case(v, B, H, H, n, n, d, True, cascade=f, group="window", profile=True, window=w))
+        for v, f in einsim_variants(True, False):
+            if v == "1-pass":
+                cases.append(Case("1-pass-causal", B, H, H, n, n, d, True, cascade=f, group="window"))
+        for v in ("sdpa-efficient", "sdpa-cudnn", "torch-unfused"):
+            cases.append(Case(v, B, H, H, n, n, d, True, group="window", window=w))
     # GQA prefill and decode over a KV cache (H = 32 query heads on G = 8 K/V heads). Without a grouped
     # cascade in the library, decode runs the plain plans with as many K/V heads as query heads.
     grouped = [(v, f, False) for v, f in einsim_variants(False, True)]
@@ -216,7 +244,7 @@ def make_fn(case: Case, plans, q, k, v):
 
         plan = next(p for f, p in plans.values() if f == case.cascade)
         t = Tiling(*case.tiling) if case.tiling else None
-        run, o = prepare(plan, q, k, v, t)
+        run, o = prepare(plan, q, k, v, t, {"W": case.window} if plan.window else None)
         return run, o
     gqa = case.G != case.H
     if base.startswith("sdpa-"):
@@ -236,9 +264,13 @@ def make_fn(case: Case, plans, q, k, v):
                 r = case.H // case.G
                 kk, vv = k.repeat_interleave(r, 1), v.repeat_interleave(r, 1)
 
+        if case.window:  # the window as a boolean mask (flash has none)
+            kw["attn_mask"] = case.allowed(torch.arange(case.N_Q, device=q.device), q.device)
+
         def run():
             with sdpa_kernel([backend]):
-                return F.scaled_dot_product_attention(q, kk, vv, is_causal=case.causal, scale=scale, **kw)
+                causal = case.causal and not case.window
+                return F.scaled_dot_product_attention(q, kk, vv, is_causal=causal, scale=scale, **kw)
 
         return run, None
     if base == "torch-unfused":
@@ -247,7 +279,7 @@ def make_fn(case: Case, plans, q, k, v):
         q3 = q.reshape(B * H, NQ, D)
         mask = None
         if case.causal:
-            mask = torch.ones(NQ, NK, device=q.device, dtype=torch.bool).triu(NK - NQ + 1)
+            mask = ~case.allowed(torch.arange(NQ, device=q.device), q.device)
 
         def run():
             kk = k.repeat_interleave(r, 1) if r > 1 else k
@@ -286,8 +318,7 @@ def check(case: Case, plans, device: str, seed: int) -> float:
         kk, vv = k[0, h // r].double(), v[0, h // r].double()
         s = (qq @ kk.T) * case.D**-0.5
         if case.causal:
-            allowed = torch.arange(case.N_KV, device=device)[None, :] <= rows[:, None] + (case.N_KV - case.N_Q)
-            s = s.masked_fill(~allowed, float("-inf"))
+            s = s.masked_fill(~case.allowed(rows, device), float("-inf"))
         ref = torch.softmax(s, -1) @ vv
         num += ((out[0, h, rows].double() - ref) ** 2).sum().item()
         den += (ref**2).sum().item()
@@ -312,7 +343,8 @@ def predict_case(case: Case, plans, arch):
     from einsim.gpu.plan import Shape, Tiling, choose_tiling
 
     plan = next(p for f, p in plans.values() if f == case.cascade)
-    shape = Shape(case.B, case.H, case.N_Q, case.N_KV, case.D, case.G if case.G != case.H else None, case.dtype)
+    sizes = (("W", case.window),) if plan.window else ()
+    shape = Shape(case.B, case.H, case.N_Q, case.N_KV, case.D, case.G if case.G != case.H else None, case.dtype, sizes)
     t = Tiling(*case.tiling) if case.tiling else choose_tiling(plan, shape)
     if case.variant.endswith("-lazy"):
         t = dataclasses.replace(t, lazy_rescale=True)
@@ -323,7 +355,11 @@ def predict_case(case: Case, plans, arch):
 def flops(case: Case) -> float:
     from einsim.gpu.plan import Shape
 
-    return Shape(case.B, case.H, case.N_Q, case.N_KV, case.D).flops(case.causal)
+    sh = Shape(case.B, case.H, case.N_Q, case.N_KV, case.D)
+    if case.window:
+        hi = case.N_KV - case.N_Q
+        return sh.flops(band=(hi, hi - case.window + 1))
+    return sh.flops(case.causal)
 
 
 # ----------------------------------------------------------------------------------------------- ncu
@@ -677,7 +713,7 @@ def main(argv=None) -> None:
         if c.profile and c.key in ok:
             groups.setdefault(c.group, []).append(c)
     merged = {"long": groups.get("long", []), "main": groups.get("main", [])}
-    merged["other"] = [c for g in ("causal", "gqa", "decode") for c in groups.get(g, [])]
+    merged["other"] = [c for g in ("causal", "window", "gqa", "decode") for c in groups.get(g, [])]
     merged["holdout"] = groups.get("holdout", [])
     groups = {g: cs for g, cs in merged.items() if cs}
     prof = run_ncu(groups, args.out, deadline - 10, args.interpret)
@@ -710,6 +746,7 @@ def _meta(c: Case, env: dict) -> dict:
         "N_Q": c.N_Q,
         "D": c.D,
         "causal": c.causal,
+        "window": c.window,
         "dtype": c.dtype,
         "ms": None,
         "tflops": None,

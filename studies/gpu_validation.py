@@ -37,9 +37,9 @@ def current_prediction(rec: dict, plans: dict):
     f = rec["cascade"]
     if f not in plans:
         plans[f] = lower(einsim.parse_file(ROOT / "workloads" / "cascades" / f))
-    shape = Shape(
-        rec["B"], rec["H"], rec["N_Q"], rec["N"], rec["D"], rec["G"] if rec["G"] != rec["H"] else None, rec["dtype"]
-    )
+    sizes = (("W", rec["window"]),) if rec.get("window") else ()
+    G = rec["G"] if rec["G"] != rec["H"] else None
+    shape = Shape(rec["B"], rec["H"], rec["N_Q"], rec["N"], rec["D"], G, rec["dtype"], sizes)
     t = list(rec["tiling"])
     lazy = rec.get("lazy_rescale", t[5] if len(t) > 5 else False)
     tma, ws = (len(t) > 6 and bool(t[6])), (len(t) > 7 and bool(t[7]))
@@ -48,7 +48,7 @@ def current_prediction(rec: dict, plans: dict):
 
 
 def _shape_key(r: dict) -> tuple:
-    return (r["run"], r["B"], r["H"], r["G"], r["N_Q"], r["N"], r["D"], r["causal"])
+    return (r["run"], r["B"], r["H"], r["G"], r["N_Q"], r["N"], r["D"], r["causal"], r.get("window", 0))
 
 
 def targets(records: list[dict]) -> list[str]:
@@ -95,6 +95,7 @@ def model_rows(records: list[dict]) -> list[dict]:
                 "N": r["N"],
                 "D": r["D"],
                 "causal": r["causal"],
+                "window": r.get("window", 0),
                 "ms": r["ms"],
                 "predicted_ms_at_run": r.get("predicted_ms"),
                 "predicted_ms": pr.ms,
@@ -130,7 +131,7 @@ def ranking(rows: list[dict]) -> list[str]:
     """Per shape: do the einsim variants rank in the measured order under the model?"""
     by = defaultdict(list)
     for r in rows:
-        by[(r["run"], r["B"], r["H"], r["G"], r["N_Q"], r["N"], r["D"], r["causal"])].append(r)
+        by[_shape_key(r)].append(r)
     ok = bad = 0
     lines = []
     for key, rs in sorted(by.items()):

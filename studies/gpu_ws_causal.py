@@ -30,8 +30,9 @@ CONFIGS = {
     "pointer64": (128, 64, 4, 3, False, False, False, False),
     "ws": (128, 128, 4, 2, False, False, True, True),
 }
-# (B, H, N_Q, N_KV, D, causal, configs); the first run of v6 also tried host-side descriptors with the
-# warp-specialized kernel: it hung the H200 at the first launch (4x16 4096 D=128), so they are gone
+# (B, H, N_Q, N_KV, D, causal, configs[, window]); the first run of v6 also tried host-side descriptors
+# with the warp-specialized kernel: it hung the H200 at the first launch (4x16 4096 D=128), so they are
+# gone. `--window` runs only the sliding-window entries (v6b: the band filter's lower bound).
 SHAPES = [
     (4, 16, 4096, 4096, 128, True, ["pointer128", "ws"]),
     (1, 16, 16384, 16384, 128, True, ["pointer128", "ws"]),
@@ -45,12 +46,20 @@ SHAPES = [
     (1, 32, 16384, 16384, 64, False, ["pointer64", "ws"]),
     (4, 16, 4096, 4096, 128, False, ["ws"]),  # repeat: the spread within one process
 ]
+WINDOW_SHAPES = [
+    (1, 16, 16384, 16384, 128, True, ["pointer128", "ws"], 4096),
+    (4, 16, 4096, 4096, 128, True, ["pointer128", "ws"], 1024),
+    (4, 16, 4000, 4000, 128, True, ["pointer128", "ws"], 1000),  # ragged, W not a tile multiple
+    (4, 16, 1024, 4096, 128, True, ["pointer128", "ws"], 300),  # chunked prefill, W < 3 tiles
+    (1, 32, 16384, 16384, 64, True, ["pointer64", "pointer128", "ws"], 4096),
+]
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/einsim_gpu_out"))
     ap.add_argument("--budget-s", type=float, default=400.0)
+    ap.add_argument("--window", action="store_true", help="only the sliding-window entries")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     import torch
@@ -59,18 +68,22 @@ def main(argv=None) -> None:
     env = environment("cuda")
     print(f"# card: {env['card']}  torch {env['torch']}  triton {env['triton']}", flush=True)
     plans = library_plans(False)
-    files = {causal: next(f for k, (f, p) in plans.items() if k[:3] == (1, causal, False) and not k[3])
+    files = {causal: next(f for k, (f, p) in plans.items() if k[:3] == (1, causal, False) and not any(k[3:]))
              for causal in (False, True)}
+    files["window"] = next((f for k, (f, p) in plans.items() if k[0] == 1 and k[4] and not k[3]), None)
+    shapes = WINDOW_SHAPES if args.window else [(*x, 0) for x in SHAPES]
     recs: list[dict] = []
-    for si, (B, H, nq, nk, d, causal, cfgs) in enumerate(SHAPES):
-        entries = [("sdpa-cudnn", "sdpa-cudnn", None), ("sdpa-flash", "sdpa-flash", None)]
+    for si, (B, H, nq, nk, d, causal, cfgs, w) in enumerate(shapes):
+        other = "sdpa-efficient" if w else "sdpa-flash"  # flash takes no mask
+        entries = [("sdpa-cudnn", "sdpa-cudnn", None), (other, other, None)]
         entries += [(c, "1-pass", CONFIGS[c]) for c in cfgs]
         for name, variant, tiling in entries:
             if time.time() - t0 > args.budget_s:
                 break
-            case = Case(variant, B, H, H, nq, nk, d, causal, cascade=files[causal] if tiling else "", tiling=tiling)
+            f = files["window" if w else causal] if tiling else ""
+            case = Case(variant, B, H, H, nq, nk, d, causal, cascade=f, tiling=tiling, window=w)
             rec = {"card": env["card"], "shape_index": si, "name": name, "B": B, "H": H, "N_Q": nq, "N_KV": nk,
-                   "D": d, "causal": causal, "dtype": "bf16", "tiling": tiling}
+                   "D": d, "causal": causal, "window": w, "dtype": "bf16", "tiling": tiling}
             try:
                 err = check(case, plans, "cuda", seed=7 + len(recs))
                 rec.update(rel_err=err, correct=bool(err <= 1e-2))
@@ -85,17 +98,18 @@ def main(argv=None) -> None:
             recs.append(rec)
             print(f"{name:>12} {B}x{H} {nq}/{nk} D={d} causal={int(causal)}: {rec.get('tflops', 0) or 0:6.1f} TF/s "
                   f"err {rec.get('rel_err', float('nan')):.1e} {rec.get('error', '')[:120]}", flush=True)
-            with open(os.path.join(args.out, "gpu_ws_v6.json"), "w") as f:
-                json.dump({"env": env, "records": recs}, f, indent=1, default=str)
+            out_name = "gpu_ws_v6_window.json" if args.window else "gpu_ws_v6.json"
+            with open(os.path.join(args.out, out_name), "w") as fh:
+                json.dump({"env": env, "records": recs}, fh, indent=1, default=str)
     print(f"\n# {env['card']}: bf16, TFLOP/s (causal FLOPs halved), ratio to cuDNN of the same shape")
-    for si, (B, H, nq, nk, d, causal, _) in enumerate(SHAPES):
+    for si, (B, H, nq, nk, d, causal, _, w) in enumerate(shapes):
         rs = [r for r in recs if r["shape_index"] == si]
         cud = next((r.get("tflops") for r in rs if r["name"] == "sdpa-cudnn"), None)
         for r in rs:
             tf = r.get("tflops")
             ratio = f"{tf / cud:.2f}x" if tf and cud else "-"
             ok = "" if r.get("correct", True) else "WRONG"
-            print(f"{B}x{H} {nq}/{nk} D={d} causal={int(causal)} {r['name']:>11} "
+            print(f"{B}x{H} {nq}/{nk} D={d} causal={int(causal)} W={w} {r['name']:>11} "
                   f"{(tf or 0):6.0f} TF/s {ratio:>6} err {r.get('rel_err', float('nan')):.1e} {ok} "
                   f"{r.get('error', '')[:100]}")
 

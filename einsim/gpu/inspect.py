@@ -109,6 +109,8 @@ def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None,
         # what the launcher specializes at run time: pointers are 16-byte aligned, integers equal to 1
         # become constants, integers divisible by 16 carry the divisibility attribute
         values = _int_args(shape, t)
+        hi, lo = plan.band_offsets(shape)
+        values.update(BAND_HI=hi or 0, BAND_LO=lo or 0)
         for n, v in values.items():
             if v == 1:
                 const[n] = 1
@@ -148,13 +150,15 @@ def main(argv=None) -> None:
     ap.add_argument("--NQ", type=int, default=None)
     ap.add_argument("--D", type=int, default=128)
     ap.add_argument("--dtype", default="bf16")
+    ap.add_argument("--size", action="append", default=[], help="another size of the cascade, e.g. W=1024")
     ap.add_argument("--lazy", action="store_true", help="lazy (conditional) rescaling in online passes")
     ap.add_argument("--tiling", default=None, help="BLOCK_M,BLOCK_N,warps,stages (default: choose_tiling)")
     ap.add_argument("--tma", action="store_true", help="TMA descriptor loads")
     ap.add_argument("--ws", action="store_true", help="warp-specialize the K/V loop (needs --tma)")
     args = ap.parse_args(argv)
     plan = lower(einsim.parse_file(args.cascade))
-    shape = Shape(args.B, args.H, args.NQ or args.N, args.N, args.D, args.G, args.dtype)
+    sizes = tuple((n, int(v)) for n, v in (x.split("=", 1) for x in args.size))
+    shape = Shape(args.B, args.H, args.NQ or args.N, args.N, args.D, args.G, args.dtype, sizes)
     t = choose_tiling(plan, shape)
     if args.tiling:
         bm, bn, nw, ns = (int(x) for x in args.tiling.split(","))

@@ -12,7 +12,9 @@ BLOCK_N for a tile of BLOCK_M query rows, and differs only in what it computes p
   (a MAC-reduction, so a `tl.dot`);
 - DIV_IN_LOOP: divide every score by the complete row sum (3-pass `A = SN / SD`) before the PV dot;
 - DIV_OUT: divide the output once after the loop (deferred division, `AV = SNV / SD`);
-- CAUSAL: the filter `m <= p + (M - P)`: masked tiles are masked, fully masked tiles are skipped;
+- CAUSAL / WINDOW: the band filter `BAND_LO <= m - p <= BAND_HI` (causal: the upper bound, BAND_HI =
+  M - P for `m <= p + (M - P)`; a sliding window adds the lower one): masked tiles are masked, tiles
+  outside the band are skipped;
 - GROUP_ROWS: GQA/decode: the R query heads sharing one K/V head are stacked as tile rows, so one
   program streams its K/V head once for all of them;
 - SCORE_FN: a user-defined element-wise operator on the scaled score, a `@triton.jit` function;
@@ -45,25 +47,47 @@ def identity(x):
 
 
 @triton.jit
-def _masked(s, cols, offs_n, p_idx, start_n, n_kv, causal_off, CAUSAL: tl.constexpr, ROW_TILE: tl.constexpr):
-    """Scores past N_KV, or (causal) above the diagonal col <= p + causal_off, become -inf.
+def _masked(
+    s,
+    cols,
+    offs_n,
+    p_idx,
+    start_n,
+    n_kv,
+    band_hi,
+    band_lo,
+    CAUSAL: tl.constexpr,
+    WINDOW: tl.constexpr,
+    ROW_TILE: tl.constexpr,
+):
+    """Scores outside the band band_lo <= col - p <= band_hi (CAUSAL: the upper bound, WINDOW: the
+    lower bound) or past N_KV become -inf.
 
-    Causal: for every real query row (p < N_Q) the filter implies col < N_KV, so one compare per score
-    suffices (padding rows past N_Q are never stored). The scalar offset goes to the columns, never to
-    the rows: triton 3.6's Hopper data partitioning offsets `scalar + arange` rows twice in the second
-    consumer warpgroup (studies/notes_gpu.md, v6). ROW_TILE (warp-specialized kernels only): the
-    loop-invariant [rows, cols] tile `offs_n - p_idx` is hoisted out of the loop; in the pointer kernel
-    that costs ~20 registers per thread, 1 instead of 2 programs per SM at D=64 (28 % slower, run 4).
+    With an upper bound, every real query row (p < N_Q, whose band the runtime checked to reach a key)
+    is limited to col < N_KV by the runtime's check, so one compare per bound suffices (padding rows past
+    N_Q are never stored). The scalar offset goes to the columns, never to the rows: triton 3.6's Hopper
+    data partitioning offsets `scalar + arange` rows twice in the second consumer warpgroup
+    (studies/notes_gpu.md, v6). ROW_TILE (warp-specialized kernels only): the loop-invariant [rows, cols]
+    tile `offs_n - p_idx` is hoisted out of the loop; in the pointer kernel that costs ~20 registers per
+    thread, 1 instead of 2 programs per SM at D=64 (28 % slower, run 4).
     """
-    if CAUSAL:
-        if ROW_TILE:
-            # warp-specialized kernels: a loop-invariant (offs_n - rows) tile against one scalar per
-            # tile (9 % faster on the H200 than the form below; the consumers have registers to spare)
-            valid = offs_n[None, :] - p_idx[:, None] <= causal_off - start_n
+    if ROW_TILE:
+        # warp-specialized kernels: a loop-invariant (offs_n - rows) tile against one scalar per tile
+        # (9 % faster on the H200 than the column form; the consumers have registers to spare)
+        d = offs_n[None, :] - p_idx[:, None]
+        if CAUSAL:
+            valid = d <= band_hi - start_n
         else:
-            valid = (cols - causal_off)[None, :] <= p_idx[:, None]
+            valid = cols[None, :] < n_kv
+        if WINDOW:
+            valid = valid & (d >= band_lo - start_n)
     else:
-        valid = cols[None, :] < n_kv
+        if CAUSAL:
+            valid = (cols - band_hi)[None, :] <= p_idx[:, None]
+        else:
+            valid = cols[None, :] < n_kv
+        if WINDOW:
+            valid = valid & ((cols - band_lo)[None, :] >= p_idx[:, None])
     return tl.where(valid, s, float("-inf"))
 
 
@@ -85,11 +109,13 @@ def _tile(
     offs_d,
     p_idx,
     n_kv,
-    causal_off,
+    band_hi,
+    band_lo,
     qk_scale,
     MASK: tl.constexpr,
     ROW_TILE: tl.constexpr,
     CAUSAL: tl.constexpr,
+    WINDOW: tl.constexpr,
     ONLINE: tl.constexpr,
     DO_EXP: tl.constexpr,
     DO_SUM: tl.constexpr,
@@ -120,7 +146,7 @@ def _tile(
         s = qk
         sc = qk_scale
     if MASK:
-        s = _masked(s, cols, offs_n, p_idx, start_n, n_kv, causal_off, CAUSAL, ROW_TILE)
+        s = _masked(s, cols, offs_n, p_idx, start_n, n_kv, band_hi, band_lo, CAUSAL, WINDOW, ROW_TILE)
     if ONLINE:
         m_new = tl.maximum(m_i, tl.max(s, 1) * sc)
         if DO_EXP:
@@ -201,11 +227,14 @@ def attn_pass_kernel(
     N_KV,
     ROWS,
     HP,
+    BAND_HI,
+    BAND_LO,
     HEAD_DIM: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     CAUSAL: tl.constexpr,
     GROUP_ROWS: tl.constexpr,
+    WINDOW: tl.constexpr,
     EVEN_N: tl.constexpr,
     ONLINE: tl.constexpr,
     READ_M: tl.constexpr,
@@ -244,15 +273,18 @@ def attn_pass_kernel(
         kvh = hp // R
         p_lo = pid_m * BLOCK_M
         p_hi = tl.minimum(pid_m * BLOCK_M + BLOCK_M, N_Q) - 1
-    causal_off = N_KV - N_Q
     # the causal mask's rows: with warp specialization relative to the tile (a bare arange, the tile's
-    # first row in the scalar offset; see _masked); else (and for stacked groups) the query index itself
+    # first row in the scalar offsets; see _masked); else (and for stacked groups) the query index itself
     if GROUP_ROWS or not WARP_SPEC:
         mask_rows = p_idx
-        mask_off = causal_off
+        mask_hi = BAND_HI
+        mask_lo = BAND_LO
     else:
         mask_rows = tl.arange(0, BLOCK_M)
-        mask_off = causal_off + pid_m * BLOCK_M
+        mask_hi = BAND_HI + pid_m * BLOCK_M
+        mask_lo = BAND_LO + pid_m * BLOCK_M
+    band_hi = BAND_HI
+    band_lo = BAND_LO
     if TMA and not GROUP_ROWS:
         # Q through a descriptor too: a pointer load beside descriptor loads breaks triton's Hopper
         # warp specialization (rows past N_Q read as 0)
@@ -292,87 +324,53 @@ def attn_pass_kernel(
     if DIV_IN_LOOP:
         inv_l = 1.0 / tl.load(LST + st_idx, mask=row_ok, other=1.0)
 
-    # [0, mid): tiles no filter touches; [mid, hi): tiles with masked points; [hi, N_KV): skipped.
+    # [lo, lo_full): tiles the band's lower bound cuts; [lo_full, mid): tiles no filter touches;
+    # [mid, hi): tiles the upper bound or the end of N_KV cuts; tiles outside [lo, hi) are skipped.
     if CAUSAL:
-        hi = tl.minimum(N_KV, p_hi + causal_off + 1)
-        mid = tl.maximum(tl.minimum(p_lo + causal_off + 1, hi), 0) // BLOCK_N * BLOCK_N
+        hi = tl.minimum(N_KV, p_hi + band_hi + 1)
+        mid = tl.maximum(tl.minimum(p_lo + band_hi + 1, hi), 0) // BLOCK_N * BLOCK_N
     else:
         hi = N_KV
         if EVEN_N:
             mid = N_KV
         else:
             mid = N_KV // BLOCK_N * BLOCK_N
-    if WARP_SPEC and (CAUSAL or not EVEN_N):
-        mid = hi  # one warp-specialized loop, every tile masked (a second loop breaks the specialization)
-    for start_n in tl.range(0, mid, BLOCK_N, warp_specialize=WARP_SPEC):
-        acc, m_i, l_i = _tile(
-            acc,
-            m_i,
-            l_i,
-            inv_l,
-            q,
-            k_src,
-            v_src,
-            skn,
-            skd,
-            svn,
-            svd,
-            start_n,
-            offs_n,
-            offs_d,
-            mask_rows,
-            N_KV,
-            mask_off,
-            qk_scale,
-                    WARP_SPEC and (CAUSAL or not EVEN_N),
-            WARP_SPEC,
-            CAUSAL,
-            ONLINE,
-            DO_EXP,
-            DO_SUM,
-            DO_PV,
-            DIV_IN_LOOP,
-            SCORE_FN,
-            HAS_SCORE_FN,
-            LAZY_RESCALE,
-            TMA,
-        )
-    # (absent when no tile is masked: a second loop over the descriptors breaks triton's Hopper
-    # warp specialization of the first)
-    if (CAUSAL or not EVEN_N) and not WARP_SPEC:
-        for start_n in range(mid, hi, BLOCK_N):
+    lo = 0
+    lo_full = 0
+    if WINDOW:
+        lo = tl.maximum(p_lo + band_lo, 0) // BLOCK_N * BLOCK_N
+        lo_full = tl.minimum(tl.maximum((p_hi + band_lo + BLOCK_N - 1) // BLOCK_N * BLOCK_N, lo), hi)
+        mid = tl.maximum(mid, lo_full)
+    if WARP_SPEC:
+        # one warp-specialized loop (a second loop breaks the specialization): every tile is masked when
+        # any is
+        for start_n in tl.range(lo, hi, BLOCK_N, warp_specialize=True):
             acc, m_i, l_i = _tile(
-                acc,
-                m_i,
-                l_i,
-                inv_l,
-                q,
-                k_src,
-                v_src,
-                skn,
-                skd,
-                svn,
-                svd,
-                start_n,
-                offs_n,
-                offs_d,
-                mask_rows,
-                N_KV,
-                mask_off,
-                qk_scale,
-                            True,
-                False,
-                CAUSAL,
-                ONLINE,
-                DO_EXP,
-                DO_SUM,
-                DO_PV,
-                DIV_IN_LOOP,
-                SCORE_FN,
-                HAS_SCORE_FN,
-                LAZY_RESCALE,
-                TMA,
-            )
+                acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
+                N_KV, mask_hi, mask_lo, qk_scale, CAUSAL or WINDOW or not EVEN_N, True, CAUSAL, WINDOW, ONLINE,
+                DO_EXP, DO_SUM, DO_PV, DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA,
+            )  # fmt: skip
+    else:
+        if WINDOW:
+            for start_n in range(lo, lo_full, BLOCK_N):
+                acc, m_i, l_i = _tile(
+                    acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
+                    N_KV, mask_hi, mask_lo, qk_scale, True, False, CAUSAL, WINDOW, ONLINE, DO_EXP, DO_SUM, DO_PV,
+                    DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA,
+                )  # fmt: skip
+        for start_n in range(lo_full, mid, BLOCK_N):
+            acc, m_i, l_i = _tile(
+                acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
+                N_KV, mask_hi, mask_lo, qk_scale, False, False, CAUSAL, WINDOW, ONLINE, DO_EXP, DO_SUM, DO_PV,
+                DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA,
+            )  # fmt: skip
+        if CAUSAL or not EVEN_N:
+            for start_n in range(mid, hi, BLOCK_N):
+                acc, m_i, l_i = _tile(
+                    acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
+                    N_KV, mask_hi, mask_lo, qk_scale, True, False, CAUSAL, WINDOW, ONLINE, DO_EXP, DO_SUM, DO_PV,
+                    DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA,
+                )  # fmt: skip
 
     if WRITE_M:
         tl.store(MST + st_idx, m_i, mask=row_ok)

@@ -16,34 +16,28 @@ How the IR decides (never the file name):
 - Passes: `analyze_passes(cascade, rank="M")` groups the Einsums; each pass becomes one kernel.
   M-ranked tensors that cross a pass boundary are recomputed from Q and K; row statistics that cross
   one (the max, the sum) live in global memory.
-- Filters: a filter equivalent to `m <= p + (M - P)` is the causal mask (masked tiles masked, fully
-  masked tiles skipped). Group ranks on Q that K lacks make the plan grouped (GQA).
+- Filters: the filter of the score must select a band `lo <= m - p <= hi` of key and query
+  coordinates with affine size bounds (einsim.gpu.band): the causal `m <= p + (M - P)` (hi = M - P) or a
+  sliding window (plus lo = M - P - W + 1). Masked tiles are masked, tiles outside the band skipped.
+  Group ranks on Q that K lacks make the plan grouped (GQA).
 Anything else raises `EinsimError` naming the Einsum and the construct.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
 from einsim.errors import EinsimError
+from einsim.gpu.band import band_of
 from einsim.gpu.plan import KernelPlan, PassKernel
 from einsim.ir import (
     Access,
     Apply,
-    BoolOp,
     Cascade,
-    Cmp,
     Const,
     Einsum,
     Expr,
-    IExpr,
-    INum,
-    ISize,
-    IVar,
     Name,
-    Not,
-    Pred,
     accesses,
     ivars,
 )
@@ -81,53 +75,6 @@ def _vars(acc: Access) -> set[str]:
     for ix in acc.indices:
         out |= set(ivars(ix.expr))
     return out
-
-
-def _eval_i(x: IExpr, env: dict[str, int]) -> int:
-    if isinstance(x, IVar | ISize):
-        return env[x.name]
-    if isinstance(x, INum):
-        return x.value
-    a, b = _eval_i(x.a, env), _eval_i(x.b, env)
-    return {"+": a + b, "-": a - b, "*": a * b, "//": a // b if b else 0, "%": a % b if b else 0}[x.op]
-
-
-def _eval_p(x: Pred, env: dict[str, int]) -> bool:
-    if isinstance(x, Cmp):
-        a, b = _eval_i(x.a, env), _eval_i(x.b, env)
-        return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[x.op]
-    if isinstance(x, BoolOp):
-        return _eval_p(x.a, env) and _eval_p(x.b, env) if x.op == "and" else _eval_p(x.a, env) or _eval_p(x.b, env)
-    if isinstance(x, Not):
-        return not _eval_p(x.a, env)
-    raise TypeError(x)
-
-
-def _is_causal(pred: Pred, p_var: str, key_rank: str, parts: tuple[str, ...]) -> bool:
-    """Whether `pred` equals `m <= p + (M - P)` on a grid of small sizes.
-
-    The key coordinate m is the variable of `key_rank`, or, where the rank is partitioned into
-    `parts` = (M1, M0), the pair m1 = m // M0, m0 = m % M0.
-    """
-    q_rank = p_var.upper()
-    for M, P, M0 in ((8, 8, 2), (12, 5, 4), (9, 1, 3), (16, 16, 4)):
-        env0 = {key_rank: M, q_rank: P}
-        if len(parts) == 2:
-            env0.update({parts[0]: -(-M // M0), parts[1]: M0})
-        for m, p in itertools.product(range(M), range(P)):
-            env = dict(env0)
-            env[p_var] = p
-            env[key_rank.lower()] = m
-            if len(parts) == 2:
-                env[parts[0].lower()] = m // M0
-                env[parts[1].lower()] = m % M0
-            try:
-                ok = _eval_p(pred, env) == (m <= p + (M - P))
-            except KeyError:
-                return False
-            if not ok:
-                return False
-    return True
 
 
 def _query_key(a: list[Access], out_ranks: set[str]) -> tuple[Access, Access] | None:
@@ -328,18 +275,23 @@ def lower(cascade: Cascade, analysis=None) -> KernelPlan:
     if not key_vars:
         raise _err(c, f["score_einsum"], "a score with no key rank")
 
-    # causal filter: every filter must be equivalent to m <= p + (M - P) with m the key coordinate
+    # filters: the conjunction on each filtered Einsum must select a band lo <= m - p <= hi of the key
+    # coordinate m (the causal filter: hi = M - P; a sliding window adds lo); all filtered Einsums agree
     shared = {v.upper() for v in q_vars & k_vars}
     key_rank = next((rk for rk in c.tensor_ranks[f["K"]] if rk not in shared), "M")
     parts = next((rd.factors for rd in c.ranks if rd.name == key_rank), ())
-    causal = False
+    band = None
     for e, preds in f["filters"]:
-        for pred in preds:
-            if not _is_causal(pred, p_var, key_rank, parts):
-                from einsim.fmt import format_pred
+        b = band_of(list(preds), p_var, key_rank, parts, tuple(c.sizes))
+        if b is None:
+            from einsim.fmt import format_pred
 
-                raise _err(c, e, f"the filter `{format_pred(pred)}` (only the causal `m <= p + (M - P)` is lowered)")
-            causal = True
+            text = " and ".join(format_pred(x) for x in preds)
+            raise _err(c, e, f"the filter `{text}` (only bands `lo <= m - p <= hi` of the key and query are lowered)")
+        if band is not None and b != band:
+            raise _err(c, e, f"a filter band `{b.lo} <= m - p <= {b.hi}` that differs from another Einsum's")
+        band = b
+    causal = band is not None and band.hi is not None
 
     # per-pass flags
     by_pass: dict[int, list[Einsum]] = {i: [] for i in range(1, n + 1)}
@@ -413,5 +365,7 @@ def lower(cascade: Cascade, analysis=None) -> KernelPlan:
         scale_const=f["scale_const"],
         scale_names=tuple(f["scale_names"]),
         score_fns=tuple(f["score_fns"]),
+        band=band,
+        band_ranks=(key_rank, p_var.upper()),
         source=c,
     )

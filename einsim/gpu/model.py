@@ -124,17 +124,20 @@ def _row_geometry(shape: Shape, t: Tiling) -> tuple[int, int]:
 
 
 def _tiles_per_qtile(plan: KernelPlan, shape: Shape, t: Tiling) -> list[int]:
-    """K/V tiles each query tile visits (causal: fully masked tiles are skipped)."""
+    """K/V tiles each query tile visits: with a band filter (causal, sliding window) only the tiles
+    between its lower and upper bounds, as the kernel's loop bounds skip the others."""
     rows, _ = _row_geometry(shape, t)
     n_qt = math.ceil(rows / t.block_m)
     full = math.ceil(shape.N_KV / t.block_n)
-    if not plan.causal:
+    hi, lo = plan.band_offsets(shape)
+    if hi is None and lo is None:
         return [full] * n_qt
-    off = shape.N_KV - shape.N_Q
     out = []
     for i in range(n_qt):
-        p_hi = shape.N_Q - 1 if t.group_rows else min((i + 1) * t.block_m, shape.N_Q) - 1
-        out.append(math.ceil(min(shape.N_KV, p_hi + off + 1) / t.block_n))
+        p_lo, p_hi = (0, shape.N_Q - 1) if t.group_rows else (i * t.block_m, min((i + 1) * t.block_m, shape.N_Q) - 1)
+        end = shape.N_KV if hi is None else min(shape.N_KV, p_hi + hi + 1)
+        start = 0 if lo is None else max(p_lo + lo, 0) // t.block_n * t.block_n
+        out.append(max(0, math.ceil((end - start) / t.block_n)))
     return out
 
 
@@ -207,7 +210,7 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
         compute += programs / slots * arch.program_overhead_s
         if programs < arch.sms:
             compute *= arch.sms / programs
-        elif not plan.causal:
+        elif plan.band is None:
             waves = programs / slots
             compute *= math.ceil(waves) / waves
         l2_bytes = tiles * t.block_n * shape.D * elt * (1 + int(pk.do_pv))

@@ -79,7 +79,8 @@ class KernelPlan:
     k: str
     v: str
     out: str
-    #: the causal filter `m <= p + (M - P)` is present (masks + skipping of fully masked tiles)
+    #: the score's filter has an upper bound m - p <= hi (causal `m <= p + (M - P)`: hi = M - P); masks
+    #: plus skipping of fully masked tiles
     causal: bool
     #: K/V carry a group rank that Q refines (GQA/MQA): R query heads share one K/V head
     grouped: bool
@@ -89,6 +90,10 @@ class KernelPlan:
     scale_names: tuple[str, ...] = ()
     #: element-wise operators applied to the scaled score, innermost first (at most one is launched)
     score_fns: tuple[str, ...] = ()
+    #: the filter as a band lo <= m - p <= hi of affine size expressions (einsim.gpu.band.Band), or None
+    band: Any = None
+    #: names of the key and query ranks (the sizes the band's expressions use besides extra sizes)
+    band_ranks: tuple[str, str] = ("M", "P")
     #: the cascade this plan lowers (for its scalars); not part of equality
     source: Any = field(default=None, compare=False, repr=False)
 
@@ -102,14 +107,37 @@ class KernelPlan:
         return any(k.online or k.read_m for k in self.kernels)
 
     @property
+    def window(self) -> bool:
+        """The band has a lower bound (a sliding window)."""
+        return self.band is not None and self.band.lo is not None
+
+    @property
     def variant(self) -> str:
-        """Short name: `1-pass`, `2-pass`, `3-pass`, with `-causal` / `-gqa` suffixes."""
+        """Short name: `1-pass`, `2-pass`, `3-pass`, with `-window` / `-causal` / `-gqa` suffixes."""
         name = f"{self.passes}-pass"
-        if self.causal:
+        if self.window:
+            name += "-window"
+        elif self.causal:
             name += "-causal"
         if self.grouped:
             name += "-gqa"
         return name
+
+    def band_offsets(self, shape: Shape) -> tuple[int | None, int | None]:
+        """(hi, lo) of the band for a shape (None where unbounded); the key and query ranks take N_KV and
+        N_Q, other sizes (a window W) come from `shape.sizes`."""
+        if self.band is None:
+            return None, None
+        env = {self.band_ranks[0]: shape.N_KV, self.band_ranks[1]: shape.N_Q, **dict(shape.sizes)}
+        try:
+            return self.band.offsets(env)
+        except KeyError as e:
+            from einsim.errors import EinsimError
+
+            raise EinsimError(
+                f"Cascade {self.cascade!r}: its filter `{self.band}` needs the size {e.args[0]}; pass it, e.g. "
+                f"sizes={{{e.args[0]!r}: 1024}}."
+            ) from None
 
     def scale(self, head_dim: int) -> float:
         """The score factor with every rank size of the embedding ranks set to `head_dim`."""
@@ -135,6 +163,8 @@ class Shape:
     D: int
     G: int | None = None
     dtype: str = "bf16"
+    #: other sizes of the cascade (e.g. a window width W used only in a filter), as (name, value) pairs
+    sizes: tuple[tuple[str, int], ...] = ()
 
     @property
     def kv_heads(self) -> int:
@@ -148,13 +178,22 @@ class Shape:
     def elt_bytes(self) -> int:
         return {"fp32": 4, "fp16": 2, "bf16": 2}[self.dtype]
 
-    def flops(self, causal: bool) -> float:
-        """Useful forward FLOPs by the usual convention: 4·B·H·N_Q·N_KV·D, causal counts the unmasked part."""
-        pts = float(self.N_Q * self.N_KV)
-        if causal:
-            off = self.N_KV - self.N_Q
-            pts = self.N_Q * self.N_Q / 2 if off == 0 else self.N_Q * (self.N_Q + 1) / 2 + self.N_Q * off
-        return 4.0 * self.B * self.H * pts * self.D
+    def points(self, hi: int | None = None, lo: int | None = None) -> float:
+        """Visible (query, key) pairs per head under the band lo <= m - p <= hi (None: unbounded)."""
+        if hi is None and lo is None:
+            return float(self.N_Q * self.N_KV)
+        total = 0
+        for p in range(self.N_Q):
+            a = 0 if lo is None else max(0, p + lo)
+            b = self.N_KV - 1 if hi is None else min(self.N_KV - 1, p + hi)
+            total += max(0, b - a + 1)
+        return float(total)
+
+    def flops(self, causal: bool = False, band: tuple[int | None, int | None] | None = None) -> float:
+        """Useful forward FLOPs by the usual convention: 4·B·H·N_Q·N_KV·D over the visible pairs only
+        (causal: the bottom-right aligned triangle, hi = N_KV - N_Q; `band`: (hi, lo) offsets)."""
+        hi, lo = band if band is not None else ((self.N_KV - self.N_Q) if causal else None, None)
+        return 4.0 * self.B * self.H * self.points(hi, lo) * self.D
 
 
 @dataclass(frozen=True)
@@ -197,6 +236,7 @@ def kernel_flags(
         BLOCK_N=t.block_n,
         CAUSAL=plan.causal,
         GROUP_ROWS=t.group_rows,
+        WINDOW=plan.window,
         EVEN_N=shape.N_KV % t.block_n == 0,
         ONLINE=pk.online,
         READ_M=pk.read_m,
@@ -218,6 +258,8 @@ def kernel_flags(
 #: causal warp-specialized kernels with the tile-relative mask rows were checked correct on the H200
 #: (rel. error 2.1-2.3e-3 bf16 at 4K, 16K, chunked 1024/4096, ragged 4000, 1024; results/gpu_ws_v6.json)
 CAUSAL_WS_VERIFIED = True
+#: warp-specialized kernels with a sliding-window (lower-bound) mask: not yet run on a device
+WINDOW_WS_VERIFIED = False
 
 
 def ws_verified(plan: KernelPlan, t: Tiling) -> bool:
@@ -227,7 +269,7 @@ def ws_verified(plan: KernelPlan, t: Tiling) -> bool:
     absolute rows were wrong (v5), so other settings are refused unless EINSIM_EXPERIMENTAL_WS=1
     (studies/notes_gpu.md, v3-v6)."""
     ok = t.warp_specialize and t.tma and t.block_n == 128 and t.num_stages == 2 and t.num_warps == 4
-    return ok and (CAUSAL_WS_VERIFIED or not plan.causal)
+    return ok and (CAUSAL_WS_VERIFIED or not plan.causal) and (WINDOW_WS_VERIFIED or not plan.window)
 
 
 def _pow2(x: int) -> int:
@@ -237,7 +279,8 @@ def _pow2(x: int) -> int:
 def choose_tiling(plan: KernelPlan, shape: Shape, interpret: bool = False) -> Tiling:
     """A fixed, GPU-legal configuration (blocks ≥ 16 so every `tl.dot` has K ≥ 16).
 
-    Prefill: BLOCK_M 128, BLOCK_N 64, 4 warps at D ≤ 64, 8 at D=128, 3 stages (gpu.md §1.5); at D=128
+    Prefill: BLOCK_M 128, BLOCK_N 64, 8 warps, 3 stages (gpu.md §1.5; at D=64 8 warps beat 4 in the
+    benchmark's tuning in every run on the H200: 1.23-1.28 vs 1.36-1.37 ms at 4K); at D=128
     a 1-pass plan (causal or not, any N_KV) uses TMA loads and triton's Hopper warp specialization
     (BLOCK_N 128, 2 stages: +15-16 % non-causal, +5-8 % causal on the H200, verified correct there).
     At D=64 warp specialization lost to the pointer kernel on the H200 except at 16K non-causal (+2 %).
@@ -251,7 +294,7 @@ def choose_tiling(plan: KernelPlan, shape: Shape, interpret: bool = False) -> Ti
     if interpret:
         return Tiling(64 if shape.N_Q >= 64 else 32, 32, 4, 1)
     if shape.D <= 64:
-        return Tiling(128, 64, 4, 3)
+        return Tiling(128, 64, 8, 3)
     ws = Tiling(128, 128, 4, 2, tma=True, warp_specialize=True)
     if ws_applies(plan, shape, ws) and ws_verified(plan, ws):
         return ws

@@ -9,6 +9,7 @@ Works on CUDA tensors and, under TRITON_INTERPRET=1, on CPU tensors.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 
@@ -104,17 +105,33 @@ def shape_of(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> Shape:
 
 
 def prepare(
-    plan: KernelPlan, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tiling: Tiling | None = None
+    plan: KernelPlan,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    tiling: Tiling | None = None,
+    sizes: dict[str, int] | None = None,
 ) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
-    """Allocate O and the row statistics; return (launch_all_passes, O)."""
-    shape = shape_of(q, k, v)
+    """Allocate O and the row statistics; return (launch_all_passes, O). `sizes` gives the cascade's
+    sizes that are not tensor ranks (e.g. a sliding window's W)."""
+    shape = dataclasses.replace(shape_of(q, k, v), sizes=tuple(sorted((sizes or {}).items())))
     if shape.G is not None and not plan.grouped:
         raise EinsimError(
             f"Cascade {plan.cascade!r} has no group rank, so K/V must have as many heads as Q "
             f"({shape.H}), not {shape.G}."
         )
-    if shape.N_KV < shape.N_Q and plan.causal:
-        raise EinsimError(f"Causal cascade needs N_KV ≥ N_Q (got {shape.N_KV} < {shape.N_Q}).")
+    band_hi, band_lo = plan.band_offsets(shape)
+    if band_hi is not None and not 0 <= band_hi <= shape.N_KV - shape.N_Q:
+        raise EinsimError(
+            f"Cascade {plan.cascade!r}: its filter `m - p <= {plan.band.hi}` = {band_hi} at N_Q={shape.N_Q}, "
+            f"N_KV={shape.N_KV}; the lowering needs 0 <= it <= N_KV - N_Q (every query sees a key, none past "
+            "the last key): use N_KV >= N_Q for a causal cascade."
+        )
+    if band_lo is not None and (shape.N_Q - 1 + band_lo > shape.N_KV - 1 or band_hi is not None and band_lo > band_hi):
+        raise EinsimError(
+            f"Cascade {plan.cascade!r}: its filter `m - p >= {plan.band.lo}` = {band_lo} leaves queries without a "
+            f"visible key at N_Q={shape.N_Q}, N_KV={shape.N_KV}; choose a wider window."
+        )
     t = tiling or choose_tiling(plan, shape, interpret=_interpreting())
     B, H, NQ, NK, D = shape.B, shape.H, shape.N_Q, shape.N_KV, shape.D
     R = shape.R
@@ -172,6 +189,8 @@ def prepare(
         NK,
         rows,
         hp,
+        0 if band_hi is None else band_hi,
+        0 if band_lo is None else band_lo,
     )
     launches = []
     for pk in plan.kernels:
@@ -188,8 +207,13 @@ def prepare(
 
 
 def attention(
-    plan: KernelPlan, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tiling: Tiling | None = None
+    plan: KernelPlan,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    tiling: Tiling | None = None,
+    sizes: dict[str, int] | None = None,
 ) -> torch.Tensor:
     """Run every pass of `plan` on (q, k, v) and return the output."""
-    run, _ = prepare(plan, q, k, v, tiling)
+    run, _ = prepare(plan, q, k, v, tiling, sizes)
     return run()

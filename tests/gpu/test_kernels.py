@@ -26,8 +26,8 @@ DEV = "cuda" if torch.cuda.is_available() else "cpu"
 TOL = {torch.float32: 1e-5 if DEV == "cpu" else 5e-3, torch.float16: 2e-3}
 
 
-def _run(plan, q, k, v, tiling=None):
-    run, o = prepare(plan, q, k, v, tiling)
+def _run(plan, q, k, v, tiling=None, sizes=None):
+    run, o = prepare(plan, q, k, v, tiling, sizes)
     o.fill_(float("nan"))
     return run()
 
@@ -54,8 +54,51 @@ def test_library_cascade_matches_oracle(path):
     H = 4 if plan.grouped else 2
     NQ = 1 if "decode" in c.name.lower() or "P" not in q_ranks else 96
     q, k, v = _inputs(1, H, G if plan.grouped else H, NQ, 128, 32, torch.float32, 1)
-    ref = oracle(c, plan, q, k, v)
-    assert rel_err(_run(plan, q, k, v), ref) < TOL[torch.float32]
+    sizes = {n: 24 for n in c.sizes}  # a sliding window's W
+    ref = oracle(c, plan, q, k, v, sizes=sizes)
+    assert rel_err(_run(plan, q, k, v, sizes=sizes), ref) < TOL[torch.float32]
+
+
+@pytest.mark.parametrize(
+    "NQ,NK,W,tiling",
+    [
+        (96, 96, 24, None),  # W < BLOCK_N: tiles cut by both bounds
+        (96, 160, 40, None),  # chunked prefill: the band is offset by M - P
+        (100, 144, 64, None),  # ragged N_Q and N_KV (not multiples of the tiles), W a multiple of BLOCK_N
+        (128, 128, 1, None),  # W = 1: only the diagonal
+        (128, 128, 128, None),  # W = N: the causal mask
+        (64, 192, 70, (32, 32, 4, 1)),  # lower-bound tiles, unmasked interior and diagonal tiles
+    ],
+)
+def test_sliding_window_matches_oracle(NQ, NK, W, tiling):
+    """The window filter lowers to a band `M - P - W + 1 <= m - p <= M - P`: tiles before the window are
+    skipped, tiles its bounds cut are masked (both loops of the pointer kernel)."""
+    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "sliding_window.ein"))
+    plan = lower(c)
+    assert plan.window and plan.variant == "1-pass-window"
+    q, k, v = _inputs(2, 2, 2, NQ, NK, 32, torch.float32, NQ + NK + W)
+    t = Tiling(*tiling) if tiling else None
+    ref = oracle(c, plan, q, k, v, sizes={"W": W})
+    assert rel_err(_run(plan, q, k, v, t, sizes={"W": W}), ref) < TOL[torch.float32]
+
+
+def test_band_filter_on_a_three_pass_cascade_matches_oracle():
+    """`m <= p and p <= m + 4`: a band 0 >= m - p >= -4 (not bottom-right aligned) in every pass."""
+    c = einsim.parse(C.WINDOW_THREE_PASS)
+    plan = lower(c)
+    assert plan.passes == 3 and plan.window and str(plan.band.hi) == "0" and str(plan.band.lo) == "-4"
+    q, k, v = _inputs(1, 2, 2, 80, 80, 32, torch.float32, 3)
+    assert rel_err(_run(plan, q, k, v), oracle(c, plan, q, k, v)) < TOL[torch.float32]
+
+
+def test_window_needs_its_size_and_visible_keys():
+    plan = lower(einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "sliding_window.ein")))
+    q, k, v = _inputs(1, 2, 2, 64, 64, 32, torch.float32, 3)
+    with pytest.raises(einsim.EinsimError, match="needs the size W"):
+        prepare(plan, q, k, v)
+    q2, k2, v2 = _inputs(1, 2, 2, 64, 32, 32, torch.float32, 3)  # more queries than keys
+    with pytest.raises(einsim.EinsimError, match="N_KV >= N_Q"):
+        prepare(plan, q2, k2, v2, sizes={"W": 8})
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,8 @@ def test_flags_come_from_the_ir_not_the_name():
 @pytest.mark.parametrize(
     "text,construct",
     [
-        (C.WINDOW_THREE_PASS, "filter"),
+        (C.three_pass(" : m != p", name="offdiag"), "filter"),  # not one interval of m - p
+        (C.three_pass(" : m <= 2 * p", name="slope"), "filter"),  # the interval moves faster than p
         (C.three_pass(score_map="{x} * QK[m, p]", name="sq"), "QS"),
         (C.three_pass(score_map="2 * relu({x})", name="late"), "scalar factor applied after"),
     ],
@@ -101,6 +102,39 @@ def test_kv_streams_count_waves_in_lockstep_golden():
     causal = lower(einsim.parse_file(str(LIB / "causal_fa2.ein")))
     small_l2 = dataclasses.replace(H200, l2_reuse_bytes=1)
     assert _kv_streams(causal, Shape(1, 1, 512, 512, 128), t, 2, 1e6, small_l2) == 0.5 + 1.0
+
+
+def test_band_of_filters_golden():
+    """The band each filter selects, read off by evaluating it (einsim.gpu.band)."""
+    from einsim.gpu.band import band_of
+
+    def band(text):
+        c = einsim.parse(text)
+        e = next(e for e in c.main if e.filters)
+        return band_of(list(e.filters), "p", "M", (), tuple(c.sizes))
+
+    b = band(C.CAUSAL_THREE_PASS)
+    assert (str(b.hi), b.lo) == ("M - P", None)
+    b = band(C.WINDOW_THREE_PASS)
+    assert (str(b.hi), str(b.lo)) == ("0", "-4")
+    b = band(C.three_pass(" : m >= p", name="upper"))
+    assert (b.hi, str(b.lo)) == (None, "0")
+    assert band(C.three_pass(" : m != p", name="offdiag")) is None
+    assert band(C.three_pass(" : m <= 2 * p", name="slope")) is None
+    sw = lower(einsim.parse_file(str(LIB / "sliding_window.ein")))
+    assert (str(sw.band.hi), str(sw.band.lo)) == ("M - P", "M - P - W + 1")
+
+
+def test_model_counts_window_tiles_golden():
+    """Window W=256 over 1024 keys, 128x128 tiles: query tile i visits tiles from (128 i - 255) // 128
+    to i: 1, 2, then 3 per query tile, 21 in all (the kernel's loop bounds)."""
+    from einsim.gpu.model import _tiles_per_qtile
+    from einsim.gpu.plan import Tiling
+
+    plan = lower(einsim.parse_file(str(LIB / "sliding_window.ein")))
+    sh = Shape(1, 1, 1024, 1024, 128, sizes=(("W", 256),))
+    assert _tiles_per_qtile(plan, sh, Tiling(128, 128, 4, 2)) == [1, 2, 3, 3, 3, 3, 3, 3]
+    assert sh.points(*plan.band_offsets(sh)) == sum(min(p + 1, 256) for p in range(1024))
 
 
 def test_decode_is_memory_bound():
@@ -171,7 +205,10 @@ def test_cli_gpu_prints_plan_and_prediction(capsys):
     assert rec["variant"] == "2-pass" and [k["label"] for k in rec["kernels"]] == ["max", "exp+sum+PV+div"]
     assert rec["predicted_ms"] > 0 and rec["predicted_dram_read_bytes"] > 0
     assert main(["gpu", str(LIB / "sliding_window.ein")]) == 2
-    assert "filter" in capsys.readouterr().err
+    assert "needs the size W" in capsys.readouterr().err
+    assert main(["gpu", str(LIB / "sliding_window.ein"), "--size", "W=512", "--json"]) == 0
+    (rec,) = _json.loads(capsys.readouterr().out)
+    assert rec["variant"] == "1-pass-window"
 
 
 def test_every_library_cascade_lowers_or_names_the_einsum():
