@@ -180,16 +180,13 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             cases.append(Case(v, B, H, H, n, n, d, True, cascade=f, group="causal", profile=prof))
         for v in ("sdpa-flash", "sdpa-cudnn"):
             cases.append(Case(v, B, H, H, n, n, d, True, group="causal", profile=prof))
-    # sliding-window attention (the window's band filter): einsim's window kernels, its causal kernel
-    # on the same shape (the window skips the tiles before it) and SDPA with the window as a boolean mask
+    # sliding-window attention (the window's band filter): einsim's window kernels and SDPA with the
+    # window as a boolean mask (the causal sweep measures the causal kernel on the same shapes)
     wins = [(v, f) for k, (f, _) in sorted(plans.items()) if k[4] and not k[3] for v in [f"{k[0]}-pass-window"]]
     wsweep = [(2, 2, 256, 64, 64)] if interpret else [(1, 16, 16384, 128, 4096), (4, 16, 4096, 128, 1024)]
     for B, H, n, d, w in wsweep if wins else []:
         for v, f in wins:
             cases.append(Case(v, B, H, H, n, n, d, True, cascade=f, group="window", profile=True, window=w))
-        for v, f in einsim_variants(True, False):
-            if v == "1-pass":
-                cases.append(Case("1-pass-causal", B, H, H, n, n, d, True, cascade=f, group="window"))
         for v in ("sdpa-efficient", "sdpa-cudnn", "torch-unfused"):
             cases.append(Case(v, B, H, H, n, n, d, True, group="window", window=w))
     # GQA prefill and decode over a KV cache (H = 32 query heads on G = 8 K/V heads). Without a grouped
