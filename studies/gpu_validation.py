@@ -63,10 +63,11 @@ def targets(records: list[dict]) -> list[str]:
         if "1-pass" not in v or key[5] < 4096:
             continue
         one = v["1-pass"]["tflops"]
+        card = v["1-pass"]["card"].replace("NVIDIA ", "")
         fl = v.get("sdpa-flash", {}).get("tflops")
         cu = v.get("sdpa-cudnn", {}).get("tflops")
         lines.append(
-            f"{key[0]:>3}  {v['1-pass']['card'][-12:]:<12} {key[6]:>4} {key[5]:>6}  {int(key[7]):>6}  {one:>11.0f}"
+            f"{key[0]:>3}  {card[:12]:<12} {key[6]:>4} {key[5]:>6}  {int(key[7]):>6}  {one:>11.0f}"
             f"  {fl or 0:>5.0f}  {cu or 0:>5.0f}   {one / fl if fl else float('nan'):>6.2f}"
             f"  {one / cu if cu else float('nan'):>7.2f}"
         )
@@ -178,7 +179,8 @@ def figure(rows: list[dict], out: Path) -> Path | None:
     cmap = plt.get_cmap("tab10")
     for i, v in enumerate(variants):
         rs = [r for r in rows if r["variant"] == v]
-        for run, marker in ((1, "o"), (2, "^"), (3, "s"), (4, "D"), (5, "v"), (6, "P")):
+        for run in sorted({r["run"] for r in rows}):
+            marker = "o^sDvPX*"[(run - 1) % 8]
             sel = [r for r in rs if r["run"] == run]
             if not sel:
                 continue
@@ -203,8 +205,8 @@ def figure(rows: list[dict], out: Path) -> Path | None:
     axes[2].axhspan(0.75, 1.25, color="0.9", zorder=0)
     axes[2].set(xscale="log", xlabel="N (keys)", ylabel="predicted / measured time", title="per variant and N")
     axes[0].legend(fontsize=6, ncol=2)
-    card = rows[0]["card"] if rows else ""
-    fig.suptitle(f"einsim GPU model vs measurement on {card} (o run 1: fitted; runs 2-6 predicted before measuring)")
+    cards = ", ".join(sorted({r["card"].replace("NVIDIA ", "") for r in rows}))
+    fig.suptitle(f"einsim GPU model vs measurement on {cards} (o run 1: fitted; runs 2-8 predicted before measuring)")
     fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
     path = out / "gpu_validation.png"
