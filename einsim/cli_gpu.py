@@ -83,6 +83,11 @@ def _gpu(args) -> int:
             "kernels": [
                 {**dataclasses.asdict(pk), "label": pk.label, "predicted": dataclasses.asdict(kc), "bound": kc.bound}
                 for pk, kc in zip(plan.kernels, pr.kernels)
+            ]
+            + [  # split-K's combine kernel
+                {"index": kc.index, "label": kc.label, "einsums": [], "predicted": dataclasses.asdict(kc)}
+                | {"bound": kc.bound}
+                for kc in pr.kernels[len(plan.kernels) :]
             ],
             "predicted_ms": pr.ms,
             "predicted_dram_read_bytes": pr.dram_read_bytes,

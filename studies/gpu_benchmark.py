@@ -111,7 +111,7 @@ def library_plans(interpret: bool):
             continue
         if not plan.stable:
             continue  # max-free cascades overflow on real data; lowered and tested, not benchmarked
-        key = (plan.passes, plan.causal, plan.grouped, plan.score_fns, plan.window)
+        key = (plan.passes, plan.causal, plan.grouped, plan.score_fns, plan.window, plan.split_k)
         if plan.scale(64) == 1.0 and plan.scale(128) == 1.0:
             continue  # keep the scaled variant of each structure
         out.setdefault(key, (os.path.basename(path), plan))
@@ -127,7 +127,7 @@ def build_cases(plans, interpret: bool) -> list[Case]:
         return [
             (f"{k[0]}-pass" + ("-gqa" if grouped else ""), fname)
             for k, (fname, _) in sorted(plans.items())
-            if k[1] == causal and k[2] == grouped and not k[3] and not k[4]
+            if k[1] == causal and k[2] == grouped and not k[3] and not k[4] and not k[5]
         ]
 
     one_pass = [x for x in einsim_variants(False, False) if x[0] == "1-pass"]
@@ -182,13 +182,22 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             cases.append(Case(v, B, H, H, n, n, d, True, group="causal", profile=prof))
     # sliding-window attention (the window's band filter): einsim's window kernels and SDPA with the
     # window as a boolean mask (the causal sweep measures the causal kernel on the same shapes)
-    wins = [(v, f) for k, (f, _) in sorted(plans.items()) if k[4] and not k[3] for v in [f"{k[0]}-pass-window"]]
+    wins = [(f"{k[0]}-pass-window", f) for k, (f, _) in sorted(plans.items()) if k[4] and not k[3]]
     wsweep = [(2, 2, 256, 64, 64)] if interpret else [(1, 16, 16384, 128, 4096), (4, 16, 4096, 128, 1024)]
     for B, H, n, d, w in wsweep if wins else []:
         for v, f in wins:
             cases.append(Case(v, B, H, H, n, n, d, True, cascade=f, group="window", profile=True, window=w))
         for v in ("sdpa-efficient", "sdpa-cudnn", "torch-unfused"):
             cases.append(Case(v, B, H, H, n, n, d, True, group="window", window=w))
+    # decode of one sequence (B = 1): few programs unless the keys are split (split-K / flash-decoding)
+    splits = [(f"{k[0]}-pass-splitk", f) for k, (f, _) in sorted(plans.items()) if k[5] and not k[3]]
+    one = [x for x in einsim_variants(False, False) if x[0] == "1-pass"]
+    b1 = [(1, 2, 300, 64)] if interpret else [(1, 32, 16384, 128), (1, 8, 65536, 128), (1, 32, 131072, 128)]
+    for B, H, m, d in b1 if splits else []:
+        for v, f in one + splits:
+            cases.append(Case(v + "-decode", B, H, H, 1, m, d, False, cascade=f, group="decode", profile=True))
+        for v in ("sdpa-flash", "sdpa-efficient"):
+            cases.append(Case(v + "-decode", B, H, H, 1, m, d, False, group="decode", profile=True))
     # GQA prefill and decode over a KV cache (H = 32 query heads on G = 8 K/V heads). Without a grouped
     # cascade in the library, decode runs the plain plans with as many K/V heads as query heads.
     grouped = [(v, f, False) for v, f in einsim_variants(False, True)]

@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 
 from einsim.errors import EinsimError
-from einsim.gpu.plan import KernelPlan, Shape, Tiling, choose_tiling, kernel_flags, ws_applies
+from einsim.gpu.plan import KernelPlan, Shape, Tiling, choose_splits, choose_tiling, kernel_flags, ws_applies
 
 SASS_OPS = ("HGMMA", "MUFU.EX2", "FFMA", "FMUL", "BAR.SYNC")
 
@@ -100,7 +100,7 @@ def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None,
                 sig[n] = "constexpr"
             elif n in ("Q", "K", "V", "O"):
                 sig[n] = elt
-            elif n in ("MST", "LST"):
+            elif n in ("MST", "LST", "PM", "PL", "PO"):
                 sig[n] = "*fp32"
             elif n == "qk_scale":
                 sig[n] = "fp32"
@@ -110,12 +110,13 @@ def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None,
         # become constants, integers divisible by 16 carry the divisibility attribute
         values = _int_args(shape, t)
         hi, lo = plan.band_offsets(shape)
-        values.update(BAND_HI=hi or 0, BAND_LO=lo or 0)
+        values.update(BAND_HI=hi or 0, BAND_LO=lo or 0, CHUNK=choose_splits(plan, shape, t)[1])
         for n, v in values.items():
             if v == 1:
                 const[n] = 1
                 sig[n] = "constexpr"
-        div16 = ["Q", "K", "V", "O", "MST", "LST"] + [n for n, v in values.items() if v != 1 and v % 16 == 0]
+        ptrs = ["Q", "K", "V", "O", "MST", "LST", "PM", "PL", "PO"]
+        div16 = ptrs + [n for n, v in values.items() if v != 1 and v % 16 == 0]
         attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in div16}
         src = ASTSource(kernels.attn_pass_kernel, sig, {(names.index(k),): v for k, v in const.items()}, attrs)
         k = triton.compile(

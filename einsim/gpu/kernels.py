@@ -204,6 +204,9 @@ def attn_pass_kernel(
     O,
     MST,
     LST,
+    PM,
+    PL,
+    PO,
     qk_scale,
     sqb,
     sqh,
@@ -229,6 +232,7 @@ def attn_pass_kernel(
     HP,
     BAND_HI,
     BAND_LO,
+    CHUNK,
     HEAD_DIM: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
@@ -251,6 +255,7 @@ def attn_pass_kernel(
     LAZY_RESCALE: tl.constexpr,
     TMA: tl.constexpr = False,
     WARP_SPEC: tl.constexpr = False,
+    SPLIT: tl.constexpr = False,
 ):
     """One pass of an attention cascade for BLOCK_M query rows of one (batch, head-program)."""
     pid_m = tl.program_id(0)
@@ -341,6 +346,13 @@ def attn_pass_kernel(
         lo = tl.maximum(p_lo + band_lo, 0) // BLOCK_N * BLOCK_N
         lo_full = tl.minimum(tl.maximum((p_hi + band_lo + BLOCK_N - 1) // BLOCK_N * BLOCK_N, lo), hi)
         mid = tl.maximum(mid, lo_full)
+    if SPLIT:
+        # split-K: this program's chunk of keys [pid_s * CHUNK, (pid_s + 1) * CHUNK), CHUNK a multiple of BLOCK_N
+        c_lo = tl.program_id(2) * CHUNK
+        lo = tl.maximum(lo, c_lo)
+        hi = tl.minimum(hi, c_lo + CHUNK)
+        lo_full = tl.minimum(tl.maximum(lo_full, lo), tl.maximum(hi, lo))
+        mid = tl.minimum(tl.maximum(mid, lo_full), tl.maximum(hi, lo_full))
     if WARP_SPEC:
         # one warp-specialized loop (a second loop breaks the specialization): every tile is masked when
         # any is
@@ -372,6 +384,13 @@ def attn_pass_kernel(
                     DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA,
                 )  # fmt: skip
 
+    if SPLIT:
+        # the chunk's summary: running max (log2 units), sum and unnormalized numerator, fp32
+        p_at = ((b * HP + hp) * tl.num_programs(2) + tl.program_id(2)) * ROWS + rows
+        tl.store(PM + p_at, m_i, mask=row_ok)
+        tl.store(PL + p_at, l_i, mask=row_ok)
+        tl.store(PO + p_at[:, None] * HEAD_DIM + offs_d[None, :], acc, mask=row_ok[:, None])
+        return
     if WRITE_M:
         tl.store(MST + st_idx, m_i, mask=row_ok)
     if WRITE_L:
@@ -390,6 +409,57 @@ def attn_pass_kernel(
         else:
             o_ptrs = O + b * sob + (head * soh + p_idx * som)[:, None] + offs_d[None, :] * sod
             tl.store(o_ptrs, acc.to(O.dtype.element_ty), mask=row_ok[:, None])
+
+
+@triton.jit
+def combine_kernel(
+    PM,
+    PL,
+    PO,
+    O,
+    sob,
+    soh,
+    som,
+    sod,
+    R,
+    N_Q,
+    ROWS,
+    HP,
+    NSPLIT,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    GROUP_ROWS: tl.constexpr,
+):
+    """Split-K combine: O = Σ_s e^(m_s - max_s m_s) acc_s / Σ_s e^(m_s - max_s m_s) l_s over the chunk
+    summaries of BLOCK_M query rows (the cascade's GM, PRM, SD, SNV and AV)."""
+    pid_m = tl.program_id(0)
+    pid_h = tl.program_id(1)
+    b = pid_h // HP
+    hp = pid_h % HP
+    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    row_ok = rows < ROWS
+    offs_d = tl.arange(0, HEAD_DIM)
+    base = (b * HP + hp) * NSPLIT
+    g = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
+    for s in range(NSPLIT):
+        g = tl.maximum(g, tl.load(PM + (base + s) * ROWS + rows, mask=row_ok, other=float("-inf")))
+    g = tl.where(g == float("-inf"), 0.0, g)
+    l_tot = tl.zeros([BLOCK_M], dtype=tl.float32)
+    acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
+    for s in range(NSPLIT):
+        at = (base + s) * ROWS + rows
+        w = tl.math.exp2(tl.load(PM + at, mask=row_ok, other=float("-inf")) - g)
+        l_tot += w * tl.load(PL + at, mask=row_ok, other=0.0)
+        acc += w[:, None] * tl.load(PO + at[:, None] * HEAD_DIM + offs_d[None, :], mask=row_ok[:, None], other=0.0)
+    acc = acc / tl.where(l_tot == 0.0, 1.0, l_tot)[:, None]
+    if GROUP_ROWS:
+        head = hp * R + rows // N_Q
+        p_idx = rows % N_Q
+    else:
+        head = hp + rows * 0
+        p_idx = rows
+    o_ptrs = O + b * sob + (head * soh + p_idx * som)[:, None] + offs_d[None, :] * sod
+    tl.store(o_ptrs, acc.to(O.dtype.element_ty), mask=row_ok[:, None])
 
 
 def grid(rows: int, block_m: int, batch: int, head_programs: int) -> tuple[int, int]:

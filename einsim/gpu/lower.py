@@ -20,6 +20,10 @@ How the IR decides (never the file name):
   coordinates with affine size bounds (einsim.gpu.band): the causal `m <= p + (M - P)` (hi = M - P) or a
   sliding window (plus lo = M - P - W + 1). Masked tiles are masked, tiles outside the band skipped.
   Group ranks on Q that K lacks make the plan grouped (GQA).
+- Split-K: per-chunk maxima, sums and numerators over the inner partition M0 that a later max over the
+  outer partition M1 combines (`e^(LM - GM)` rescales, sums over M1, deferred division) make the plan
+  split-K (flash-decoding): the pass kernel runs on S key chunks in parallel and writes chunk summaries,
+  a combine kernel merges them.
 Anything else raises `EinsimError` naming the Einsum and the construct.
 """
 
@@ -194,6 +198,11 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
             r.maxes.add(e.output)
             r.role[e.name] = "rowmax"
             continue
+        if red == "max" and len(a) == 1 and src <= r.maxes and e.output not in iterative and e.reduced_vars:
+            # a max over the outer key partition of per-chunk maxima (split-K / flash-decoding combine)
+            r.maxes.add(e.output)
+            r.role[e.name] = "combine_max"
+            continue
         if e.output in iterative and ops == {"max"} and src <= r.maxes | {e.output}:
             r.maxes.add(e.output)
             r.role[e.name] = "runmax"
@@ -210,6 +219,20 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
                     r.role[e.name] = "rescale"
                     continue
             raise _err(c, e, "an exponent that is not exp(score - max) or exp(max - max)")
+        if (
+            red == "add"
+            and ops == {"mul"}
+            and len(a) == 2
+            and e.reduced_vars
+            and src & r.rescale
+            and src - r.rescale <= r.sums | r.numer
+            and "combine_max" in r.role.values()
+        ):
+            # per-chunk sums / numerators rescaled by e^(chunk max - global max) and summed over chunks
+            tgt = r.numer if src & r.numer else r.sums
+            tgt.add(e.output)
+            r.role[e.name] = "combine"
+            continue
         if ops <= {"mul", "add"} and src & (r.rescale | r.sums | r.numer) and not e.reduced_vars:
             # online bookkeeping: rescaling of running sums / numerators
             tgt = r.numer if src & r.numer else r.sums
@@ -246,8 +269,11 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
         if key not in facts:
             raise _err(c, None, f"a cascade without a recognizable {key} input")
     roles = set(r.role.values())
-    if roles & {"online", "rescale"} and "runmax" not in roles:
-        raise _err(c, None, "rescaling of running sums without an iterative running max")
+    if roles & {"online", "rescale"} and not roles & {"runmax", "combine_max"}:
+        raise _err(c, None, "rescaling of running sums without an iterative running max or a max over chunks")
+    if "combine_max" in roles and not {"combine", "div_out"} <= roles:
+        raise _err(c, None, "a max over chunks without per-chunk sums combined over chunks and a deferred division")
+    facts["split_k"] = "combine_max" in roles
     return r, facts
 
 
@@ -367,5 +393,6 @@ def lower(cascade: Cascade, analysis=None) -> KernelPlan:
         score_fns=tuple(f["score_fns"]),
         band=band,
         band_ranks=(key_rank, p_var.upper()),
+        split_k=f["split_k"],
         source=c,
     )

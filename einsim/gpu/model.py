@@ -12,7 +12,8 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   every wave of resident programs that holds the head re-streams it, in lockstep (causal: the prefix
   the wave needs). Programs that drift apart inside a wave read more (D=64, 2 programs per SM, 64 MiB
   of K/V per head: 1.7-1.9 reads per wave on the H200); that is not modelled. Writes: O and the row
-  statistics that cross a pass boundary.
+  statistics that cross a pass boundary. Split-K plans run every query tile's key chunks as separate
+  programs that write chunk summaries (fp32 max, sum, numerator), then a memory-bound combine kernel.
 - Time. Per kernel: tensor-core time (score points × 2D per dot at the datasheet rate), ex2 time at
   16/clk/SM and fp32 issue time for the per-score element-wise work (counted from the flags: scale
   unless folded, max, exponent argument, sum, normalization, cast of P, accumulator rescale unless
@@ -34,7 +35,7 @@ import math
 from dataclasses import dataclass
 
 from einsim.gpu.arch import GpuArch
-from einsim.gpu.plan import KernelPlan, PassKernel, Shape, Tiling
+from einsim.gpu.plan import KernelPlan, PassKernel, Shape, Tiling, choose_splits
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,9 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
     rows, hp = _row_geometry(shape, t)
     tiles_q = _tiles_per_qtile(plan, shape, t)
     programs = len(tiles_q) * shape.B * hp
+    n_split, _ = choose_splits(plan, shape, t, arch.sms)
+    programs *= n_split  # split-K: the key chunks of every query tile run as separate programs
+    part_bytes = n_split * shape.B * hp * rows * (shape.D + 2) * 4 if plan.split_k else 0
     tiles = sum(tiles_q) * shape.B * hp
     points = float(tiles) * t.block_m * t.block_n
     q_bytes = shape.B * shape.H * shape.N_Q * shape.D * elt
@@ -200,7 +204,8 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
         streams = _kv_streams(plan, shape, t, slots, stream, arch)
         reads = q_bytes + stream * streams * shape.B * shape.kv_heads
         reads += stat_bytes * (int(pk.read_m) + int(pk.div_in_loop))
-        writes = q_bytes * int(pk.write_o) + stat_bytes * (int(pk.write_m) + int(pk.write_l))
+        writes = q_bytes * int(pk.write_o and not plan.split_k) + stat_bytes * (int(pk.write_m) + int(pk.write_l))
+        writes += part_bytes  # split-K: chunk summaries (max, sum, fp32 numerator) instead of O
         mma_s = mma / arch.mma_flops
         exp_s = exps / arch.mufu_rate
         fp32_s = fp32 / arch.fp32_rate
@@ -237,5 +242,16 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
                 dram_s,
                 seconds,
             )
+        )
+    if plan.split_k:
+        # the combine kernel: reads every chunk summary once, writes O; memory-bound
+        comb = part_bytes + q_bytes
+        sec = comb / arch.hbm_copy_bw + arch.launch_s
+        z, dram_s = 0.0, comb / arch.hbm_copy_bw
+        n_comb = len(tiles_q) * shape.B * hp
+        costs.append(
+            KernelCost(
+                len(costs) + 1, "combine", n_comb, 1, z, z, z, z, part_bytes, q_bytes, z, z, z, z, z, dram_s, sec
+            ),
         )
     return Prediction(tuple(costs))

@@ -94,6 +94,8 @@ class KernelPlan:
     band: Any = None
     #: names of the key and query ranks (the sizes the band's expressions use besides extra sizes)
     band_ranks: tuple[str, str] = ("M", "P")
+    #: split-K / flash-decoding: chunk summaries over key chunks, merged by a combine kernel
+    split_k: bool = False
     #: the cascade this plan lowers (for its scalars); not part of equality
     source: Any = field(default=None, compare=False, repr=False)
 
@@ -114,7 +116,7 @@ class KernelPlan:
     @property
     def variant(self) -> str:
         """Short name: `1-pass`, `2-pass`, `3-pass`, with `-window` / `-causal` / `-gqa` suffixes."""
-        name = f"{self.passes}-pass"
+        name = f"{self.passes}-pass" + ("-splitk" if self.split_k else "")
         if self.window:
             name += "-window"
         elif self.causal:
@@ -215,6 +217,24 @@ class Tiling:
     #: ask triton to warp-specialize the unmasked K/V loop (`tl.range(..., warp_specialize=True)`);
     #: ignored under the interpreter
     warp_specialize: bool = False
+    #: split-K plans: key chunks run in parallel (0: `choose_splits` picks them to fill the SMs)
+    splits: int = 0
+
+
+def choose_splits(plan: KernelPlan, shape: Shape, t: Tiling, sms: int = 132) -> tuple[int, int]:
+    """(chunks S, keys per chunk) of a split-K plan: enough chunks that the programs (query-row tiles x
+    batch x head programs x S) cover the SMs twice, each chunk a whole number of BLOCK_N tiles;
+    `t.splits` overrides. (1, N_KV) for other plans."""
+    if not plan.split_k:
+        return 1, shape.N_KV
+    rows, hp = (shape.R * shape.N_Q, shape.kv_heads) if t.group_rows else (shape.N_Q, shape.H)
+    programs = -(-rows // t.block_m) * shape.B * hp
+    tiles = -(-shape.N_KV // t.block_n)
+    want = t.splits or -(-2 * sms // programs)
+    per = -(-tiles // max(1, min(want, tiles)))
+    if not t.splits:  # chunks of >= 512 keys: chunk summaries stay small next to the K/V they replace
+        per = max(per, min(tiles, -(-512 // t.block_n)))
+    return -(-tiles // per), per * t.block_n
 
 
 def ws_applies(plan: KernelPlan, shape: Shape, t: Tiling) -> bool:
@@ -223,7 +243,7 @@ def ws_applies(plan: KernelPlan, shape: Shape, t: Tiling) -> bool:
     cascades do not compile with it). Masked tiles (causal, ragged N_KV) run in one masked loop (a second
     loop over the descriptors breaks the specialization). Whether a setting is *correct* is
     `ws_verified`'s business."""
-    return t.tma and plan.passes == 1 and not t.group_rows
+    return t.tma and plan.passes == 1 and not t.group_rows and not plan.split_k
 
 
 def kernel_flags(
@@ -252,6 +272,7 @@ def kernel_flags(
         LAZY_RESCALE=t.lazy_rescale,
         TMA=tma,
         WARP_SPEC=warp_spec,
+        SPLIT=plan.split_k,
     )
 
 

@@ -19,7 +19,16 @@ import triton.language as tl
 
 from einsim.errors import EinsimError
 from einsim.gpu import kernels
-from einsim.gpu.plan import KernelPlan, Shape, Tiling, choose_tiling, kernel_flags, ws_applies, ws_verified
+from einsim.gpu.plan import (
+    KernelPlan,
+    Shape,
+    Tiling,
+    choose_splits,
+    choose_tiling,
+    kernel_flags,
+    ws_applies,
+    ws_verified,
+)
 
 _TRITON_OPS: dict[str, object] = {}
 
@@ -171,6 +180,15 @@ def prepare(
         )
     rows, hp = (R * NQ, shape.kv_heads) if t.group_rows else (NQ, H)
     grid = kernels.grid(rows, t.block_m, B, hp)
+    # split-K: S key chunks in parallel, each writing its summary (max, sum, numerator; fp32)
+    sms = torch.cuda.get_device_properties(q.device).multi_processor_count if q.is_cuda else 132
+    n_split, chunk = choose_splits(plan, shape, t, sms)
+    part_m = part_l = part_o = st_m
+    if plan.split_k:
+        grid = (*grid, n_split)
+        part_m = torch.empty((B, hp, n_split, rows), device=q.device, dtype=torch.float32)
+        part_l = torch.empty_like(part_m)
+        part_o = torch.empty((B, hp, n_split, rows, D), device=q.device, dtype=torch.float32)
     args = (
         q,
         k,
@@ -178,6 +196,9 @@ def prepare(
         o,
         st_m,
         st_l,
+        part_m,
+        part_l,
+        part_o,
         qk_scale,
         *q.stride(),
         *k.stride(),
@@ -191,6 +212,7 @@ def prepare(
         hp,
         0 if band_hi is None else band_hi,
         0 if band_lo is None else band_lo,
+        chunk,
     )
     launches = []
     for pk in plan.kernels:
@@ -201,6 +223,11 @@ def prepare(
     def run() -> torch.Tensor:
         for flags in launches:
             kernels.attn_pass_kernel[grid](*args, **flags, num_warps=t.num_warps, num_stages=t.num_stages)
+        if plan.split_k:
+            kernels.combine_kernel[grid[:2]](
+                part_m, part_l, part_o, o, *o.stride(), R, NQ, rows, hp, n_split,
+                HEAD_DIM=D, BLOCK_M=t.block_m, GROUP_ROWS=t.group_rows, num_warps=4,
+            )  # fmt: skip
         return o
 
     return run, o

@@ -82,6 +82,26 @@ def test_sliding_window_matches_oracle(NQ, NK, W, tiling):
     assert rel_err(_run(plan, q, k, v, t, sizes={"W": W}), ref) < TOL[torch.float32]
 
 
+@pytest.mark.parametrize(
+    "NQ,NK,tiling",
+    [
+        (1, 256, None),  # decode: grouped rows, the default chunks
+        (1, 160, (16, 32, 4, 1, True, False, False, False, 4)),  # decode, 4 chunks, a ragged last chunk
+        (96, 128, (32, 32, 4, 1, False, False, False, False, 3)),  # prefill, 3 chunks
+        (96, 128, (32, 32, 4, 1, False, False, False, False, 1)),  # one chunk: the plain kernel plus a combine
+    ],
+)
+def test_split_k_matches_oracle(NQ, NK, tiling):
+    """Split-K / flash-decoding: the pass kernel writes one summary per key chunk, the combine kernel
+    merges them (GM, PRM, SD, SNV, AV of the cascade)."""
+    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "splitk_flash_decoding.ein"))
+    plan = lower(c)
+    assert plan.split_k and plan.variant == "1-pass-splitk"
+    q, k, v = _inputs(2, 2, 2, NQ, NK, 32, torch.float32, NQ + NK)
+    t = Tiling(*tiling) if tiling else None
+    assert rel_err(_run(plan, q, k, v, t), oracle(c, plan, q, k, v)) < TOL[torch.float32]
+
+
 def test_band_filter_on_a_three_pass_cascade_matches_oracle():
     """`m <= p and p <= m + 4`: a band 0 >= m - p >= -4 (not bottom-right aligned) in every pass."""
     c = einsim.parse(C.WINDOW_THREE_PASS)

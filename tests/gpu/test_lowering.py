@@ -137,6 +137,27 @@ def test_model_counts_window_tiles_golden():
     assert sh.points(*plan.band_offsets(sh)) == sum(min(p + 1, 256) for p in range(1024))
 
 
+def test_choose_splits_golden():
+    """B=1, 32 heads, one query, 16K keys: 32 programs of 16 grouped rows; 2 x 132 SMs want 9 chunks of
+    ceil(128 tiles / 9) = 15 tiles (1920 keys); other plans have one chunk."""
+    from einsim.gpu.plan import choose_splits
+
+    plan = lower(einsim.parse_file(str(LIB / "splitk_flash_decoding.ein")))
+    sh = Shape(1, 32, 1, 16384, 128)
+    t = choose_tiling(plan, sh)
+    assert t.group_rows and t.block_m == 16 and t.block_n == 128
+    assert choose_splits(plan, sh, t, 132) == (9, 1920)
+    assert choose_splits(plan, Shape(4, 16, 4096, 4096, 128), choose_tiling(plan, Shape(4, 16, 4096, 4096, 128))) == (
+        1,
+        4096,
+    )  # 2048 programs: no split; the >= 512-key floor keeps one chunk
+    one = lower(einsim.parse_file(str(LIB / "cascade5_fa2.ein")))
+    assert choose_splits(one, sh, t, 132) == (1, 16384)
+    pr = predict(plan, sh, t, H200)
+    assert [k.label for k in pr.kernels] == ["online-softmax+PV+div", "combine"]
+    assert pr.kernels[0].programs == 32 * 9
+
+
 def test_decode_is_memory_bound():
     plan = _plan(C.GQA_THREE_PASS)
     sh = Shape(16, 32, 1, 16384, 128, G=8)
