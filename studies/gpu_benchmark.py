@@ -624,6 +624,7 @@ def main(argv=None) -> None:
     ap.add_argument("--budget-s", type=float, default=540.0)
     ap.add_argument("--interpret", action="store_true")
     ap.add_argument("--ncu-child", default=None)
+    ap.add_argument("--only", default=None, help="comma-separated case groups to run (main, long, holdout, ...)")
     args = ap.parse_args(argv)
     if args.interpret:
         os.environ["TRITON_INTERPRET"] = "1"
@@ -648,6 +649,8 @@ def main(argv=None) -> None:
     tuned = tune_one_pass(plans, device, args.interpret)
     env["tuned_one_pass"] = {str(d): t for d, t in tuned.items()}
     cases = build_cases(plans, args.interpret)
+    if args.only:
+        cases = [c for c in cases if c.group in args.only.split(",")]
     if args.interpret:  # the interpreter computes bf16 wrongly (gpu.md §4.4): fp16 there
         for c in cases:
             c.dtype = "fp16"
