@@ -198,6 +198,15 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             cases.append(Case(v + "-decode", B, H, H, 1, m, d, False, cascade=f, group="decode", profile=True))
         for v in ("sdpa-flash", "sdpa-efficient"):
             cases.append(Case(v + "-decode", B, H, H, 1, m, d, False, group="decode", profile=True))
+    # shapes and pipeline depths the decode model was not fitted on (added in run 10): few programs stream
+    # at most their loads in flight per load latency, so 2 and 4 stages should take 2x and 2/3 the time
+    b1_new = [] if interpret else [(1, 16, 32768, 128, 3), (2, 4, 65536, 128, 3), (1, 64, 8192, 128, 3)]
+    b1_new += [] if interpret else [(1, 8, 65536, 128, 2), (1, 8, 65536, 128, 4)]
+    for B, H, m, d, st in b1_new if splits else []:
+        for v, f in one + (splits if st == 3 else []):
+            sfx = "" if st == 3 else f"-s{st}"
+            t = None if st == 3 else (16, 128, 4, st, True)
+            cases.append(Case(v + "-decode" + sfx, B, H, H, 1, m, d, False, cascade=f, group="decode", tiling=t))
     # GQA prefill and decode over a KV cache (H = 32 query heads on G = 8 K/V heads). Without a grouped
     # cascade in the library, decode runs the plain plans with as many K/V heads as query heads.
     grouped = [(v, f, False) for v, f in einsim_variants(False, True)]

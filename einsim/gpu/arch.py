@@ -46,6 +46,10 @@ class GpuArch:
     program_overhead_s: float = 2.5e-6
     #: fixed cost of one kernel launch inside a sequence of launches (s)
     launch_s: float = 4e-6
+    #: effective latency of a program's pipelined K/V loads (s): a program streams at most its bytes in
+    #: flight ((stages - 1) K/V tiles) per latency (Little's law), which binds when few programs run
+    #: (decode of one sequence); fitted to run 9 (B=1 decode, 8-32 programs: 2.39-2.49 µs on the H200)
+    load_latency_s: float = 2.4e-6
 
     @property
     def mufu_rate(self) -> float:

@@ -21,7 +21,8 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   overlap_exponent` (one 8-warp program per SM barely overlaps softmax with the MMAs; several do), plus
   a per-program overhead per wave, scaled for idle SMs and the last partial wave. The kernel takes the
   largest of that, its SM←L2 K/V tile stream over `arch.l2_read_bw` (binds the max-only pass) and its
-  DRAM bytes over the measured copy bandwidth, plus a launch cost. Resident programs per SM come from
+  DRAM bytes over the measured copy bandwidth — or, with few programs (decode of one sequence), over
+  what they keep in flight per load latency (Little's law) — plus a launch cost. Resident programs per SM come from
   shared memory and a register estimate (checked against ptxas, einsim.gpu.inspect).
 Constants marked "fitted" in einsim.gpu.arch were fitted to run 1 of studies/gpu_benchmark.py on an
 H200 and checked against runs 2-5 (studies/notes_gpu.md); the re-stream factor of v1-v5 (1.3 per wave,
@@ -220,7 +221,10 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
             compute *= math.ceil(waves) / waves
         l2_bytes = tiles * t.block_n * shape.D * elt * (1 + int(pk.do_pv))
         l2_s = l2_bytes / arch.l2_read_bw
-        dram_s = (reads + writes) / arch.hbm_copy_bw
+        # a program keeps (stages - 1) K/V tiles in flight: with few programs that, not HBM, binds
+        inflight = max(1, t.num_stages - 1) * t.block_n * shape.D * elt * (1 + int(pk.do_pv))
+        bw = min(arch.hbm_copy_bw, min(programs, slots) * inflight / arch.load_latency_s)
+        dram_s = (reads + writes) / bw
         seconds = max(compute, l2_s, dram_s) + arch.launch_s
         costs.append(
             KernelCost(
