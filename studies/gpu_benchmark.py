@@ -3,31 +3,29 @@
 Run on the lent GPU machine (one H100 or H200):
     PYTHONUNBUFFERED=1 python3 studies/gpu_benchmark.py --out $OUT
 It (1) records the card, versions and clocks and measures the copy and matmul ceilings; (2) for every
-case — each library cascade that lowers (1-, 2-, 3-pass, causal, GQA, decode; chosen by the plan's
-properties, never by file name), torch SDPA with the flash / cuDNN / efficient backend named
+case — each library cascade that lowers (1-, 2-, 3-pass, causal, sliding window, GQA, decode, split-K;
+chosen by the plan's properties, never by file name), torch SDPA with the flash / cuDNN / efficient backend named
 explicitly, and an unfused torch path — checks correctness on fresh random inputs (outputs poisoned
 with NaN; relative Frobenius error against float64 from the same rounded inputs: bf16 ≤ 1e-2, fp16 ≤
 1e-3) and times it with `triton.testing.do_bench` (median, L2 flushed); (3) re-runs a reduced set
 under Nsight Compute (`--clock-control none`) for DRAM bytes read (`dram__bytes_read.sum`) and written
-(L2 write sectors from the SMs × 32 B; the DRAM write counter misses data still in L2) per kernel;
+(L2 write sectors from the SMs × 32 B; the DRAM write counter misses data still in L2) per kernel
+(studies/gpu_ncu.py);
 (4) writes `gpu_benchmark.json` (one record per (variant, shape)) and prints a short table last.
 Every einsim record carries the model's `predicted_dram_bytes` and `predicted_ms` (einsim.gpu.model,
 computed before measuring). `--interpret` runs the same code on CPU under TRITON_INTERPRET=1 at tiny
-sizes (no ncu, wall-clock timing) to test the script.
+sizes (no ncu, wall-clock timing) to test the script; `--only decode,window` runs some case groups.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import glob
-import io
 import json
 import math
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -36,19 +34,7 @@ from dataclasses import asdict, dataclass, field
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-NCU_METRICS = [
-    "dram__bytes_read.sum",
-    "dram__bytes_write.sum",
-    "lts__t_sectors_srcunit_tex_op_write.sum",
-    "lts__t_sectors_srcunit_tex_op_read.sum",
-    "gpu__time_duration.sum",
-    "launch__registers_per_thread",
-    "launch__occupancy_limit_registers",
-    "launch__occupancy_limit_shared_mem",
-    "launch__grid_size",
-]
-MARKER = "einsim_ncu_marker"
-CORE_METRICS = NCU_METRICS[:5]
+from studies.gpu_ncu import parse_ncu_csv, run_ncu  # noqa: E402,F401  (parse_ncu_csv: re-exported)
 
 
 @dataclass
@@ -410,127 +396,6 @@ def ncu_child(cases_path: str, interpret: bool) -> None:
             for _ in range(case.extra.get("ncu_repeats", 1)):
                 einsim_ncu_marker[(1,)](marker_buf)
             torch.cuda.cudart().cudaProfilerStop()
-
-
-def _num(x: str) -> float | None:
-    x = x.replace(",", "").strip()
-    try:
-        return float(x)
-    except ValueError:
-        return None
-
-
-def parse_ncu_csv(text: str, keys: list[str]) -> dict[str, dict]:
-    """Split ncu's raw CSV (one row per kernel, in launch order) at marker kernels into cases."""
-    lines = text.splitlines()
-    start = next((i for i, ln in enumerate(lines) if ln.startswith('"ID"')), None)
-    if start is None:
-        return {}
-    rows = list(csv.reader(io.StringIO("\n".join(lines[start:]))))
-    header, body = rows[0], rows[1:]
-    if body and body[0] and body[0][0] == "":
-        body = body[1:]  # units row
-    col = {h: i for i, h in enumerate(header)}
-    name_col = col.get("Kernel Name", col.get("Function Name"))
-    out: dict[str, dict] = {}
-    idx = -1
-    for r in body:
-        if len(r) < len(header):
-            continue
-        name = r[name_col]
-        if MARKER in name:
-            idx += 1
-            continue
-        if idx < 0 or idx >= len(keys):
-            continue
-        rec = out.setdefault(keys[idx], {"kernels": []})
-        rec["kernels"].append({"name": name[:80], **{m: _num(r[col[m]]) for m in NCU_METRICS if m in col}})
-    for rec in out.values():
-
-        def tot(m: str, ks=rec["kernels"]) -> float:
-            return sum(k.get(m) or 0.0 for k in ks)
-
-        rec["dram_read_bytes"] = tot("dram__bytes_read.sum")
-        rec["dram_write_bytes"] = 32 * tot("lts__t_sectors_srcunit_tex_op_write.sum")
-        rec["dram_write_counter_bytes"] = tot("dram__bytes_write.sum")
-        rec["l2_read_bytes"] = 32 * tot("lts__t_sectors_srcunit_tex_op_read.sum")
-        rec["ncu_ms"] = tot("gpu__time_duration.sum") / 1e6
-    return out
-
-
-def _ncu_keys(cases: list[Case]) -> list[str]:
-    """One key per marker: a case profiled `ncu_repeats` times gives `key`, `key#r1`, `key#r2`, ..."""
-    return [
-        c.key if i == 0 else f"{c.key}#r{i}" for c in cases for i in range(c.extra.get("ncu_repeats", 1))
-    ]
-
-
-def run_ncu(groups: dict[str, list[Case]], out_dir: str, deadline: float, interpret: bool) -> dict[str, dict]:
-    ncu = shutil.which("ncu") or next(iter(sorted(glob.glob("/opt/nvidia/nsight-compute/*/ncu"))), None)
-    if ncu is None or interpret:
-        print("# ncu: not run (no ncu or interpreter mode)")
-        return {}
-    results: dict[str, dict] = {}
-    raw = []
-    metrics = list(NCU_METRICS)
-    for name, cases in groups.items():
-        left = deadline - time.time()
-        if left < 30 or not cases:
-            print(f"# ncu group {name}: skipped ({left:.0f} s left)")
-            continue
-        path = os.path.join("/tmp", f"einsim_ncu_{name}.json")
-        json.dump([asdict(c) for c in cases], open(path, "w"))
-        log = os.path.join("/tmp", f"einsim_ncu_{name}.csv")
-        cmd = [
-            ncu,
-            "--clock-control",
-            "none",
-            "--profile-from-start",
-            "off",
-            "--csv",
-            "--page",
-            "raw",
-            "--print-units",
-            "base",
-            "--metrics",
-            ",".join(NCU_METRICS),
-            "--log-file",
-            log,
-            sys.executable,
-            os.path.abspath(__file__),
-            "--ncu-child",
-            path,
-        ]
-        t0 = time.time()
-        try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=max(10, left - 15))
-            tail = (p.stdout + p.stderr)[-1500:]
-        except subprocess.TimeoutExpired as e:
-            tail = f"timeout after {time.time() - t0:.0f} s: {str(e.stdout)[-500:]}"
-        text = open(log).read() if os.path.exists(log) else ""
-        raw.append(f"### group {name}\n{text}")
-        keys = _ncu_keys(cases)
-        got = parse_ncu_csv(text, keys)
-        if not got and metrics != CORE_METRICS:
-            print(f"# ncu group {name}: nothing parsed; falling back to {CORE_METRICS}")
-            print(tail)
-            metrics = list(CORE_METRICS)
-            p = subprocess.run(
-                cmd[: cmd.index("--metrics") + 1] + [",".join(metrics)] + cmd[cmd.index("--metrics") + 2 :],
-                capture_output=True,
-                text=True,
-                timeout=max(10, deadline - time.time() - 15),
-            )
-            tail = (p.stdout + p.stderr)[-1500:]
-            text = open(log).read() if os.path.exists(log) else ""
-            got = parse_ncu_csv(text, keys)
-        results.update(got)
-        print(f"# ncu group {name}: {len(got)}/{len(keys)} profiles in {time.time() - t0:.0f} s")
-        if len(got) < len(keys):
-            print(tail)
-    with open(os.path.join(out_dir, "ncu_raw.csv"), "w") as f:
-        f.write("\n".join(raw))
-    return results
 
 
 # ----------------------------------------------------------------------------------------------- main

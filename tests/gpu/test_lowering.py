@@ -168,7 +168,7 @@ def test_decode_is_memory_bound():
 
 
 def test_ncu_csv_is_split_into_cases_at_marker_kernels():
-    from studies.gpu_benchmark import parse_ncu_csv
+    from studies.gpu_ncu import parse_ncu_csv
 
     text = "\n".join(
         [

@@ -1,0 +1,162 @@
+"""Nsight Compute for the GPU benchmark: metrics, launching ncu on the benchmark's child mode, and
+splitting its raw CSV into per-case kernel records (imports nothing from torch or triton).
+
+Input: the cases to profile (`studies.gpu_benchmark.Case`), grouped; the benchmark script, whose
+`--ncu-child FILE` mode runs each case once between profiler start/stop, every launch preceded by a
+marker kernel. Output: per case key (`key#rN` for repeated profiles) the kernels' metrics and the DRAM
+bytes read (`dram__bytes_read.sum`) and written (L2 write sectors x 32: `dram__bytes_write.sum` misses
+data still in L2, gpu.md §3), SM<-L2 bytes and ncu's duration. `--clock-control none` keeps the clocks
+the timing runs saw.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from studies.gpu_benchmark import Case
+
+NCU_METRICS = [
+    "dram__bytes_read.sum",
+    "dram__bytes_write.sum",
+    "lts__t_sectors_srcunit_tex_op_write.sum",
+    "lts__t_sectors_srcunit_tex_op_read.sum",
+    "gpu__time_duration.sum",
+    "launch__registers_per_thread",
+    "launch__occupancy_limit_registers",
+    "launch__occupancy_limit_shared_mem",
+    "launch__grid_size",
+]
+MARKER = "einsim_ncu_marker"
+CORE_METRICS = NCU_METRICS[:5]
+
+
+def _num(x: str) -> float | None:
+    x = x.replace(",", "").strip()
+    try:
+        return float(x)
+    except ValueError:
+        return None
+
+
+def parse_ncu_csv(text: str, keys: list[str]) -> dict[str, dict]:
+    """Split ncu's raw CSV (one row per kernel, in launch order) at marker kernels into cases."""
+    lines = text.splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.startswith('"ID"')), None)
+    if start is None:
+        return {}
+    rows = list(csv.reader(io.StringIO("\n".join(lines[start:]))))
+    header, body = rows[0], rows[1:]
+    if body and body[0] and body[0][0] == "":
+        body = body[1:]  # units row
+    col = {h: i for i, h in enumerate(header)}
+    name_col = col.get("Kernel Name", col.get("Function Name"))
+    out: dict[str, dict] = {}
+    idx = -1
+    for r in body:
+        if len(r) < len(header):
+            continue
+        name = r[name_col]
+        if MARKER in name:
+            idx += 1
+            continue
+        if idx < 0 or idx >= len(keys):
+            continue
+        rec = out.setdefault(keys[idx], {"kernels": []})
+        rec["kernels"].append({"name": name[:80], **{m: _num(r[col[m]]) for m in NCU_METRICS if m in col}})
+    for rec in out.values():
+
+        def tot(m: str, ks=rec["kernels"]) -> float:
+            return sum(k.get(m) or 0.0 for k in ks)
+
+        rec["dram_read_bytes"] = tot("dram__bytes_read.sum")
+        rec["dram_write_bytes"] = 32 * tot("lts__t_sectors_srcunit_tex_op_write.sum")
+        rec["dram_write_counter_bytes"] = tot("dram__bytes_write.sum")
+        rec["l2_read_bytes"] = 32 * tot("lts__t_sectors_srcunit_tex_op_read.sum")
+        rec["ncu_ms"] = tot("gpu__time_duration.sum") / 1e6
+    return out
+
+
+def _ncu_keys(cases: list[Case]) -> list[str]:
+    """One key per marker: a case profiled `ncu_repeats` times gives `key`, `key#r1`, `key#r2`, ..."""
+    return [
+        c.key if i == 0 else f"{c.key}#r{i}" for c in cases for i in range(c.extra.get("ncu_repeats", 1))
+    ]
+
+
+def run_ncu(groups: dict[str, list[Case]], out_dir: str, deadline: float, interpret: bool) -> dict[str, dict]:
+    ncu = shutil.which("ncu") or next(iter(sorted(glob.glob("/opt/nvidia/nsight-compute/*/ncu"))), None)
+    if ncu is None or interpret:
+        print("# ncu: not run (no ncu or interpreter mode)")
+        return {}
+    results: dict[str, dict] = {}
+    raw = []
+    metrics = list(NCU_METRICS)
+    for name, cases in groups.items():
+        left = deadline - time.time()
+        if left < 30 or not cases:
+            print(f"# ncu group {name}: skipped ({left:.0f} s left)")
+            continue
+        path = os.path.join("/tmp", f"einsim_ncu_{name}.json")
+        json.dump([asdict(c) for c in cases], open(path, "w"))
+        log = os.path.join("/tmp", f"einsim_ncu_{name}.csv")
+        cmd = [
+            ncu,
+            "--clock-control",
+            "none",
+            "--profile-from-start",
+            "off",
+            "--csv",
+            "--page",
+            "raw",
+            "--print-units",
+            "base",
+            "--metrics",
+            ",".join(NCU_METRICS),
+            "--log-file",
+            log,
+            sys.executable,
+            os.path.join(os.path.dirname(os.path.abspath(__file__)), "gpu_benchmark.py"),
+            "--ncu-child",
+            path,
+        ]
+        t0 = time.time()
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=max(10, left - 15))
+            tail = (p.stdout + p.stderr)[-1500:]
+        except subprocess.TimeoutExpired as e:
+            tail = f"timeout after {time.time() - t0:.0f} s: {str(e.stdout)[-500:]}"
+        text = open(log).read() if os.path.exists(log) else ""
+        raw.append(f"### group {name}\n{text}")
+        keys = _ncu_keys(cases)
+        got = parse_ncu_csv(text, keys)
+        if not got and metrics != CORE_METRICS:
+            print(f"# ncu group {name}: nothing parsed; falling back to {CORE_METRICS}")
+            print(tail)
+            metrics = list(CORE_METRICS)
+            p = subprocess.run(
+                cmd[: cmd.index("--metrics") + 1] + [",".join(metrics)] + cmd[cmd.index("--metrics") + 2 :],
+                capture_output=True,
+                text=True,
+                timeout=max(10, deadline - time.time() - 15),
+            )
+            tail = (p.stdout + p.stderr)[-1500:]
+            text = open(log).read() if os.path.exists(log) else ""
+            got = parse_ncu_csv(text, keys)
+        results.update(got)
+        print(f"# ncu group {name}: {len(got)}/{len(keys)} profiles in {time.time() - t0:.0f} s")
+        if len(got) < len(keys):
+            print(tail)
+    with open(os.path.join(out_dir, "ncu_raw.csv"), "w") as f:
+        f.write("\n".join(raw))
+    return results
