@@ -184,6 +184,13 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             cases.append(Case(v + "-decode", B, H, H, 1, m, d, False, cascade=f, group="decode", profile=True))
         for v in ("sdpa-flash", "sdpa-efficient"):
             cases.append(Case(v + "-decode", B, H, H, 1, m, d, False, group="decode", profile=True))
+    # GQA decode of one sequence: 8 K/V groups give 8 programs unless the keys are split (not yet measured)
+    gsplits = [(f"{k[0]}-pass-splitk-gqa", f) for k, (f, _) in sorted(plans.items()) if k[5] and k[2] and not k[3]]
+    gone = [x for x in einsim_variants(False, True) if x[0] == "1-pass-gqa"]
+    for B, H, G, m, d in ([(1, 8, 2, 300, 64)] if interpret else [(1, 32, 8, 65536, 128)]) if gsplits else []:
+        for v, f in gone + gsplits:
+            cases.append(Case(v + "-decode", B, H, G, 1, m, d, False, cascade=f, group="decode", profile=True))
+        cases.append(Case("sdpa-flash-decode", B, H, G, 1, m, d, False, group="decode", profile=True))
     # shapes and pipeline depths the decode model was not fitted on (added in run 10): few programs stream
     # at most their loads in flight per load latency, so 2 and 4 stages should take 2x and 2/3 the time
     b1_new = [] if interpret else [(1, 16, 32768, 128, 3), (2, 4, 65536, 128, 3), (1, 64, 8192, 128, 3)]

@@ -36,6 +36,7 @@ EXPECTED_PASSES: dict[str, tuple[int, dict[str, int] | None]] = {
     "twopass_deferred": (2, None),
     "twopass_partitioned": (2, None),
     "splitk_flash_decoding": (1, {"M1": 2, "M0": 2}),
+    "gqa_splitk_decoding": (1, {"M1": 2, "M0": 2}),
     "cascade5_fa2": (1, FA2_LEVELS),
     "flash_attention1": (1, FA2_LEVELS),
     "unstable_3pass": (2, None),
@@ -229,7 +230,7 @@ def test_sliding_window_is_causal_when_wide():
     assert rel_err(out_w, out_c) <= RTOL
 
 
-@pytest.mark.parametrize("name", ["gqa_fa2", "gqa_3pass"])
+@pytest.mark.parametrize("name", ["gqa_fa2", "gqa_3pass", "gqa_splitk_decoding"])
 @HYP
 @given(g=st.integers(1, 3), r=st.integers(1, 3), e=small, f=small, p=st.integers(1, 5), mt=tiled_m(4, 4),
        big=st.booleans(), seed=seeds)
@@ -239,7 +240,7 @@ def test_gqa_random(name, g, r, e, f, p, mt, big, seed):
     q = rng.standard_normal((g, r, e, p)) * (100.0 if big else 1.0)
     k = rng.standard_normal((g, e, m))
     v = rng.standard_normal((g, f, m))
-    out = execute(lib(name), {"Q": q, "K": k, "V": v}, {"M0": m0} if name == "gqa_fa2" else {})["AV"]
+    out = execute(lib(name), {"Q": q, "K": k, "V": v}, {"M0": m0} if name != "gqa_3pass" else {})["AV"]
     ref = np.stack([np.stack([reference_attention(q[gi, ri], k[gi], v[gi], 1 / math.sqrt(e))
                               for ri in range(r)]) for gi in range(g)])
     assert rel_err(out, ref) <= RTOL

@@ -102,6 +102,19 @@ def test_split_k_matches_oracle(NQ, NK, tiling):
     assert rel_err(_run(plan, q, k, v, t), oracle(c, plan, q, k, v)) < TOL[torch.float32]
 
 
+@pytest.mark.parametrize("splits", [1, 3])
+def test_grouped_split_k_decode_matches_oracle(splits):
+    """GQA decode (one query, R = 4 query heads per K/V group) split into key chunks: the group's heads
+    are stacked as tile rows, every chunk writes their summaries, the combine kernel maps rows back to
+    heads."""
+    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "gqa_splitk_decoding.ein"))
+    plan = lower(c)
+    assert plan.split_k and plan.grouped
+    q, k, v = _inputs(2, 8, 2, 1, 192, 32, torch.float32, 5 + splits)
+    t = Tiling(16, 32, 4, 1, group_rows=True, splits=splits)
+    assert rel_err(_run(plan, q, k, v, t), oracle(c, plan, q, k, v)) < TOL[torch.float32]
+
+
 def test_band_filter_on_a_three_pass_cascade_matches_oracle():
     """`m <= p and p <= m + 4`: a band 0 >= m - p >= -4 (not bottom-right aligned) in every pass."""
     c = einsim.parse(C.WINDOW_THREE_PASS)
