@@ -11,6 +11,8 @@ import pytest
 import torch
 import triton
 import triton.language as tl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import einsim
 from einsim.gpu.lower import lower
@@ -102,6 +104,26 @@ def test_split_k_matches_oracle(NQ, NK, tiling):
     assert rel_err(_run(plan, q, k, v, t), oracle(c, plan, q, k, v)) < TOL[torch.float32]
 
 
+@settings(max_examples=12, deadline=None)
+@given(
+    nq=st.integers(1, 70),
+    nk_tiles=st.integers(1, 10),
+    splits=st.integers(1, 12),
+    grouped=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_split_k_property(nq, nk_tiles, splits, grouped, seed):
+    """Any chunk count (more chunks than tiles included: empty chunks), query count, plain or grouped:
+    the chunk summaries and their combine give the executor's output."""
+    name = "gqa_splitk_decoding" if grouped else "splitk_flash_decoding"
+    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), f"{name}.ein"))
+    plan = lower(c)
+    H, G = (4, 2) if grouped else (2, 2)
+    q, k, v = _inputs(1, H, G, nq, 16 * nk_tiles, 16, torch.float32, seed)
+    t = Tiling(16, 16, 4, 1, group_rows=grouped and nq * H // G <= 64, splits=splits)
+    assert rel_err(_run(plan, q, k, v, t), oracle(c, plan, q, k, v)) < TOL[torch.float32]
+
+
 @pytest.mark.parametrize("splits", [1, 3])
 def test_grouped_split_k_decode_matches_oracle(splits):
     """GQA decode (one query, R = 4 query heads per K/V group) split into key chunks: the group's heads
@@ -113,6 +135,26 @@ def test_grouped_split_k_decode_matches_oracle(splits):
     q, k, v = _inputs(2, 8, 2, 1, 192, 32, torch.float32, 5 + splits)
     t = Tiling(16, 32, 4, 1, group_rows=True, splits=splits)
     assert rel_err(_run(plan, q, k, v, t), oracle(c, plan, q, k, v)) < TOL[torch.float32]
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    nq=st.integers(1, 90),
+    nk_tiles=st.integers(1, 8),
+    w=st.integers(1, 140),
+    tiling=st.sampled_from([None, (32, 32, 4, 1), (16, 16, 4, 1), (64, 32, 4, 1)]),
+    seed=st.integers(0, 2**16),
+)
+def test_sliding_window_property(nq, nk_tiles, w, tiling, seed):
+    """Any window width, query count and tiling: the band's skipped, masked and unmasked tiles together
+    give the executor's output (N_KV a multiple of the oracle's M0 = 16, N_Q <= N_KV)."""
+    nk = max(16 * nk_tiles, 16 * -(-nq // 16))
+    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "sliding_window.ein"))
+    plan = lower(c)
+    q, k, v = _inputs(1, 2, 2, nq, nk, 16, torch.float32, seed)
+    t = Tiling(*tiling) if tiling else None
+    ref = oracle(c, plan, q, k, v, sizes={"W": w})
+    assert rel_err(_run(plan, q, k, v, t, sizes={"W": w}), ref) < TOL[torch.float32]
 
 
 def test_band_filter_on_a_three_pass_cascade_matches_oracle():
