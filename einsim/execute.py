@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import networkx as nx
 import numpy as np
@@ -77,6 +77,32 @@ def eval_scalars(c: Cascade, sizes: Mapping[str, int]) -> dict[str, float]:
     return vals
 
 
+def eval_iexpr(x: IExpr, var: Callable[[str], object], sizes: Mapping[str, int]):
+    """An index expression with rank variables from `var(name)` (ints or broadcastable numpy grids) and
+    sizes from `sizes`; `//` and `%` floor as Python's do."""
+    if isinstance(x, IVar):
+        return var(x.name)
+    if isinstance(x, ISize):
+        return sizes[x.name]
+    if isinstance(x, INum):
+        return x.value
+    a, b = eval_iexpr(x.a, var, sizes), eval_iexpr(x.b, var, sizes)
+    return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "//": lambda: a // b,
+            "%": lambda: a % b}[x.op]()
+
+
+def eval_pred(p: Pred, var: Callable[[str], object], sizes: Mapping[str, int]):
+    """A filter predicate, element-wise over the grids `var` returns (see `eval_iexpr`)."""
+    if isinstance(p, Cmp):
+        a, b = eval_iexpr(p.a, var, sizes), eval_iexpr(p.b, var, sizes)
+        return {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater,
+                ">=": np.greater_equal}[p.op](a, b)
+    if isinstance(p, Not):
+        return np.logical_not(eval_pred(p.a, var, sizes))
+    f = np.logical_and if p.op == "and" else np.logical_or
+    return f(eval_pred(p.a, var, sizes), eval_pred(p.b, var, sizes))
+
+
 class _EinsumEval:
     """Evaluates one Einsum over its iteration space (with some variables fixed)."""
 
@@ -96,25 +122,10 @@ class _EinsumEval:
         return np.arange(self.ext[ax]).reshape(shape)
 
     def iexpr(self, x: IExpr):
-        if isinstance(x, IVar):
-            return self.grid(x.name)
-        if isinstance(x, ISize):
-            return self.sizes[x.name]
-        if isinstance(x, INum):
-            return x.value
-        a, b = self.iexpr(x.a), self.iexpr(x.b)
-        return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "//": lambda: a // b,
-                "%": lambda: a % b}[x.op]()
+        return eval_iexpr(x, self.grid, self.sizes)
 
     def pred(self, p: Pred):
-        if isinstance(p, Cmp):
-            a, b = self.iexpr(p.a), self.iexpr(p.b)
-            return {"==": np.equal, "!=": np.not_equal, "<": np.less, "<=": np.less_equal, ">": np.greater,
-                    ">=": np.greater_equal}[p.op](a, b)
-        if isinstance(p, Not):
-            return np.logical_not(self.pred(p.a))
-        f = np.logical_and if p.op == "and" else np.logical_or
-        return f(self.pred(p.a), self.pred(p.b))
+        return eval_pred(p, self.grid, self.sizes)
 
     def add_cull(self, mask) -> None:
         mask = np.asarray(mask, dtype=bool).reshape(np.shape(mask) if np.ndim(mask) == self.nd else [1] * self.nd)

@@ -3,12 +3,14 @@
 Input: the filter predicates on the score Einsum, the query variable p, the key rank M (possibly
 partitioned as M = M1 * M0, with m = m1*M0 + m0) and the cascade's size names (M, P, a window W, ...).
 Output: a `Band`: query p sees the keys m with  lo <= m - p <= hi, where hi and lo are affine in the
-sizes (either may be absent), or an `EinsimError` when the filters are not such a band.
+sizes (either may be absent), or None when the filters are not such a band (the lowering then names
+the filter in its error).
 
-How: the predicate is evaluated (never parsed by pattern) for every p of a small P and every offset
-d = m - p over a range much wider than the sizes, for a dozen size assignments. For each assignment
-the valid offsets must form one interval independent of p; its ends are then fitted, exactly, as
-integer affine functions of the sizes and checked on every assignment. Causal `m <= p + (M - P)` is
+How: the predicate is evaluated (never parsed by pattern; with the executor's evaluator, over numpy
+grids) for every p of a small P and every offset d = m - p over a range much wider than the sizes, for
+a dozen size assignments. For each assignment the valid offsets must form one interval independent of
+p; its ends are then fitted, exactly, as integer affine functions of the sizes and checked on every
+assignment. Causal `m <= p + (M - P)` is
 hi = M - P; the sliding window `... and m > p + (M - P) - W` adds lo = M - P - W + 1.
 """
 
@@ -17,7 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from einsim.ir import BoolOp, Cmp, IExpr, INum, ISize, IVar, Not, Pred
+import numpy as np
+
+from einsim.execute import eval_pred
+from einsim.ir import Pred
 
 
 @dataclass(frozen=True)
@@ -46,28 +51,6 @@ class Band:
 
     def offsets(self, sizes: dict[str, int]) -> tuple[int | None, int | None]:
         return (self.hi(sizes) if self.hi else None, self.lo(sizes) if self.lo else None)
-
-
-def _eval_i(x: IExpr, env: dict[str, int]) -> int:
-    if isinstance(x, IVar | ISize):
-        return env[x.name]
-    if isinstance(x, INum):
-        return x.value
-    a, b = _eval_i(x.a, env), _eval_i(x.b, env)
-    return {"+": a + b, "-": a - b, "*": a * b, "//": a // b if b else 0, "%": a % b if b else 0}[x.op]
-
-
-def eval_pred(x: Pred, env: dict[str, int]) -> bool:
-    """Truth of a filter predicate for integer values of its variables and sizes."""
-    if isinstance(x, Cmp):
-        a, b = _eval_i(x.a, env), _eval_i(x.b, env)
-        return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[x.op]
-    if isinstance(x, BoolOp):
-        a, b = eval_pred(x.a, env), eval_pred(x.b, env)
-        return (a and b) if x.op == "and" else (a or b)
-    if isinstance(x, Not):
-        return not eval_pred(x.a, env)
-    raise TypeError(x)
 
 
 def _assignments(key_rank: str, q_rank: str, parts: tuple[str, ...], extra: tuple[str, ...]) -> list[dict[str, int]]:
@@ -115,25 +98,24 @@ def band_of(
     unbounded_hi = unbounded_lo = None
     for env0 in _assignments(key_rank, q_rank, parts, extra):
         span = 4 * (sum(env0.values()) + 4)
+        # every query p against every offset d = m - p, evaluated by the executor's predicate evaluator
+        p = np.arange(env0[q_rank])[:, None]
+        d = np.arange(-span, span + 1)[None, :]
+        grids = {p_var: p, key_rank.lower(): p + d}
+        if len(parts) == 2:
+            grids[parts[0].lower()], grids[parts[1].lower()] = np.divmod(p + d, env0[parts[1]])
+        try:
+            valid = np.ones((p.size, d.size), dtype=bool)
+            for x in preds:
+                valid &= np.broadcast_to(eval_pred(x, grids.__getitem__, env0), valid.shape)
+        except KeyError:
+            return None
         ends = set()
-        for p in range(env0[q_rank]):
-            valid = []
-            for d in range(-span, span + 1):
-                m = p + d
-                env = dict(env0)
-                env[p_var] = p
-                env[key_rank.lower()] = m
-                if len(parts) == 2:
-                    env[parts[0].lower()], env[parts[1].lower()] = divmod(m, env0[parts[1]])
-                try:
-                    ok = all(eval_pred(x, env) for x in preds)
-                except KeyError:
-                    return None
-                if ok:
-                    valid.append(d)
-            if not valid or valid != list(range(valid[0], valid[-1] + 1)):
+        for row in valid:
+            idx = np.flatnonzero(row)
+            if idx.size == 0 or idx[-1] - idx[0] + 1 != idx.size:
                 return None  # empty or not one interval of offsets
-            ends.add((valid[0], valid[-1]))
+            ends.add((int(idx[0]) - span, int(idx[-1]) - span))
         if len(ends) != 1:
             return None  # the interval moves with p: not a band of m - p
         lo, hi = ends.pop()
@@ -158,5 +140,5 @@ def is_causal(band: Band, key_rank: str, q_rank: str) -> bool:
     return band.lo is None and band.hi == Affine(0, ((key_rank, 1), (q_rank, -1)))
 
 
-__all__ = ["Affine", "Band", "band_of", "eval_pred", "is_causal"]
+__all__ = ["Affine", "Band", "band_of", "is_causal"]
 
