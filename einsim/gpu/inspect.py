@@ -20,7 +20,16 @@ import tempfile
 from dataclasses import dataclass
 
 from einsim.errors import EinsimError
-from einsim.gpu.plan import KernelPlan, Shape, Tiling, choose_splits, choose_tiling, kernel_flags, ws_applies
+from einsim.gpu.plan import (
+    KernelPlan,
+    Shape,
+    Tiling,
+    choose_splits,
+    choose_tiling,
+    kernel_flags,
+    launch_rows,
+    ws_applies,
+)
 
 SASS_OPS = ("HGMMA", "MUFU.EX2", "FFMA", "FMUL", "BAR.SYNC")
 
@@ -57,7 +66,7 @@ def _tool(name: str) -> str:
 def _int_args(shape: Shape, t: Tiling) -> dict[str, int]:
     """Integer launch arguments for contiguous Q/O [B, H, N_Q, D] and K/V [B, G, N_KV, D]."""
     H, G, NQ, NK, D = shape.H, shape.kv_heads, shape.N_Q, shape.N_KV, shape.D
-    rows, hp = (shape.R * NQ, G) if t.group_rows else (NQ, H)
+    rows, hp = launch_rows(shape, t)
     q = dict(zip(("sqb", "sqh", "sqm", "sqd"), (H * NQ * D, NQ * D, D, 1)))
     k = dict(zip(("skb", "skh", "skn", "skd"), (G * NK * D, NK * D, D, 1)))
     v = dict(zip(("svb", "svh", "svn", "svd"), (G * NK * D, NK * D, D, 1)))

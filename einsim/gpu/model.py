@@ -36,7 +36,7 @@ import math
 from dataclasses import dataclass
 
 from einsim.gpu.arch import GpuArch
-from einsim.gpu.plan import KernelPlan, PassKernel, Shape, Tiling, choose_splits
+from einsim.gpu.plan import KernelPlan, PassKernel, Shape, Tiling, choose_splits, launch_rows
 
 
 @dataclass(frozen=True)
@@ -118,17 +118,10 @@ def ctas_per_sm(pk: PassKernel, shape: Shape, t: Tiling, arch: GpuArch) -> int:
     return max(1, min(by_smem, by_regs, 2048 // threads))
 
 
-def _row_geometry(shape: Shape, t: Tiling) -> tuple[int, int]:
-    """(query rows per program column, head programs per batch) as launched by the runtime."""
-    if t.group_rows:
-        return shape.R * shape.N_Q, shape.kv_heads
-    return shape.N_Q, shape.H
-
-
 def _tiles_per_qtile(plan: KernelPlan, shape: Shape, t: Tiling) -> list[int]:
     """K/V tiles each query tile visits: with a band filter (causal, sliding window) only the tiles
     between its lower and upper bounds, as the kernel's loop bounds skip the others."""
-    rows, _ = _row_geometry(shape, t)
+    rows, _ = launch_rows(shape, t)
     n_qt = math.ceil(rows / t.block_m)
     full = math.ceil(shape.N_KV / t.block_n)
     hi, lo = plan.band_offsets(shape)
@@ -154,7 +147,7 @@ def _kv_streams(plan: KernelPlan, shape: Shape, t: Tiling, slots: int, stream_by
     straddling two heads streams both); causal: each wave reads the prefix its last query tile needs.
     (Kernels whose programs drift apart within a wave read more: notes_gpu.md, v6.)
     """
-    rows, _ = _row_geometry(shape, t)
+    rows, _ = launch_rows(shape, t)
     n_qt = math.ceil(rows / t.block_m)
     per_head = n_qt * (1 if t.group_rows else shape.R)
     if per_head <= slots or stream_bytes <= arch.l2_reuse_bytes:
@@ -175,7 +168,7 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
     """Predicted DRAM bytes and time of every kernel of `plan` at `shape` on `arch`."""
     t = tiling
     elt = shape.elt_bytes
-    rows, hp = _row_geometry(shape, t)
+    rows, hp = launch_rows(shape, t)
     tiles_q = _tiles_per_qtile(plan, shape, t)
     programs = len(tiles_q) * shape.B * hp
     n_split, _ = choose_splits(plan, shape, t, arch.sms)

@@ -221,13 +221,21 @@ class Tiling:
     splits: int = 0
 
 
+def launch_rows(shape: Shape, t: Tiling) -> tuple[int, int]:
+    """(query rows per program column, head programs per batch) as the kernels are launched: stacked
+    groups put the R query heads of a K/V head on the rows of one head program."""
+    if t.group_rows:
+        return shape.R * shape.N_Q, shape.kv_heads
+    return shape.N_Q, shape.H
+
+
 def choose_splits(plan: KernelPlan, shape: Shape, t: Tiling, sms: int = 132) -> tuple[int, int]:
     """(chunks S, keys per chunk) of a split-K plan: enough chunks that the programs (query-row tiles x
     batch x head programs x S) cover the SMs twice, each chunk a whole number of BLOCK_N tiles;
     `t.splits` overrides. (1, N_KV) for other plans."""
     if not plan.split_k:
         return 1, shape.N_KV
-    rows, hp = (shape.R * shape.N_Q, shape.kv_heads) if t.group_rows else (shape.N_Q, shape.H)
+    rows, hp = launch_rows(shape, t)
     programs = -(-rows // t.block_m) * shape.B * hp
     tiles = -(-shape.N_KV // t.block_n)
     want = t.splits or -(-2 * sms // programs)

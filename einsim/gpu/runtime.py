@@ -26,6 +26,7 @@ from einsim.gpu.plan import (
     choose_splits,
     choose_tiling,
     kernel_flags,
+    launch_rows,
     ws_applies,
     ws_verified,
 )
@@ -178,7 +179,7 @@ def prepare(
             "did causal kernels before their mask was rewritten; studies/notes_gpu.md); use that, or set "
             "EINSIM_EXPERIMENTAL_WS=1 to launch another setting anyway (measurement only)."
         )
-    rows, hp = (R * NQ, shape.kv_heads) if t.group_rows else (NQ, H)
+    rows, hp = launch_rows(shape, t)
     grid = kernels.grid(rows, t.block_m, B, hp)
     # split-K: S key chunks in parallel, each writing its summary (max, sum, numerator; fp32)
     sms = torch.cuda.get_device_properties(q.device).multi_processor_count if q.is_cuda else 132
