@@ -47,6 +47,15 @@ def identity(x):
 
 
 @triton.jit
+def _row_heads(hp, rows, R, N_Q, GROUP_ROWS: tl.constexpr):
+    """(query head, query index) of each tile row of head program hp: stacked groups put the R heads
+    of K/V head hp on the rows (N_Q rows each); else the program is one head and rows are queries."""
+    if GROUP_ROWS:
+        return hp * R + rows // N_Q, rows % N_Q
+    return hp + rows * 0, rows
+
+
+@triton.jit
 def _masked(
     s,
     cols,
@@ -266,15 +275,12 @@ def attn_pass_kernel(
     row_ok = rows < ROWS
     offs_d = tl.arange(0, HEAD_DIM)
     offs_n = tl.arange(0, BLOCK_N)
+    head, p_idx = _row_heads(hp, rows, R, N_Q, GROUP_ROWS)
     if GROUP_ROWS:
-        head = hp * R + rows // N_Q
-        p_idx = rows % N_Q
         kvh = hp
         p_lo = 0
         p_hi = N_Q - 1
     else:
-        head = hp + rows * 0
-        p_idx = rows
         kvh = hp // R
         p_lo = pid_m * BLOCK_M
         p_hi = tl.minimum(pid_m * BLOCK_M + BLOCK_M, N_Q) - 1
@@ -452,12 +458,7 @@ def combine_kernel(
         l_tot += w * tl.load(PL + at, mask=row_ok, other=0.0)
         acc += w[:, None] * tl.load(PO + at[:, None] * HEAD_DIM + offs_d[None, :], mask=row_ok[:, None], other=0.0)
     acc = acc / tl.where(l_tot == 0.0, 1.0, l_tot)[:, None]
-    if GROUP_ROWS:
-        head = hp * R + rows // N_Q
-        p_idx = rows % N_Q
-    else:
-        head = hp + rows * 0
-        p_idx = rows
+    head, p_idx = _row_heads(hp, rows, R, N_Q, GROUP_ROWS)
     o_ptrs = O + b * sob + (head * soh + p_idx * som)[:, None] + offs_d[None, :] * sod
     tl.store(o_ptrs, acc.to(O.dtype.element_ty), mask=row_ok[:, None])
 
