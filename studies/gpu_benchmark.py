@@ -333,6 +333,14 @@ def check(case: Case, plans, device: str, seed: int) -> float:
     return math.sqrt(num / den)
 
 
+def time_case(case: Case, plans, device: str) -> dict:
+    """Median time (ms) and TFLOP/s of one case on fresh inputs (seed 42)."""
+    q, k, v = make_inputs(case, 42, device)
+    run, _ = make_fn(case, plans, q, k, v)
+    ms = bench(run, device)
+    return {"ms": ms, "tflops": flops(case) / (ms * 1e-3) / 1e12}
+
+
 def bench(fn, device: str) -> float:
     if device == "cuda":
         import triton
@@ -581,11 +589,7 @@ def main(argv=None) -> None:
                 e16 = check(c16, plans, device, seed=7 + len(records))
                 rec["rel_err_fp16"] = e16
                 rec["correct"] = rec["correct"] and bool(e16 <= 1e-3)
-            q, k, v = make_inputs(c, 42, device)
-            run, _ = make_fn(c, plans, q, k, v)
-            ms = bench(run, device)
-            rec.update(ms=ms, tflops=flops(c) / (ms * 1e-3) / 1e12)
-            del q, k, v, run
+            rec.update(time_case(c, plans, device))
         except Exception as e:  # noqa: BLE001 — an unsupported backend is a result, not a crash
             rec["error"] = repr(e)[:300]
         if device == "cuda":

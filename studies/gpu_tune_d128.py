@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("EINSIM_EXPERIMENTAL_WS", "1")  # measure the (wrong) warp-specialized kernel too
 
-from studies.gpu_benchmark import Case, bench, check, environment, flops, library_plans, make_fn, make_inputs  # noqa: E402
+from studies.gpu_benchmark import Case, check, environment, library_plans, time_case  # noqa: E402
 
 # (name, Tiling fields: block_m, block_n, num_warps, num_stages, group_rows, lazy, tma, warp_specialize)
 CANDIDATES = {
@@ -111,11 +111,7 @@ def main(argv=None) -> None:
             rec["compile_check_s"] = round(time.time() - ts, 1)
             rec["rel_err"] = err
             rec["correct"] = bool(err <= 1e-2)
-            q, k, v = make_inputs(case, 42, "cuda")
-            run, _ = make_fn(case, plans, q, k, v)
-            ms = bench(run, "cuda")
-            rec.update(ms=ms, tflops=flops(case) / (ms * 1e-3) / 1e12)
-            del q, k, v, run
+            rec.update(time_case(case, plans, "cuda"))
         except Exception as e:  # noqa: BLE001
             rec["error"] = repr(e)[:400]
         torch.cuda.empty_cache()
