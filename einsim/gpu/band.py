@@ -49,6 +49,9 @@ class Band:
     hi: Affine | None
     lo: Affine | None
 
+    def __str__(self) -> str:
+        return " <= ".join(x for x in (str(self.lo) if self.lo else "", "m - p", str(self.hi) if self.hi else "") if x)
+
     def offsets(self, sizes: dict[str, int]) -> tuple[int | None, int | None]:
         return (self.hi(sizes) if self.hi else None, self.lo(sizes) if self.lo else None)
 

@@ -127,19 +127,33 @@ class KernelPlan:
 
     def band_offsets(self, shape: Shape) -> tuple[int | None, int | None]:
         """(hi, lo) of the band for a shape (None where unbounded); the key and query ranks take N_KV and
-        N_Q, other sizes (a window W) come from `shape.sizes`."""
+        N_Q, other sizes (a window W) come from `shape.sizes`. Raises `EinsimError` when a size is missing
+        or when the band leaves a query without a key or reaches past the last key."""
         if self.band is None:
             return None, None
+        from einsim.errors import EinsimError
+
         env = {self.band_ranks[0]: shape.N_KV, self.band_ranks[1]: shape.N_Q, **dict(shape.sizes)}
         try:
-            return self.band.offsets(env)
+            hi, lo = self.band.offsets(env)
         except KeyError as e:
-            from einsim.errors import EinsimError
-
+            n = e.args[0]
             raise EinsimError(
-                f"Cascade {self.cascade!r}: its filter `{self.band}` needs the size {e.args[0]}; pass it, e.g. "
-                f"sizes={{{e.args[0]!r}: 1024}}."
+                f"Cascade {self.cascade!r}: its filter `{self.band}` needs the size {n}; pass it "
+                f"(`--size {n}=1024` to einsim gpu, sizes={{{n!r}: 1024}} in Python)."
             ) from None
+        if hi is not None and not 0 <= hi <= shape.N_KV - shape.N_Q:
+            raise EinsimError(
+                f"Cascade {self.cascade!r}: its filter `m - p <= {self.band.hi}` = {hi} at N_Q={shape.N_Q}, "
+                f"N_KV={shape.N_KV}; the lowering needs 0 <= it <= N_KV - N_Q (every query sees a key, none past "
+                "the last key): use N_KV >= N_Q for a causal cascade."
+            )
+        if lo is not None and (shape.N_Q - 1 + lo > shape.N_KV - 1 or hi is not None and lo > hi):
+            raise EinsimError(
+                f"Cascade {self.cascade!r}: its filter `m - p >= {self.band.lo}` = {lo} leaves queries without a "
+                f"visible key at N_Q={shape.N_Q}, N_KV={shape.N_KV}; choose a wider window."
+            )
+        return hi, lo
 
     def scale(self, head_dim: int) -> float:
         """The score factor with every rank size of the embedding ranks set to `head_dim`."""

@@ -130,18 +130,7 @@ def prepare(
             f"Cascade {plan.cascade!r} has no group rank, so K/V must have as many heads as Q "
             f"({shape.H}), not {shape.G}."
         )
-    band_hi, band_lo = plan.band_offsets(shape)
-    if band_hi is not None and not 0 <= band_hi <= shape.N_KV - shape.N_Q:
-        raise EinsimError(
-            f"Cascade {plan.cascade!r}: its filter `m - p <= {plan.band.hi}` = {band_hi} at N_Q={shape.N_Q}, "
-            f"N_KV={shape.N_KV}; the lowering needs 0 <= it <= N_KV - N_Q (every query sees a key, none past "
-            "the last key): use N_KV >= N_Q for a causal cascade."
-        )
-    if band_lo is not None and (shape.N_Q - 1 + band_lo > shape.N_KV - 1 or band_hi is not None and band_lo > band_hi):
-        raise EinsimError(
-            f"Cascade {plan.cascade!r}: its filter `m - p >= {plan.band.lo}` = {band_lo} leaves queries without a "
-            f"visible key at N_Q={shape.N_Q}, N_KV={shape.N_KV}; choose a wider window."
-        )
+    band_hi, band_lo = plan.band_offsets(shape)  # raises for a missing size or a band without keys
     t = tiling or choose_tiling(plan, shape, interpret=_interpreting())
     B, H, NQ, NK, D = shape.B, shape.H, shape.N_Q, shape.N_KV, shape.D
     R = shape.R
