@@ -298,23 +298,14 @@ def kernel_flags(
     )
 
 
-#: causal warp-specialized kernels with the tile-relative mask rows were checked correct on the H200
-#: (rel. error 2.1-2.3e-3 bf16 at 4K, 16K, chunked 1024/4096, ragged 4000, 1024; results/gpu_ws_v6.json)
-CAUSAL_WS_VERIFIED = True
-#: warp-specialized kernels with a sliding-window (lower-bound) mask: checked correct on the H200 (2.1-2.2e-3
-#: bf16: 16K/W=4096, 4K/W=1024, ragged 4000/W=1000, chunked 1024/4096/W=300) and as fast as the pointer
-#: kernel (438 vs 440, 331 vs 326 TFLOP/s; results/gpu_ws_v6_window.json)
-WINDOW_WS_VERIFIED = True
-
-
-def ws_verified(plan: KernelPlan, t: Tiling) -> bool:
+def ws_verified(t: Tiling) -> bool:
     """The warp-specialized configuration checked correct on the device (H200, triton 3.6, with O
-    stored through a descriptor): BLOCK_N 128, 2 stages, 4 warps per partition. BLOCK_N 64 with 3
-    stages returned NaN/wrong rows there (a triton 3.6 miscompile), and causal masks written with
-    absolute rows were wrong (v5), so other settings are refused unless EINSIM_EXPERIMENTAL_WS=1
-    (studies/notes_gpu.md, v3-v6)."""
-    ok = t.warp_specialize and t.tma and t.block_n == 128 and t.num_stages == 2 and t.num_warps == 4
-    return ok and (CAUSAL_WS_VERIFIED or not plan.causal) and (WINDOW_WS_VERIFIED or not plan.window)
+    stored through a descriptor): BLOCK_N 128, 2 stages, 4 warps per partition — non-causal, causal
+    (mask rows relative to the tile; absolute rows were wrong in v5) and sliding-window kernels
+    (results/gpu_ws_v6*.json). BLOCK_N 64 with 3 stages returned NaN/wrong rows there (a triton 3.6
+    miscompile), so other settings are refused unless EINSIM_EXPERIMENTAL_WS=1 (studies/notes_gpu.md,
+    v3-v7)."""
+    return t.warp_specialize and t.tma and t.block_n == 128 and t.num_stages == 2 and t.num_warps == 4
 
 
 def _pow2(x: int) -> int:
@@ -341,6 +332,6 @@ def choose_tiling(plan: KernelPlan, shape: Shape, interpret: bool = False) -> Ti
     if shape.D <= 64:
         return Tiling(128, 64, 8, 3)
     ws = Tiling(128, 128, 4, 2, tma=True, warp_specialize=True)
-    if ws_applies(plan, shape, ws) and ws_verified(plan, ws):
+    if ws_applies(plan, shape, ws) and ws_verified(ws):
         return ws
     return Tiling(128, 64, 8, 3)

@@ -161,7 +161,7 @@ def prepare(
     if use_tma:
         _set_allocator()
     use_ws = t.warp_specialize and use_tma and ws_applies(plan, shape, t)
-    if use_ws and not ws_verified(plan, t) and os.environ.get("EINSIM_EXPERIMENTAL_WS", "0") != "1":
+    if use_ws and not ws_verified(t) and os.environ.get("EINSIM_EXPERIMENTAL_WS", "0") != "1":
         raise EinsimError(
             "Tiling.warp_specialize (triton warp specialization): only BLOCK_N 128 with 2 stages and 4 warps "
             "was verified correct on the H200 with triton 3.6 (BLOCK_N 64 / 3 stages returned wrong rows, and so "
