@@ -50,6 +50,11 @@ class GpuArch:
     #: flight ((stages - 1) K/V tiles) per latency (Little's law), which binds when few programs run
     #: (decode of one sequence); fitted to run 9 (B=1 decode, 8-32 programs: 2.39-2.49 µs on the H200)
     load_latency_s: float = 2.4e-6
+    #: one block-wide decision per K/V tile (lazy rescaling: does any row's max grow by more than 2^8?)
+    #: is a cross-warp reduction through shared memory and a barrier that the program's warps wait at;
+    #: co-resident programs fill the wait. Fitted to run 2 (median over its 24 compute-bound lazy
+    #: records, 213-1089 ns); runs 3-8 check it (notes_gpu.md, v9)
+    cta_sync_s: float = 3.4e-7
 
     @property
     def mufu_rate(self) -> float:

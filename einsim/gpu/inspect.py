@@ -71,7 +71,8 @@ def _int_args(shape: Shape, t: Tiling) -> dict[str, int]:
     k = dict(zip(("skb", "skh", "skn", "skd"), (G * NK * D, NK * D, D, 1)))
     v = dict(zip(("svb", "svh", "svn", "svd"), (G * NK * D, NK * D, D, 1)))
     o = dict(zip(("sob", "soh", "som", "sod"), (H * NQ * D, NQ * D, D, 1)))
-    return {**q, **k, **v, **o, "H": H, "R": shape.R, "N_Q": NQ, "N_KV": NK, "ROWS": rows, "HP": hp}
+    return {**q, **k, **v, **o, "H": H, "R": shape.R, "N_Q": NQ, "N_KV": NK, "ROWS": rows, "HP": hp,
+            "HEAD_PROGRAMS": shape.B * hp}
 
 
 def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None, sm: int = 90) -> list[KernelReport]:
@@ -165,6 +166,7 @@ def main(argv=None) -> None:
     ap.add_argument("--tiling", default=None, help="BLOCK_M,BLOCK_N,warps,stages (default: choose_tiling)")
     ap.add_argument("--tma", action="store_true", help="TMA descriptor loads")
     ap.add_argument("--ws", action="store_true", help="warp-specialize the K/V loop (needs --tma)")
+    ap.add_argument("--persistent", type=int, default=None, help="persistent launch: programs per SM")
     args = ap.parse_args(argv)
     plan = lower(einsim.parse_file(args.cascade))
     sizes = tuple((n, int(v)) for n, v in (x.split("=", 1) for x in args.size))
@@ -176,6 +178,8 @@ def main(argv=None) -> None:
     t = dataclasses.replace(
         t, lazy_rescale=args.lazy or t.lazy_rescale, tma=args.tma or t.tma, warp_specialize=args.ws or t.warp_specialize
     )
+    if args.persistent is not None:
+        t = dataclasses.replace(t, persistent=args.persistent)
     print(f"{plan.variant}  {shape}  {t}")
     for rep in compile_report(plan, shape, t):
         print(rep)

@@ -206,7 +206,11 @@ def _tile(
 
 
 @triton.jit
-def attn_pass_kernel(
+def _attn_program(
+    pid_m,
+    pid_h,
+    pid_s,
+    n_s,
     Q,
     K,
     V,
@@ -266,9 +270,7 @@ def attn_pass_kernel(
     WARP_SPEC: tl.constexpr = False,
     SPLIT: tl.constexpr = False,
 ):
-    """One pass of an attention cascade for BLOCK_M query rows of one (batch, head-program)."""
-    pid_m = tl.program_id(0)
-    pid_h = tl.program_id(1)
+    """One pass of an attention cascade for the BLOCK_M query rows of tile pid_m of head program pid_h."""
     b = pid_h // HP
     hp = pid_h % HP
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -354,7 +356,7 @@ def attn_pass_kernel(
         mid = tl.maximum(mid, lo_full)
     if SPLIT:
         # split-K: this program's chunk of keys [pid_s * CHUNK, (pid_s + 1) * CHUNK), CHUNK a multiple of BLOCK_N
-        c_lo = tl.program_id(2) * CHUNK
+        c_lo = pid_s * CHUNK
         lo = tl.maximum(lo, c_lo)
         hi = tl.minimum(hi, c_lo + CHUNK)
         lo_full = tl.minimum(tl.maximum(lo_full, lo), tl.maximum(hi, lo))
@@ -392,29 +394,124 @@ def attn_pass_kernel(
 
     if SPLIT:
         # the chunk's summary: running max (log2 units), sum and unnormalized numerator, fp32
-        p_at = ((b * HP + hp) * tl.num_programs(2) + tl.program_id(2)) * ROWS + rows
+        p_at = ((b * HP + hp) * n_s + pid_s) * ROWS + rows
         tl.store(PM + p_at, m_i, mask=row_ok)
         tl.store(PL + p_at, l_i, mask=row_ok)
         tl.store(PO + p_at[:, None] * HEAD_DIM + offs_d[None, :], acc, mask=row_ok[:, None])
-        return
-    if WRITE_M:
-        tl.store(MST + st_idx, m_i, mask=row_ok)
-    if WRITE_L:
-        tl.store(LST + st_idx, l_i, mask=row_ok)
-    if WRITE_O:
-        if DIV_OUT:
-            acc = acc / l_i[:, None]
-        if WARP_SPEC:
-            # a descriptor store at a scalar row offset: triton 3.6's Hopper data partitioning offsets
-            # the second consumer's `pid_m * BLOCK_M + tl.arange(0, BLOCK_M)` twice (rows 128..191
-            # instead of 64..127 in the TTGIR), so a pointer store lands in the next tile
-            o_desc = tl.make_tensor_descriptor(
-                O + b * sob + hp * soh, shape=[N_Q, HEAD_DIM], strides=[som, 1], block_shape=[BLOCK_M, HEAD_DIM]
-            )
-            o_desc.store([pid_m * BLOCK_M, 0], acc.to(O.dtype.element_ty))
-        else:
-            o_ptrs = O + b * sob + (head * soh + p_idx * som)[:, None] + offs_d[None, :] * sod
-            tl.store(o_ptrs, acc.to(O.dtype.element_ty), mask=row_ok[:, None])
+    else:
+        if WRITE_M:
+            tl.store(MST + st_idx, m_i, mask=row_ok)
+        if WRITE_L:
+            tl.store(LST + st_idx, l_i, mask=row_ok)
+        if WRITE_O:
+            if DIV_OUT:
+                acc = acc / l_i[:, None]
+            if WARP_SPEC:
+                # a descriptor store at a scalar row offset: triton 3.6's Hopper data partitioning offsets
+                # the second consumer's `pid_m * BLOCK_M + tl.arange(0, BLOCK_M)` twice (rows 128..191
+                # instead of 64..127 in the TTGIR), so a pointer store lands in the next tile
+                o_desc = tl.make_tensor_descriptor(
+                    O + b * sob + hp * soh, shape=[N_Q, HEAD_DIM], strides=[som, 1], block_shape=[BLOCK_M, HEAD_DIM]
+                )
+                o_desc.store([pid_m * BLOCK_M, 0], acc.to(O.dtype.element_ty))
+            else:
+                o_ptrs = O + b * sob + (head * soh + p_idx * som)[:, None] + offs_d[None, :] * sod
+                tl.store(o_ptrs, acc.to(O.dtype.element_ty), mask=row_ok[:, None])
+
+
+@triton.jit
+def attn_pass_kernel(
+    Q,
+    K,
+    V,
+    O,
+    MST,
+    LST,
+    PM,
+    PL,
+    PO,
+    qk_scale,
+    sqb,
+    sqh,
+    sqm,
+    sqd,
+    skb,
+    skh,
+    skn,
+    skd,
+    svb,
+    svh,
+    svn,
+    svd,
+    sob,
+    soh,
+    som,
+    sod,
+    H,
+    R,
+    N_Q,
+    N_KV,
+    ROWS,
+    HP,
+    BAND_HI,
+    BAND_LO,
+    CHUNK,
+    HEAD_PROGRAMS,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    GROUP_ROWS: tl.constexpr,
+    WINDOW: tl.constexpr,
+    EVEN_N: tl.constexpr,
+    ONLINE: tl.constexpr,
+    READ_M: tl.constexpr,
+    DO_EXP: tl.constexpr,
+    DO_SUM: tl.constexpr,
+    DO_PV: tl.constexpr,
+    DIV_IN_LOOP: tl.constexpr,
+    DIV_OUT: tl.constexpr,
+    WRITE_M: tl.constexpr,
+    WRITE_L: tl.constexpr,
+    WRITE_O: tl.constexpr,
+    SCORE_FN: tl.constexpr,
+    HAS_SCORE_FN: tl.constexpr,
+    LAZY_RESCALE: tl.constexpr,
+    TMA: tl.constexpr = False,
+    WARP_SPEC: tl.constexpr = False,
+    SPLIT: tl.constexpr = False,
+    REVERSE_M: tl.constexpr = False,
+    PERSISTENT: tl.constexpr = False,
+):
+    """One pass of an attention cascade: a program per (query tile, batch x head program[, key chunk]),
+    or, PERSISTENT, a fixed grid of programs that each loop over query tiles (tile t of program p is
+    p + t * programs, query tiles fastest), so one program's epilogue and the next tile's prologue
+    need no new launch."""
+    n_m = tl.cdiv(ROWS, BLOCK_M)
+    if PERSISTENT:
+        for job in tl.range(tl.program_id(0), n_m * HEAD_PROGRAMS, tl.num_programs(0)):
+            pid_m = job % n_m
+            if REVERSE_M:
+                pid_m = n_m - 1 - pid_m
+            _attn_program(
+                pid_m, job // n_m, 0, 1, Q, K, V, O, MST, LST, PM, PL, PO, qk_scale, sqb, sqh, sqm, sqd, skb, skh,
+                skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q, N_KV, ROWS, HP, BAND_HI, BAND_LO,
+                CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N, ONLINE, READ_M, DO_EXP,
+                DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN, HAS_SCORE_FN,
+                LAZY_RESCALE, TMA, WARP_SPEC, SPLIT,
+            )  # fmt: skip
+    else:
+        pid_m = tl.program_id(0)
+        if REVERSE_M:
+            # heaviest query tiles (most K/V tiles under a causal band) launch first
+            pid_m = n_m - 1 - pid_m
+        _attn_program(
+            pid_m, tl.program_id(1), tl.program_id(2), tl.num_programs(2), Q, K, V, O, MST, LST, PM, PL, PO,
+            qk_scale, sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q,
+            N_KV, ROWS, HP, BAND_HI, BAND_LO, CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N,
+            ONLINE, READ_M, DO_EXP, DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN,
+            HAS_SCORE_FN, LAZY_RESCALE, TMA, WARP_SPEC, SPLIT,
+        )  # fmt: skip
 
 
 @triton.jit

@@ -18,25 +18,30 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   16/clk/SM and fp32 issue time for the per-score element-wise work (counted from the flags: scale
   unless folded, max, exponent argument, sum, normalization, cast of P, accumulator rescale unless
   lazy). The largest part is paid in full, the others by `serial_max / programs_per_SM **
-  overlap_exponent` (one 8-warp program per SM barely overlaps softmax with the MMAs; several do), plus
-  a per-program overhead per wave, scaled for idle SMs and the last partial wave. The kernel takes the
+  overlap_exponent` (one 8-warp program per SM barely overlaps softmax with the MMAs; several do);
+  lazy rescaling adds a block-wide barrier wait per tile (`arch.cta_sync_s`). Plus a per-program
+  overhead per wave (per resident program for persistent launches), then the schedule: programs start
+  in launch order on the first free slot (the hardware block scheduler; causal query tiles launch
+  heaviest first), or are dealt round-robin to persistent programs; the busiest slot's share over the
+  balanced one scales the time (the last partial wave; idle SMs when programs are fewer). The kernel takes the
   largest of that, its SM←L2 K/V tile stream over `arch.l2_read_bw` (binds the max-only pass) and its
   DRAM bytes over the measured copy bandwidth — or, with few programs (decode of one sequence), over
   what they keep in flight per load latency (Little's law) — plus a launch cost. Resident programs per SM come from
   shared memory and a register estimate (checked against ptxas, einsim.gpu.inspect).
 Constants marked "fitted" in einsim.gpu.arch were fitted to run 1 of studies/gpu_benchmark.py on an
 H200 and checked against runs 2-5 (studies/notes_gpu.md); the re-stream factor of v1-v5 (1.3 per wave,
-fitted) is replaced by the lockstep wave count (v6); the lazy-rescale saving is a prediction that
-run 2 contradicted (its block-wide branch adds barriers the model does not count).
+fitted) is replaced by the lockstep wave count (v6); lazy rescaling's barrier wait is fitted to run 2
+and checked on runs 3-8 (v9).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 
 from einsim.gpu.arch import GpuArch
-from einsim.gpu.plan import KernelPlan, PassKernel, Shape, Tiling, choose_splits, launch_rows
+from einsim.gpu.plan import KernelPlan, PassKernel, Shape, Tiling, choose_splits, heavy_first, launch_rows
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,12 @@ def _tiles_per_qtile(plan: KernelPlan, shape: Shape, t: Tiling) -> list[int]:
     return out
 
 
+def _launch_order(plan: KernelPlan, t: Tiling, n_qt: int) -> list[int]:
+    """Query tile of each launch position within a head program (heavy-first plans launch last-first)."""
+    order = list(range(n_qt))
+    return order[::-1] if heavy_first(plan, t) else order
+
+
 def _kv_streams(plan: KernelPlan, shape: Shape, t: Tiling, slots: int, stream_bytes: float, arch: GpuArch) -> float:
     """How many times one K/V head's stream reaches DRAM in one kernel, on average over the heads.
 
@@ -144,8 +155,8 @@ def _kv_streams(plan: KernelPlan, shape: Shape, t: Tiling, slots: int, stream_by
     fastest, then heads), so `slots` resident programs form a wave that streams, tile by tile and in
     step, the K/V of every head it holds, one DRAM read per tile, and the next wave finds the start of
     the stream evicted. A head's stream is read once per wave that holds any of its programs (a wave
-    straddling two heads streams both); causal: each wave reads the prefix its last query tile needs.
-    (Kernels whose programs drift apart within a wave read more: notes_gpu.md, v6.)
+    straddling two heads streams both); causal: each wave reads the prefix the longest of its query
+    tiles needs. (Kernels whose programs drift apart within a wave read more: notes_gpu.md, v6.)
     """
     rows, _ = launch_rows(shape, t)
     n_qt = math.ceil(rows / t.block_m)
@@ -153,15 +164,54 @@ def _kv_streams(plan: KernelPlan, shape: Shape, t: Tiling, slots: int, stream_by
     if per_head <= slots or stream_bytes <= arch.l2_reuse_bytes:
         return 1.0
     need = _tiles_per_qtile(plan, shape, t)
+    order = _launch_order(plan, t, n_qt)
     full = max(need)
     heads = shape.B * shape.kv_heads
     total = 0.0
     for j in range(heads):
         lo, hi = j * per_head, (j + 1) * per_head  # this head's programs in launch order
         for w in range(lo // slots, (hi - 1) // slots + 1):
-            last = min(hi, (w + 1) * slots) - 1 - lo  # the head's last program in wave w
-            total += need[last % n_qt] / full
+            first, last = max(lo, w * slots) - lo, min(hi, (w + 1) * slots) - lo  # the head's programs in wave w
+            total += max(need[order[i % n_qt]] for i in range(first, last)) / full
     return total / heads
+
+
+def _program_work(plan: KernelPlan, t: Tiling, tiles_q: list[int], heads: int, n_split: int, chunk: int) -> list[float]:
+    """K/V tiles of every program in launch order (grid axis 0 = query tiles fastest, then heads, then
+    key chunks)."""
+    order = _launch_order(plan, t, len(tiles_q))
+    per = max(1, chunk // t.block_n)
+    out = []
+    for s in range(n_split):
+        for _ in range(heads):
+            for i in order:
+                n = tiles_q[i] if n_split == 1 else min(per, max(0, tiles_q[i] - s * per))
+                out.append(float(n))
+    return out
+
+
+def _round_robin_factor(work: list[float], programs: int) -> float:
+    """A persistent launch: job j (launch order) runs on program j % programs; the busiest program's work
+    over the balanced share. Causal jobs dealt this way can pile the long query tiles on a few programs."""
+    total = sum(work)
+    if total <= 0 or len(work) <= programs:
+        return 1.0
+    return max(sum(work[p::programs]) for p in range(programs)) / (total / programs)
+
+
+def _makespan_factor(work: list[float], slots: int) -> float:
+    """Greedy list scheduling of programs (work in launch order) onto `slots` resident-program slots,
+    as the hardware block scheduler starts the next program on the first slot that frees up: the
+    makespan over the perfectly balanced time sum(work) / slots. Equal programs give ceil(waves)/waves
+    (the last partial wave); causal programs of unequal length also pay for the order they start in."""
+    total = sum(work)
+    if total <= 0 or len(work) <= slots:
+        return 1.0
+    free = [0.0] * slots
+    heapq.heapify(free)
+    for w in work:
+        heapq.heappush(free, heapq.heappop(free) + w)
+    return max(free) / (total / slots)
 
 
 def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Prediction:
@@ -171,10 +221,13 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
     rows, hp = launch_rows(shape, t)
     tiles_q = _tiles_per_qtile(plan, shape, t)
     programs = len(tiles_q) * shape.B * hp
-    n_split, _ = choose_splits(plan, shape, t, arch.sms)
+    n_split, chunk = choose_splits(plan, shape, t, arch.sms)
     programs *= n_split  # split-K: the key chunks of every query tile run as separate programs
     part_bytes = n_split * shape.B * hp * rows * (shape.D + 2) * 4 if plan.split_k else 0
     tiles = sum(tiles_q) * shape.B * hp
+    work = _program_work(plan, t, tiles_q, shape.B * hp, n_split, chunk)
+    persistent = bool(t.persistent) and not plan.split_k
+    launched = min(programs, arch.sms * t.persistent) if persistent else programs
     points = float(tiles) * t.block_m * t.block_n
     q_bytes = shape.B * shape.H * shape.N_Q * shape.D * elt
     stat_bytes = shape.B * shape.H * shape.N_Q * 4
@@ -182,7 +235,7 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
     costs = []
     for pk in plan.kernels:
         occ = ctas_per_sm(pk, shape, t, arch)
-        slots = occ * arch.sms
+        slots = min(occ * arch.sms, launched) if persistent else occ * arch.sms
         mma = points * 2 * shape.D * pk.dots
         eager = pk.online and pk.do_exp and not t.lazy_rescale
         exps = (points if pk.do_exp else 0.0) + (tiles * t.block_m if eager else 0.0)
@@ -206,12 +259,18 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
         parts = (mma_s, exp_s, fp32_s)
         serial = arch.serial_max / occ**arch.overlap_exponent
         compute = max(parts) + serial * (sum(parts) - max(parts))
-        compute += programs / slots * arch.program_overhead_s
+        if pk.online and pk.do_exp and t.lazy_rescale:  # a block-wide branch per tile: a barrier wait
+            compute += tiles / (arch.sms * occ) * arch.cta_sync_s
         if programs < arch.sms:
-            compute *= arch.sms / programs
-        elif plan.band is None:
-            waves = programs / slots
-            compute *= math.ceil(waves) / waves
+            compute = (compute + programs / slots * arch.program_overhead_s) * arch.sms / programs
+        elif persistent:
+            # one launch overhead per resident program; jobs dealt round-robin (job j to program j % P)
+            compute = (compute + launched / slots * arch.program_overhead_s) * _round_robin_factor(work, launched)
+        else:
+            # each program's prologue/epilogue as K/V tiles of its own work, then the block scheduler
+            ov = arch.program_overhead_s * tiles / (slots * compute) if compute > 0 else 0.0
+            overhead = programs / slots * arch.program_overhead_s
+            compute = (compute + overhead) * _makespan_factor([w + ov for w in work], slots)
         l2_bytes = tiles * t.block_n * shape.D * elt * (1 + int(pk.do_pv))
         l2_s = l2_bytes / arch.l2_read_bw
         # a program keeps (stages - 1) K/V tiles in flight: with few programs that, not HBM, binds
@@ -223,7 +282,7 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
             KernelCost(
                 pk.index,
                 pk.label,
-                programs,
+                launched,
                 occ,
                 points,
                 mma,

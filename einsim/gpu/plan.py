@@ -233,6 +233,13 @@ class Tiling:
     warp_specialize: bool = False
     #: split-K plans: key chunks run in parallel (0: `choose_splits` picks them to fill the SMs)
     splits: int = 0
+    #: plans whose band has an upper bound (causal): launch the query tiles with the most K/V tiles
+    #: first (longest-processing-time order, as FlashAttention-2 does), so the last programs to start are
+    #: the short ones and the SMs finish together (`heavy_first` in `kernel_flags`)
+    heavy_first: bool = True
+    #: persistent launch: this many programs per SM, each looping over query tiles (0: a program per
+    #: query tile, the hardware scheduler assigning them); not for split-K plans
+    persistent: int = 0
 
 
 def launch_rows(shape: Shape, t: Tiling) -> tuple[int, int]:
@@ -295,7 +302,15 @@ def kernel_flags(
         TMA=tma,
         WARP_SPEC=warp_spec,
         SPLIT=plan.split_k,
+        REVERSE_M=heavy_first(plan, t),
+        PERSISTENT=bool(t.persistent) and not plan.split_k,
     )
+
+
+def heavy_first(plan: KernelPlan, t: Tiling) -> bool:
+    """Whether the kernels launch query tiles last-first: with an upper band bound (causal) query tile i
+    visits about i + 1 K/V tiles, so reversing the launch order puts the heaviest programs first."""
+    return t.heavy_first and plan.causal and not t.group_rows
 
 
 def ws_verified(t: Tiling) -> bool:
@@ -320,6 +335,8 @@ def choose_tiling(plan: KernelPlan, shape: Shape, interpret: bool = False) -> Ti
     a 1-pass plan (causal or not, any N_KV) uses TMA loads and triton's Hopper warp specialization
     (BLOCK_N 128, 2 stages: +15-16 % non-causal, +5-8 % causal on the H200, verified correct there).
     At D=64 warp specialization lost to the pointer kernel on the H200 except at 16K non-causal (+2 %).
+    That kernel is launched persistent (one program per SM looping over the query tiles) where `_launch`
+    finds it pays.
     Decode-like shapes (R·N_Q ≤ 64 query rows per K/V head) stack the group's heads as rows.
     In the interpreter smaller tiles keep CPU tests fast.
     """
@@ -333,5 +350,27 @@ def choose_tiling(plan: KernelPlan, shape: Shape, interpret: bool = False) -> Ti
         return Tiling(128, 64, 8, 3)
     ws = Tiling(128, 128, 4, 2, tma=True, warp_specialize=True)
     if ws_applies(plan, shape, ws) and ws_verified(ws):
-        return ws
+        return _launch(plan, shape, ws)
     return Tiling(128, 64, 8, 3)
+
+
+#: K/V bytes per head beyond which persistent programs are not used: past the L2 share (16 MiB on the
+#: H100) they drift apart and re-read K/V from DRAM 6-8x more than programs the block scheduler starts in
+#: launch order (run 10, H200: 1x4x65536 and 1x1x131072 at D=128; studies/notes_gpu.md, v9)
+PERSISTENT_MAX_KV_HEAD_BYTES = 16 * 2**20
+
+
+def _launch(plan: KernelPlan, shape: Shape, t: Tiling) -> Tiling:
+    """Persistent or a program per query tile, whichever the GPU model predicts faster (132 SMs, the
+    H100/H200 rates): a persistent program saves the per-program launch work (+4-7 % at 4K, +19 % at 1K
+    non-causal on the H200) but is dealt its query tiles round-robin, which piles long causal tiles on a
+    few programs at 16K (measured 26 % slower), while the block scheduler starts the heaviest tiles first."""
+    if plan.split_k or shape.N_KV * shape.D * shape.elt_bytes * 2 > PERSISTENT_MAX_KV_HEAD_BYTES:
+        return t
+    import dataclasses
+
+    from einsim.gpu.arch import H200
+    from einsim.gpu.model import predict
+
+    dealt = dataclasses.replace(t, persistent=1)
+    return dealt if predict(plan, shape, dealt, H200).seconds < predict(plan, shape, t, H200).seconds else t

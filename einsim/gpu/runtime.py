@@ -34,6 +34,10 @@ from einsim.gpu.plan import (
 _TRITON_OPS: dict[str, object] = {}
 
 
+#: SMs assumed off the GPU (the interpreter): split-K and persistent grids are sized by it
+INTERPRETER_SMS = 132
+
+
 def register_triton_operator(name: str, fn: object) -> None:
     """Give the element-wise operator `name` (registered with einsim.register_operator) its
     `@triton.jit` implementation, used when a cascade applies it to the score."""
@@ -171,7 +175,7 @@ def prepare(
     rows, hp = launch_rows(shape, t)
     grid = kernels.grid(rows, t.block_m, B, hp)
     # split-K: S key chunks in parallel, each writing its summary (max, sum, numerator; fp32)
-    sms = torch.cuda.get_device_properties(q.device).multi_processor_count if q.is_cuda else 132
+    sms = torch.cuda.get_device_properties(q.device).multi_processor_count if q.is_cuda else INTERPRETER_SMS
     n_split, chunk = choose_splits(plan, shape, t, sms)
     part_m = part_l = part_o = st_m
     if plan.split_k:
@@ -179,6 +183,8 @@ def prepare(
         part_m = torch.empty((B, hp, n_split, rows), device=q.device, dtype=torch.float32)
         part_l = torch.empty_like(part_m)
         part_o = torch.empty((B, hp, n_split, rows, D), device=q.device, dtype=torch.float32)
+    elif t.persistent:  # a fixed grid of programs looping over the (query tile, head program) jobs
+        grid = (min(grid[0] * grid[1], sms * t.persistent),)
     args = (
         q,
         k,
@@ -203,6 +209,7 @@ def prepare(
         0 if band_hi is None else band_hi,
         0 if band_lo is None else band_lo,
         chunk,
+        B * hp,
     )
     launches = []
     for pk in plan.kernels:

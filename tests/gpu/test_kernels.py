@@ -84,6 +84,34 @@ def test_sliding_window_matches_oracle(NQ, NK, W, tiling):
     assert rel_err(_run(plan, q, k, v, t, sizes={"W": W}), ref) < TOL[torch.float32]
 
 
+@pytest.mark.parametrize("persistent", [0, 1])
+@pytest.mark.parametrize("heavy_first", [True, False])
+@pytest.mark.parametrize(
+    "name,NQ,NK,sizes",
+    [
+        ("causal_fa2", 160, 160, None),  # ragged: the last query tile is partial
+        ("causal_fa2", 96, 192, None),  # chunked prefill (bottom-right band)
+        ("causal_3pass", 128, 128, None),
+        ("sliding_window", 128, 160, {"W": 40}),
+        ("cascade5_fa2", 96, 128, None),
+        ("gqa_fa2", 64, 96, None),
+    ],
+)
+def test_launch_order_and_persistent_launch_match_oracle(monkeypatch, name, NQ, NK, sizes, heavy_first, persistent):
+    """Heavy-first (causal query tiles launched last-first) and persistent launches (here 3 programs
+    looping over every (query tile, head) job) compute the same as one program per tile."""
+    from einsim.gpu import runtime
+
+    monkeypatch.setattr(runtime, "INTERPRETER_SMS", 3)
+    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), f"{name}.ein"))
+    plan = lower(c)
+    G = 1 if plan.grouped else 2
+    q, k, v = _inputs(2, 2, G, NQ, NK, 32, torch.float32, NQ + 3 * NK + persistent)
+    t = Tiling(32, 32, 4, 1, heavy_first=heavy_first, persistent=persistent)
+    ref = oracle(c, plan, q, k, v, sizes=sizes)
+    assert rel_err(_run(plan, q, k, v, t, sizes=sizes), ref) < TOL[torch.float32]
+
+
 @pytest.mark.parametrize(
     "NQ,NK,tiling",
     [
@@ -329,17 +357,19 @@ def test_gpu_tma_loads_vs_float64(text, B, H, G, NQ, NK):
         ("causal_fa2", 448, 1000),  # chunked prefill, ragged: masked tiles with bottom-right alignment
     ],
 )
-def test_gpu_default_d128_warp_specialized_one_pass_vs_float64(name, NQ, NK):
+@pytest.mark.parametrize("persistent", [0, 1])
+def test_gpu_default_d128_warp_specialized_one_pass_vs_float64(name, NQ, NK, persistent):
     """At D=128 the default tiling of a 1-pass plan, causal or not, is the warp-specialized TMA kernel
-    (verified on the H200); fresh bf16 inputs, NaN-poisoned output, float64 reference."""
+    (verified on the H200), launched a program per tile or persistent; fresh bf16 inputs, NaN-poisoned
+    output, float64 reference."""
     c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), f"{name}.ein"))
     plan = lower(c)
     from einsim.gpu.plan import Shape, choose_tiling
 
-    t = choose_tiling(plan, Shape(2, 8, NQ, NK, 128, None))
+    t = dataclasses.replace(choose_tiling(plan, Shape(2, 8, NQ, NK, 128, None)), persistent=persistent)
     assert ws_verified(t)
     q, k, v = _inputs(2, 8, 8, NQ, NK, 128, torch.bfloat16, NQ * 7 + NK)
-    out = _run(plan, q, k, v).double()
+    out = _run(plan, q, k, v, t).double()
     q64, k64, v64 = q.double(), k.double(), v.double()
     s = (q64 @ k64.transpose(-1, -2)) * plan.scale(128)
     if plan.causal:

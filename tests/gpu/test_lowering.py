@@ -158,6 +158,60 @@ def test_choose_splits_golden():
     assert pr.kernels[0].programs == 32 * 9
 
 
+def test_schedule_factors_golden():
+    """Hand-scheduled: the block scheduler starts each program on the first free slot, in launch order;
+    a persistent launch deals job j to program j % P."""
+    from einsim.gpu.model import _makespan_factor, _round_robin_factor
+
+    assert _makespan_factor([3, 1, 1, 1], 2) == 1.0  # heavy first: slots finish at 3 and 3
+    assert _makespan_factor([1, 1, 1, 3], 2) == 4 / 3  # heavy last: 1+3 on one slot vs 6/2
+    assert _makespan_factor([1.0] * 5, 2) == 3 / 2.5  # equal programs: ceil(waves) / waves
+    assert _makespan_factor([1, 2], 4) == 1.0  # fewer programs than slots: handled by the idle-SM term
+    assert _round_robin_factor([4, 1, 1, 1], 2) == 5 / 3.5  # program 0 gets jobs 0 and 2
+
+
+def test_launch_options_golden():
+    """Causal query tiles launch heaviest first, and the model predicts the gain from the schedule alone
+    (1x16x16K D=128 on the H200: the forward order leaves the last head's long tiles for the end);
+    the model picks persistent programs where it predicts them faster (dealing causal tiles round-robin
+    was measured 26 % slower at 16K, notes_gpu.md v9) and K/V heads fit the L2 share."""
+    import dataclasses
+
+    from einsim.gpu.plan import heavy_first
+
+    causal = lower(einsim.parse_file(str(LIB / "causal_fa2.ein")))
+    full = lower(einsim.parse_file(str(LIB / "cascade5_fa2.ein")))
+    sh = Shape(1, 16, 16384, 16384, 128)
+    tc, tf = choose_tiling(causal, sh), choose_tiling(full, sh)
+    assert heavy_first(causal, tc) and not heavy_first(full, tf)
+    assert tc.persistent == 0 and tf.persistent == 1
+    assert choose_tiling(causal, Shape(4, 16, 4096, 4096, 128)).persistent == 1  # 64 heads balance the deal
+    assert choose_tiling(full, Shape(1, 4, 65536, 65536, 128)).persistent == 0  # 32 MiB K/V heads: drift
+    assert choose_tiling(full, Shape(1, 32, 16384, 16384, 64)).persistent == 0  # D=64: the pointer kernel
+    fwd = predict(causal, sh, dataclasses.replace(tc, heavy_first=False), H200).ms
+    assert predict(causal, sh, tc, H200).ms < 0.96 * fwd
+    dealt = predict(causal, sh, dataclasses.replace(tc, persistent=1), H200).ms
+    assert dealt > 1.2 * predict(causal, sh, tc, H200).ms
+    short = Shape(16, 16, 1024, 1024, 128)
+    per_tile = predict(full, short, dataclasses.replace(tf, persistent=0), H200).ms
+    assert predict(full, short, tf, H200).ms < 0.95 * per_tile
+
+
+def test_lazy_rescale_barrier_ranks_it_after_eager():
+    """Lazy rescaling saves the accumulator rescale but waits at a block-wide barrier per tile: at D=64,
+    4K (measured 1.37 vs 1.24-1.28 ms on the H200 in runs 2-8) the model puts it after eager rescaling."""
+    import dataclasses
+
+    one = lower(einsim.parse_file(str(LIB / "cascade5_fa2.ein")))
+    sh = Shape(4, 32, 4096, 4096, 64)
+    t = choose_tiling(one, sh)
+    eager, lazy = predict(one, sh, t, H200), predict(one, sh, dataclasses.replace(t, lazy_rescale=True), H200)
+    assert lazy.kernels[0].exps < eager.kernels[0].exps  # no per-tile rescale exponentials...
+    tiles = sh.B * sh.H * (4096 // t.block_m) * (4096 // t.block_n)
+    wait = tiles / (H200.sms * lazy.kernels[0].ctas_per_sm) * H200.cta_sync_s
+    assert lazy.seconds > eager.seconds and lazy.seconds >= wait  # ...but the barrier waits cost more
+
+
 def test_decode_is_memory_bound():
     plan = _plan(C.GQA_THREE_PASS)
     sh = Shape(16, 32, 1, 16384, 128, G=8)
