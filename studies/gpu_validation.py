@@ -43,7 +43,9 @@ def current_prediction(rec: dict, plans: dict):
     t = list(rec["tiling"])
     lazy = rec.get("lazy_rescale", t[5] if len(t) > 5 else False)
     tma, ws = (len(t) > 6 and bool(t[6])), (len(t) > 7 and bool(t[7]))
-    tiling = Tiling(*t[:5], lazy_rescale=bool(lazy), tma=tma, warp_specialize=ws)
+    splits = int(t[8]) if len(t) > 8 else 0
+    heavy = len(t) > 9 and bool(t[9])  # runs before heavy-first causal launches (run 10) recorded no flag
+    tiling = Tiling(*t[:5], lazy_rescale=bool(lazy), tma=tma, warp_specialize=ws, splits=splits, heavy_first=heavy)
     return predict(plans[f], shape, tiling, arch_for(rec["card"]))
 
 

@@ -1,0 +1,131 @@
+"""Launch order and persistent launches (v9): check and time, one process, on the lent GPU.
+
+Run: `PYTHONUNBUFFERED=1 timeout 420 python3 studies/gpu_launch_order.py --out $OUT` (the JSON is
+rewritten after every entry, so a hang loses only that entry).
+Two launch options of `einsim.gpu.plan.Tiling`, against the default kernels and SDPA cuDNN / flash:
+- `heavy_first` (causal): query tiles launch last-first, so the programs with the most K/V tiles start
+  first and the short ones fill the end (FlashAttention-2's order); `-fwd` entries launch first-first.
+- `persistent=1`: one program per SM loops over the (query tile, head) jobs; the per-program work of
+  a launch (Q load, descriptors, O store) is then paid per job but without the scheduler's gaps.
+Each entry is checked (fresh random bf16 inputs, NaN-poisoned output, relative Frobenius error against
+float64 ≤ 1e-2) and timed (do_bench median). Writes `gpu_launch_order.json` under --out; prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from studies.gpu_benchmark import Case, check, environment, library_plans, time_case  # noqa: E402
+
+# Tiling fields: block_m, block_n, num_warps, num_stages, group_rows, lazy_rescale, tma, warp_specialize,
+# splits, heavy_first, persistent
+WS = (128, 128, 4, 2, False, False, True, True, 0)
+PTR = (128, 64, 8, 3, False, False, False, False, 0)
+CONFIGS = {
+    "ws": (*WS, True, 0),
+    "ws-fwd": (*WS, False, 0),
+    "ws-persist": (*WS, True, 1),
+    "ws-persist-fwd": (*WS, False, 1),
+    "ptr": (*PTR, True, 0),
+    "ptr-fwd": (*PTR, False, 0),
+}
+# (B, H, N_Q, N_KV, D, causal, configs)
+SHAPES = [
+    (4, 16, 4096, 4096, 128, False, ["ws", "ws-persist"]),
+    (4, 16, 4096, 4096, 128, True, ["ws", "ws-fwd", "ws-persist", "ws-persist-fwd"]),
+    (1, 16, 16384, 16384, 128, False, ["ws", "ws-persist"]),
+    (1, 16, 16384, 16384, 128, True, ["ws", "ws-fwd", "ws-persist", "ws-persist-fwd"]),
+    (2, 16, 8192, 8192, 128, True, ["ws", "ws-fwd", "ws-persist"]),
+    (4, 16, 4000, 4000, 128, True, ["ws", "ws-persist"]),  # ragged
+    (16, 16, 1024, 1024, 128, False, ["ws", "ws-persist"]),
+    (4, 32, 4096, 4096, 64, True, ["ptr", "ptr-fwd"]),
+    (1, 32, 16384, 16384, 64, True, ["ptr", "ptr-fwd"]),
+    (4, 16, 4096, 4096, 128, False, ["ws-persist", "ws"]),  # repeats: the spread within one process
+    (4, 16, 4096, 4096, 128, True, ["ws-persist", "ws-fwd", "ws"]),
+]
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/einsim_gpu_out"))
+    ap.add_argument("--budget-s", type=float, default=380.0)
+    ap.add_argument("--interpret", action="store_true", help="tiny shapes in triton's interpreter (a dry run)")
+    args = ap.parse_args(argv)
+    shapes, dev, dtype = SHAPES, "cuda", "bf16"
+    if args.interpret:
+        os.environ["TRITON_INTERPRET"] = "1"
+        shapes, dev, dtype = [(1, 2, 256, 256, 64, True, ["ws", "ws-fwd", "ws-persist", "ptr"])], "cpu", "fp16"
+    os.makedirs(args.out, exist_ok=True)
+    import torch
+
+    t0 = time.time()
+    env = environment(dev)
+    print(f"# card: {env['card']}  torch {env['torch']}  triton {env['triton']}", flush=True)
+    plans = library_plans(False)
+    files = {
+        causal: next(f for k, (f, p) in plans.items() if k[:3] == (1, causal, False) and not any(k[3:]))
+        for causal in (False, True)
+    }
+    recs: list[dict] = []
+    for si, (B, H, nq, nk, d, causal, cfgs) in enumerate(shapes):
+        entries = [] if args.interpret else [("sdpa-cudnn", "sdpa-cudnn", None), ("sdpa-flash", "sdpa-flash", None)]
+        entries += [(c, "1-pass", CONFIGS[c]) for c in cfgs]
+        for name, variant, tiling in entries:
+            if time.time() - t0 > args.budget_s:
+                break
+            f = files[causal] if tiling else ""
+            case = Case(variant, B, H, H, nq, nk, d, causal, cascade=f, tiling=tiling, dtype=dtype)
+            rec = {
+                "card": env["card"],
+                "shape_index": si,
+                "name": name,
+                "B": B,
+                "H": H,
+                "N_Q": nq,
+                "N_KV": nk,
+                "D": d,
+                "causal": causal,
+                "dtype": dtype,
+                "tiling": tiling,
+            }
+            try:
+                err = check(case, plans, dev, seed=11 + len(recs))
+                rec.update(rel_err=err, correct=bool(err <= 1e-2))
+                rec.update(time_case(case, plans, dev))
+            except Exception as e:  # noqa: BLE001
+                rec["error"] = repr(e)[:300]
+            if dev == "cuda":
+                torch.cuda.empty_cache()
+            rec["t_s"] = round(time.time() - t0, 1)
+            recs.append(rec)
+            print(
+                f"{name:>14} {B}x{H} {nq}/{nk} D={d} causal={int(causal)}: {rec.get('tflops', 0) or 0:6.1f} TF/s "
+                f"err {rec.get('rel_err', float('nan')):.1e} {rec.get('error', '')[:120]}",
+                flush=True,
+            )
+            with open(os.path.join(args.out, "gpu_launch_order.json"), "w") as fh:
+                json.dump({"env": env, "records": recs}, fh, indent=1, default=str)
+    print(f"\n# {env['card']}: bf16, TFLOP/s (causal FLOPs halved), ratio to cuDNN of the same shape")
+    for si, (B, H, nq, nk, d, causal, _) in enumerate(shapes):
+        rs = [r for r in recs if r["shape_index"] == si]
+        cud = next((r.get("tflops") for r in rs if r["name"] == "sdpa-cudnn"), None)
+        for r in rs:
+            tf = r.get("tflops")
+            ratio = f"{tf / cud:.2f}x" if tf and cud else "-"
+            ok = "" if r.get("correct", True) else "WRONG"
+            print(
+                f"{B}x{H} {nq}/{nk} D={d} causal={int(causal)} {r['name']:>14} "
+                f"{(tf or 0):6.0f} TF/s {ratio:>6} err {r.get('rel_err', float('nan')):.1e} {ok} "
+                f"{r.get('error', '')[:100]}"
+            )
+
+
+if __name__ == "__main__":
+    main()
