@@ -530,34 +530,38 @@ def combine_kernel(
     HP,
     NSPLIT,
     HEAD_DIM: tl.constexpr,
-    BLOCK_M: tl.constexpr,
+    SPLIT_BLOCK: tl.constexpr,
     GROUP_ROWS: tl.constexpr,
 ):
-    """Split-K combine: O = Σ_s e^(m_s - max_s m_s) acc_s / Σ_s e^(m_s - max_s m_s) l_s over the chunk
-    summaries of BLOCK_M query rows (the cascade's GM, PRM, SD, SNV and AV)."""
-    pid_m = tl.program_id(0)
+    """Split-K combine for one query row: O = Σ_s e^(m_s - max_s m_s) acc_s / Σ_s e^(m_s - max_s m_s) l_s
+    over its chunk summaries (the cascade's GM, PRM, SD, SNV and AV). The chunks are loaded as one
+    [SPLIT_BLOCK, HEAD_DIM] tile (a block at a time, merged online when there are more chunks), so the
+    kernel waits for one round of loads per block instead of two per chunk."""
+    row = tl.program_id(0)
     pid_h = tl.program_id(1)
     b = pid_h // HP
     hp = pid_h % HP
-    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    row_ok = rows < ROWS
     offs_d = tl.arange(0, HEAD_DIM)
+    offs_s = tl.arange(0, SPLIT_BLOCK)
     base = (b * HP + hp) * NSPLIT
-    g = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
-    for s in range(NSPLIT):
-        g = tl.maximum(g, tl.load(PM + (base + s) * ROWS + rows, mask=row_ok, other=float("-inf")))
-    g = tl.where(g == float("-inf"), 0.0, g)
-    l_tot = tl.zeros([BLOCK_M], dtype=tl.float32)
-    acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
-    for s in range(NSPLIT):
-        at = (base + s) * ROWS + rows
-        w = tl.math.exp2(tl.load(PM + at, mask=row_ok, other=float("-inf")) - g)
-        l_tot += w * tl.load(PL + at, mask=row_ok, other=0.0)
-        acc += w[:, None] * tl.load(PO + at[:, None] * HEAD_DIM + offs_d[None, :], mask=row_ok[:, None], other=0.0)
-    acc = acc / tl.where(l_tot == 0.0, 1.0, l_tot)[:, None]
-    head, p_idx = _row_heads(hp, rows, R, N_Q, GROUP_ROWS)
-    o_ptrs = O + b * sob + (head * soh + p_idx * som)[:, None] + offs_d[None, :] * sod
-    tl.store(o_ptrs, acc.to(O.dtype.element_ty), mask=row_ok[:, None])
+    g = tl.max(tl.full([SPLIT_BLOCK], float("-inf"), dtype=tl.float32), 0)
+    l_tot = tl.sum(tl.zeros([SPLIT_BLOCK], dtype=tl.float32), 0)
+    acc = tl.zeros([HEAD_DIM], dtype=tl.float32)
+    for s0 in range(0, NSPLIT, SPLIT_BLOCK):
+        ok = s0 + offs_s < NSPLIT
+        at = (base + s0 + offs_s) * ROWS + row
+        m = tl.load(PM + at, mask=ok, other=float("-inf"))
+        g_new = tl.maximum(g, tl.max(m, 0))
+        g_safe = tl.where(g_new == float("-inf"), 0.0, g_new)
+        alpha = tl.math.exp2(g - g_safe)
+        w = tl.math.exp2(m - g_safe)
+        l_tot = l_tot * alpha + tl.sum(w * tl.load(PL + at, mask=ok, other=0.0), 0)
+        po = tl.load(PO + at[:, None] * HEAD_DIM + offs_d[None, :], mask=ok[:, None], other=0.0)
+        acc = acc * alpha + tl.sum(w[:, None] * po, 0)
+        g = g_new
+    acc = acc / tl.where(l_tot == 0.0, 1.0, l_tot)
+    head, p_idx = _row_heads(hp, row, R, N_Q, GROUP_ROWS)
+    tl.store(O + b * sob + head * soh + p_idx * som + offs_d * sod, acc.to(O.dtype.element_ty))
 
 
 def grid(rows: int, block_m: int, batch: int, head_programs: int) -> tuple[int, int]:

@@ -304,7 +304,7 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
         comb = part_bytes + q_bytes
         sec = comb / arch.hbm_copy_bw + arch.launch_s
         z, dram_s = 0.0, comb / arch.hbm_copy_bw
-        n_comb = len(tiles_q) * shape.B * hp
+        n_comb = rows * shape.B * hp  # a program per query row: all its chunks in one round of loads
         costs.append(
             KernelCost(
                 len(costs) + 1, "combine", n_comb, 1, z, z, z, z, part_bytes, q_bytes, z, z, z, z, z, dram_s, sec

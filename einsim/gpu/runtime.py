@@ -221,9 +221,10 @@ def prepare(
         for flags in launches:
             kernels.attn_pass_kernel[grid](*args, **flags, num_warps=t.num_warps, num_stages=t.num_stages)
         if plan.split_k:
-            kernels.combine_kernel[grid[:2]](
+            kernels.combine_kernel[(rows, B * hp)](
                 part_m, part_l, part_o, o, *o.stride(), R, NQ, rows, hp, n_split,
-                HEAD_DIM=D, BLOCK_M=t.block_m, GROUP_ROWS=t.group_rows, num_warps=4,
+                HEAD_DIM=D, SPLIT_BLOCK=min(64, max(16, triton.next_power_of_2(n_split))), GROUP_ROWS=t.group_rows,
+                num_warps=4,
             )  # fmt: skip
         return o
 

@@ -117,6 +117,7 @@ def test_launch_order_and_persistent_launch_match_oracle(monkeypatch, name, NQ, 
     [
         (1, 256, None),  # decode: grouped rows, the default chunks
         (1, 160, (16, 32, 4, 1, True, False, False, False, 4)),  # decode, 4 chunks, a ragged last chunk
+        (1, 2400, (16, 32, 4, 1, True, False, False, False, 75)),  # 75 chunks: the combine merges 2 blocks
         (96, 128, (32, 32, 4, 1, False, False, False, False, 3)),  # prefill, 3 chunks
         (96, 128, (32, 32, 4, 1, False, False, False, False, 1)),  # one chunk: the plain kernel plus a combine
     ],
