@@ -26,6 +26,11 @@ BLOCK_N for a tile of BLOCK_M query rows, and differs only in what it computes p
   with TMA, one pass, no masked tile); O is then stored through a descriptor. Experimental: its first
   form was miscompiled on the H200 (studies/notes_gpu.md, v3), the runtime refuses it by default.
 
+- REVERSE_M: launch query tiles last-first (causal: the tiles with the most K/V tiles start first).
+- PERSISTENT: a fixed grid of programs, each looping over (query tile, head program) jobs dealt round-robin.
+- SPLIT: split-K; the key chunks of a query tile are separate programs writing chunk summaries that
+  `combine_kernel` merges (one program per query row, its chunks loaded as one tile).
+
 Numerics: dots accumulate in fp32; the row max and sums stay fp32 in the log2 domain (the scale is
 multiplied by log2(e) so each score costs one multiply and one ex2); P is cast to V's dtype for the
 PV dot. Row statistics between passes are fp32 tensors in global memory, in log2 units.

@@ -11,7 +11,8 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   that share the head are resident together or the stream fits in `arch.l2_reuse_bytes`; beyond both,
   every wave of resident programs that holds the head re-streams it, in lockstep (causal: the prefix
   the wave needs). Programs that drift apart inside a wave read more (D=64, 2 programs per SM, 64 MiB
-  of K/V per head: 1.7-1.9 reads per wave on the H200); that is not modelled. Writes: O and the row
+  of K/V per head: 1.7-1.9 reads per wave on the H200), and so do persistent programs, whose running
+  jobs stop being a contiguous window of the launch order; neither is modelled. Writes: O and the row
   statistics that cross a pass boundary. Split-K plans run every query tile's key chunks as separate
   programs that write chunk summaries (fp32 max, sum, numerator), then a memory-bound combine kernel.
 - Time. Per kernel: tensor-core time (score points × 2D per dot at the datasheet rate), ex2 time at
