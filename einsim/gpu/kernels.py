@@ -18,6 +18,8 @@ BLOCK_N for a tile of BLOCK_M query rows, and differs only in what it computes p
 - GROUP_ROWS: GQA/decode: the R query heads sharing one K/V head are stacked as tile rows, so one
   program streams its K/V head once for all of them;
 - SCORE_FN: a user-defined element-wise operator on the scaled score, a `@triton.jit` function;
+- NORM_EACH: (online passes, FA1) keep the running output normalized: every tile un-normalizes it by
+  the old sum and divides by the new one (F·P divisions per tile instead of one deferred division).
 - LAZY_RESCALE: (online passes) rescale the running sum and numerator only when a row max grows by
   more than 2^8 (FA4's conditional rescaling; exact up to rounding).
 - TMA: load K and V tiles through device-side tensor descriptors (`tl.make_tensor_descriptor`, Hopper
@@ -139,6 +141,7 @@ def _tile(
     HAS_SCORE_FN: tl.constexpr,
     LAZY_RESCALE: tl.constexpr,
     TMA: tl.constexpr,
+    NORM_EACH: tl.constexpr = False,
 ):
     cols = start_n + offs_n
     if TMA:
@@ -183,10 +186,15 @@ def _tile(
                 m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
                 alpha = tl.math.exp2(m_i - m_safe)
                 p = tl.math.exp2(s * sc - m_safe[:, None])
+                if DO_PV:
+                    if NORM_EACH:
+                        # FA1: the output stays normalized: un-normalize by the old sum, rescale (the
+                        # division by the new sum follows the PV product)
+                        acc = acc * (alpha * l_i)[:, None]
+                    else:
+                        acc = acc * alpha[:, None]
                 if DO_SUM:
                     l_i = l_i * alpha + tl.sum(p, 1)
-                if DO_PV:
-                    acc = acc * alpha[:, None]
                 m_i = m_new
         else:
             p = s
@@ -207,6 +215,10 @@ def _tile(
             else:
                 v = tl.load(v_ptrs)
         acc = tl.dot(p.to(v.dtype), v, acc)
+        if NORM_EACH:
+            # one reciprocal per row, a multiply per element (a full fp32 division per element cost 20 %
+            # at D=64 on the H100, run 14)
+            acc = acc * (1.0 / tl.where(l_i == 0.0, 1.0, l_i))[:, None]
     return acc, m_i, l_i
 
 
@@ -274,6 +286,7 @@ def _attn_program(
     TMA: tl.constexpr = False,
     WARP_SPEC: tl.constexpr = False,
     SPLIT: tl.constexpr = False,
+    NORM_EACH: tl.constexpr = False,
 ):
     """One pass of an attention cascade for the BLOCK_M query rows of tile pid_m of head program pid_h."""
     b = pid_h // HP
@@ -373,7 +386,7 @@ def _attn_program(
             acc, m_i, l_i = _tile(
                 acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
                 N_KV, mask_hi, mask_lo, qk_scale, CAUSAL or WINDOW or not EVEN_N, True, CAUSAL, WINDOW, ONLINE,
-                DO_EXP, DO_SUM, DO_PV, DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA,
+                DO_EXP, DO_SUM, DO_PV, DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA, NORM_EACH=NORM_EACH,
             )  # fmt: skip
     else:
         if WINDOW:
@@ -381,20 +394,20 @@ def _attn_program(
                 acc, m_i, l_i = _tile(
                     acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
                     N_KV, mask_hi, mask_lo, qk_scale, True, False, CAUSAL, WINDOW, ONLINE, DO_EXP, DO_SUM, DO_PV,
-                    DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA,
+                    DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA, NORM_EACH=NORM_EACH,
                 )  # fmt: skip
         for start_n in range(lo_full, mid, BLOCK_N):
             acc, m_i, l_i = _tile(
                 acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
                 N_KV, mask_hi, mask_lo, qk_scale, False, False, CAUSAL, WINDOW, ONLINE, DO_EXP, DO_SUM, DO_PV,
-                DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA,
+                DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA, NORM_EACH=NORM_EACH,
             )  # fmt: skip
         if CAUSAL or not EVEN_N:
             for start_n in range(mid, hi, BLOCK_N):
                 acc, m_i, l_i = _tile(
                     acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
                     N_KV, mask_hi, mask_lo, qk_scale, True, False, CAUSAL, WINDOW, ONLINE, DO_EXP, DO_SUM, DO_PV,
-                    DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA,
+                    DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA, NORM_EACH=NORM_EACH,
                 )  # fmt: skip
 
     if SPLIT:
@@ -487,6 +500,7 @@ def attn_pass_kernel(
     SPLIT: tl.constexpr = False,
     REVERSE_M: tl.constexpr = False,
     PERSISTENT: tl.constexpr = False,
+    NORM_EACH: tl.constexpr = False,
 ):
     """One pass of an attention cascade: a program per (query tile, batch x head program[, key chunk]),
     or, PERSISTENT, a fixed grid of programs that each loop over query tiles (tile t of program p is
@@ -503,7 +517,7 @@ def attn_pass_kernel(
                 skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q, N_KV, ROWS, HP, BAND_HI, BAND_LO,
                 CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N, ONLINE, READ_M, DO_EXP,
                 DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN, HAS_SCORE_FN,
-                LAZY_RESCALE, TMA, WARP_SPEC, SPLIT,
+                LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH,
             )  # fmt: skip
     else:
         pid_m = tl.program_id(0)
@@ -515,7 +529,7 @@ def attn_pass_kernel(
             qk_scale, sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q,
             N_KV, ROWS, HP, BAND_HI, BAND_LO, CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N,
             ONLINE, READ_M, DO_EXP, DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN,
-            HAS_SCORE_FN, LAZY_RESCALE, TMA, WARP_SPEC, SPLIT,
+            HAS_SCORE_FN, LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH,
         )  # fmt: skip
 
 

@@ -12,7 +12,8 @@ How the IR decides (never the file name):
   iterative `max` is the running max; `expsub(score, max)` the exponent; its sum over key ranks the
   row sum; `div` with key ranks the in-loop normalization; a product with V summed over key ranks the
   PV product; a `div` without key ranks the deferred division; iterative Einsums over the rescaled
-  state (`expsub(max, max)`, products and sums of it) are the online bookkeeping.
+  state (`expsub(max, max)`, products and sums of it) are the online bookkeeping, and an iterative
+  output divided by the running sum at every step is FlashAttention-1's normalized output.
 - Passes: `analyze_passes(cascade, rank="M")` groups the Einsums; each pass becomes one kernel.
   M-ranked tensors that cross a pass boundary are recomputed from Q and K; row statistics that cross
   one (the max, the sum) live in global memory.
@@ -23,7 +24,9 @@ How the IR decides (never the file name):
 - Split-K: per-chunk maxima, sums and numerators over the inner partition M0 that a later max over the
   outer partition M1 combines (`e^(LM - GM)` rescales, sums over M1, deferred division) make the plan
   split-K (flash-decoding): the pass kernel runs on S key chunks in parallel and writes chunk summaries,
-  a combine kernel merges them.
+  a combine kernel merges them. When only the chunk sums are combined and a second pass normalizes
+  `exp(score - LM) * e^(LM - GM)` (the partitioned 2-pass), the chunked max and sum are one online pass
+  (its tiles are the chunks) that writes the row max and sum, and the second pass reads them.
 Anything else raises `EinsimError` naming the Einsum and the construct.
 """
 
@@ -105,6 +108,10 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
         if e.section == "init" and isinstance(e.rhs, Access) and e.rhs.tensor in inputs:
             r.alias[e.output] = e.rhs.tensor
     iterative = set(c.iterative_tensors)
+    # running outputs kept normalized (FlashAttention-1's RO = (rescaled RO + new numerator) / new sum):
+    # numerators from the start, since their own update reads them before it is classified
+    normed = {e.output for e in c.main if e.output in iterative and isinstance(e.rhs, Apply) and e.rhs.op == "div"}
+    r.numer |= normed
     out_ranks = {rk.lower() for rk in c.tensor_ranks[out]}
     facts: dict = {"out": out, "scale_names": [], "scale_const": 1.0, "score_fns": [], "filters": []}
 
@@ -233,6 +240,32 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
             tgt.add(e.output)
             r.role[e.name] = "combine"
             continue
+        if ops == {"mul"} and len(a) == 2 and src & r.exps and src & r.rescale and not e.reduced_vars:
+            # exp(score - chunk max) * e^(chunk max - global max) = exp(score - global max): an exponent
+            # (the partitioned 2-pass cascade's SN)
+            r.exps.add(e.output)
+            r.role[e.name] = "exp"
+            continue
+        if (
+            red == "add"
+            and not ops
+            and len(a) == 1
+            and e.reduced_vars
+            and src <= r.sums | r.numer
+            and "combine_max" in r.role.values()
+        ):
+            # a sum over chunks of already rescaled chunk sums (SD = sum over m1 of SPD)
+            tgt = r.numer if src & r.numer else r.sums
+            tgt.add(e.output)
+            r.role[e.name] = "combine"
+            continue
+        if e.output in normed and ops == {"add", "div"} and src & r.numer and src & r.sums and not e.reduced_vars:
+            # (rescaled running output + new numerator) / new running sum: the output stays normalized
+            r.role[e.name] = "online_div"
+            continue
+        if e.output == out and not ops and red is None and len(a) == 1 and src <= normed and not e.reduced_vars:
+            r.role[e.name] = "out_copy"  # the output is the normalized running output after the last step
+            continue
         if ops <= {"mul", "add"} and src & (r.rescale | r.sums | r.numer) and not e.reduced_vars:
             # online bookkeeping: rescaling of running sums / numerators
             tgt = r.numer if src & r.numer else r.sums
@@ -271,9 +304,12 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
     roles = set(r.role.values())
     if roles & {"online", "rescale"} and not roles & {"runmax", "combine_max"}:
         raise _err(c, None, "rescaling of running sums without an iterative running max or a max over chunks")
-    if "combine_max" in roles and not {"combine", "div_out"} <= roles:
-        raise _err(c, None, "a max over chunks without per-chunk sums combined over chunks and a deferred division")
-    facts["split_k"] = "combine_max" in roles
+    if "combine_max" in roles and not ("combine" in roles and roles & {"div_out", "normalize"}):
+        raise _err(c, None, "a max over chunks without per-chunk sums combined over chunks and a division by them")
+    # split-K: chunk numerators (products with V) are combined over chunks; when only the sums are (the
+    # partitioned 2-pass), the chunked max and sum are one online pass and a second pass normalizes
+    combined = {e.output for e in c.main if r.role.get(e.name) == "combine"}
+    facts["split_k"] = bool(combined & r.numer)
     return r, facts
 
 
@@ -320,16 +356,17 @@ def lower(cascade: Cascade, analysis=None) -> KernelPlan:
     causal = band is not None and band.hi is not None
 
     # per-pass flags
+    # Einsums with no M rank (a combine over chunks, a deferred division) run after the pass of their latest
+    # input, in that kernel's epilogue (the last kernel if they read no pass's output)
     by_pass: dict[int, list[Einsum]] = {i: [] for i in range(1, n + 1)}
+    produced_in: dict[str, int] = {}
     for e in c.main:
         k = pass_of.get(e.name)
         if k is None:
-            k = n  # Einsums with no M rank run in the epilogue of the last kernel
+            ins = [produced_in[x.tensor] for x in accesses(e.rhs) if x.tensor in produced_in]
+            k = max(ins) if ins else n
         by_pass.setdefault(int(k), []).append(e)
-    produced_in: dict[str, int] = {}
-    for k, es in by_pass.items():
-        for e in es:
-            produced_in.setdefault(e.output, k)
+        produced_in.setdefault(e.output, int(k))
 
     def reads(es: list[Einsum]) -> set[str]:
         return {x.tensor for e in es for x in accesses(e.rhs)}
@@ -345,7 +382,7 @@ def lower(cascade: Cascade, analysis=None) -> KernelPlan:
         rd = reads(es)
         recompute_exp = bool(earlier(rd, k) & roles.exps)
         do_exp = "exp" in rs or recompute_exp
-        online = bool(rs & {"runmax", "online", "rescale"}) or ("rowmax" in rs and not do_exp)
+        online = bool(rs & {"runmax", "online", "online_div", "rescale"}) or ("rowmax" in rs and not do_exp)
         exp_out = {e.output for e in es if roles.role[e.name] == "exp"} | (earlier(rd, k) & roles.exps)
         exp_in = reads([e for e in c.main if e.output in exp_out])
         max_in = exp_in & roles.maxes
@@ -368,6 +405,7 @@ def lower(cascade: Cascade, analysis=None) -> KernelPlan:
             do_pv="pv" in rs,
             div_in_loop="normalize" in rs,
             div_out="div_out" in rs,
+            norm_each="online_div" in rs,
             write_m=bool(outs & need_m),
             write_l=bool(outs & need_l & roles.sums) and "normalize" not in rs,
             write_o=f["out"] in outs,

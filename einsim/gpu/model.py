@@ -238,7 +238,8 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
         occ = ctas_per_sm(pk, shape, t, arch)
         slots = min(occ * arch.sms, launched) if persistent else occ * arch.sms
         mma = points * 2 * shape.D * pk.dots
-        eager = pk.online and pk.do_exp and not t.lazy_rescale
+        lazy = t.lazy_rescale and not pk.norm_each  # FA1's normalized output rescales every tile
+        eager = pk.online and pk.do_exp and not lazy
         exps = (points if pk.do_exp else 0.0) + (tiles * t.block_m if eager else 0.0)
         per_point = 0.0 if plan.score_fns == () else 1.0  # scale (else folded into the exponent's FMA)
         per_point += 1.0 if pk.online else 0.0  # running/row max
@@ -247,6 +248,7 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
         per_point += 1.0 if pk.div_in_loop else 0.0
         per_point += 0.5 if pk.do_pv else 0.0  # cast of P
         per_point += shape.D / t.block_n if eager and pk.do_pv else 0.0  # rescale of the accumulator
+        per_point += shape.D / t.block_n if pk.norm_each else 0.0  # FA1: divide the output every tile
         fp32 = points * per_point
         stream = kv_head * (1 + int(pk.do_pv))
         streams = _kv_streams(plan, shape, t, slots, stream, arch)
@@ -260,7 +262,7 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
         parts = (mma_s, exp_s, fp32_s)
         serial = arch.serial_max / occ**arch.overlap_exponent
         compute = max(parts) + serial * (sum(parts) - max(parts))
-        if pk.online and pk.do_exp and t.lazy_rescale:  # a block-wide branch per tile: a barrier wait
+        if pk.online and pk.do_exp and lazy:  # a block-wide branch per tile: a barrier wait
             compute += tiles / (arch.sms * occ) * arch.cta_sync_s
         if programs < arch.sms:
             compute = (compute + programs / slots * arch.program_overhead_s) * arch.sms / programs

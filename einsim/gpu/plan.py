@@ -35,6 +35,8 @@ class PassKernel:
     div_in_loop: bool = False
     #: deferred division of the output by the row sum after the loop
     div_out: bool = False
+    #: the running output stays normalized: divided by the running sum at every tile (FlashAttention-1)
+    norm_each: bool = False
     write_m: bool = False
     write_l: bool = False
     write_o: bool = False
@@ -65,6 +67,8 @@ class PassKernel:
             parts.append("PV")
         if self.div_out:
             parts.append("div")
+        if self.norm_each:
+            parts.append("div-each")
         return "+".join(parts)
 
 
@@ -294,11 +298,12 @@ def kernel_flags(
         DO_PV=pk.do_pv,
         DIV_IN_LOOP=pk.div_in_loop,
         DIV_OUT=pk.div_out,
+        NORM_EACH=pk.norm_each,
         WRITE_M=pk.write_m,
         WRITE_L=pk.write_l,
         WRITE_O=pk.write_o,
         HAS_SCORE_FN=has_score_fn,
-        LAZY_RESCALE=t.lazy_rescale,
+        LAZY_RESCALE=t.lazy_rescale and not pk.norm_each,  # FA1's normalized output rescales every tile
         TMA=tma,
         WARP_SPEC=warp_spec,
         SPLIT=plan.split_k,
