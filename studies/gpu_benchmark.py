@@ -100,8 +100,21 @@ def library_plans(interpret: bool):
         key = (plan.passes, plan.causal, plan.grouped, plan.score_fns, plan.window, plan.split_k)
         if plan.scale(64) == 1.0 and plan.scale(128) == 1.0:
             continue  # keep the scaled variant of each structure
+        if key in out and ALTERNATES.get(c.name):
+            # another algorithm with the same pass structure (FA1, the partitioned 2-pass): keyed by its
+            # variant name, a str, which none of the structure filters below matches
+            key = ALTERNATES[c.name]
         out.setdefault(key, (os.path.basename(path), plan))
     return out
+
+
+def structures(plans: dict) -> list:
+    """The plans keyed by pass structure (not the alternates), sorted by key."""
+    return sorted((k, v) for k, v in plans.items() if isinstance(k, tuple))
+
+
+#: cascades timed beside the first cascade of their pass structure, by cascade name -> variant name
+ALTERNATES = {"flash_attention1": "1-pass-fa1", "twopass_partitioned": "2-pass-partitioned"}
 
 
 def build_cases(plans, interpret: bool) -> list[Case]:
@@ -112,7 +125,7 @@ def build_cases(plans, interpret: bool) -> list[Case]:
         """(variant name, library file) of every lowered plan with these properties (no score functions)."""
         return [
             (f"{k[0]}-pass" + ("-gqa" if grouped else ""), fname)
-            for k, (fname, _) in sorted(plans.items())
+            for k, (fname, _) in structures(plans)
             if k[1] == causal and k[2] == grouped and not k[3] and not k[4] and not k[5]
         ]
 
@@ -123,10 +136,13 @@ def build_cases(plans, interpret: bool) -> list[Case]:
     else:
         sweep = [(n, d) for d in (64, 128) for n in (1024, 2048, 4096, 8192, 16384)]
         tok, hd = 16384, 2048
+    alternates = sorted((k, f) for k, (f, _) in plans.items() if isinstance(k, str))
     for n, d in sweep:
         B, H = max(1, tok // n), max(1, hd // d)
         prof = n in (4096, 16384) and not interpret or (interpret and n == 256)
         for v, f in einsim_variants(False, False):
+            cases.append(Case(v, B, H, H, n, n, d, False, cascade=f, profile=prof))
+        for v, f in alternates if n in (4096, 16384) or interpret else []:
             cases.append(Case(v, B, H, H, n, n, d, False, cascade=f, profile=prof))
         for v in base:
             cases.append(Case(v, B, H, H, n, n, d, False, profile=prof and (n == 4096 or v != "torch-unfused")))
@@ -168,7 +184,7 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             cases.append(Case(v, B, H, H, n, n, d, True, group="causal", profile=prof))
     # sliding-window attention (the window's band filter): einsim's window kernels and SDPA with the
     # window as a boolean mask (the causal sweep measures the causal kernel on the same shapes)
-    wins = [(f"{k[0]}-pass-window", f) for k, (f, _) in sorted(plans.items()) if k[4] and not k[3]]
+    wins = [(f"{k[0]}-pass-window", f) for k, (f, _) in structures(plans) if k[4] and not k[3]]
     wsweep = [(2, 2, 256, 64, 64)] if interpret else [(1, 16, 16384, 128, 4096), (4, 16, 4096, 128, 1024)]
     for B, H, n, d, w in wsweep if wins else []:
         for v, f in wins:
@@ -177,7 +193,7 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             cases.append(Case(v, B, H, H, n, n, d, True, group="window", window=w))
     # decode of one sequence (B = 1): few programs unless the keys are split (split-K / flash-decoding)
     # (the grouped split-K cascade is timed with the GQA decode below; here its name would collide)
-    splits = [(f"{k[0]}-pass-splitk", f) for k, (f, _) in sorted(plans.items()) if k[5] and not k[3] and not k[2]]
+    splits = [(f"{k[0]}-pass-splitk", f) for k, (f, _) in structures(plans) if k[5] and not k[3] and not k[2]]
     one = [x for x in einsim_variants(False, False) if x[0] == "1-pass"]
     b1 = [(1, 2, 300, 64)] if interpret else [(1, 32, 16384, 128), (1, 8, 65536, 128), (1, 32, 131072, 128)]
     for B, H, m, d in b1 if splits else []:
@@ -186,7 +202,7 @@ def build_cases(plans, interpret: bool) -> list[Case]:
         for v in ("sdpa-flash", "sdpa-efficient"):
             cases.append(Case(v + "-decode", B, H, H, 1, m, d, False, group="decode", profile=True))
     # GQA decode of one sequence: 8 K/V groups give 8 programs unless the keys are split (not yet measured)
-    gsplits = [(f"{k[0]}-pass-splitk-gqa", f) for k, (f, _) in sorted(plans.items()) if k[5] and k[2] and not k[3]]
+    gsplits = [(f"{k[0]}-pass-splitk-gqa", f) for k, (f, _) in structures(plans) if k[5] and k[2] and not k[3]]
     gone = [x for x in einsim_variants(False, True) if x[0] == "1-pass-gqa"]
     for B, H, G, m, d in ([(1, 8, 2, 300, 64)] if interpret else [(1, 32, 8, 65536, 128)]) if gsplits else []:
         for v, f in gone + gsplits:
