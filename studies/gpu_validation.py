@@ -130,27 +130,52 @@ def accuracy(rows: list[dict]) -> list[str]:
     return out
 
 
+#: two variants whose measured times differ by less than this are a tie: the same kernel's do_bench
+#: median moves by up to ~5 % between calls on one card (e.g. 1-pass D=64 4K: 446 and 423 TFLOP/s in
+#: runs 14 and 15 on the H100)
+RANK_TIE = 0.03
+
+
+def _misordered(rs: list[dict], tie: float) -> list[tuple[str, str]]:
+    """Pairs the model orders against the measurement, ignoring pairs measured within `tie`."""
+    out = []
+    for i, a in enumerate(rs):
+        for b in rs[i + 1 :]:
+            if abs(a["ms"] - b["ms"]) <= tie * min(a["ms"], b["ms"]):
+                continue
+            if (a["ms"] < b["ms"]) != (a["predicted_ms"] < b["predicted_ms"]):
+                out.append((a["variant"], b["variant"]))
+    return out
+
+
 def ranking(rows: list[dict]) -> list[str]:
-    """Per shape: do the einsim variants rank in the measured order under the model?"""
+    """Per shape: do the einsim variants rank in the measured order under the model? Strictly, and
+    counting variants measured within RANK_TIE of each other as tied."""
     by = defaultdict(list)
     for r in rows:
         by[_shape_key(r)].append(r)
-    ok = bad = 0
+    ok = bad = ok_tie = 0
     lines = []
     for key, rs in sorted(by.items()):
         if len(rs) < 2:
             continue
         measured = [r["variant"] for r in sorted(rs, key=lambda r: r["ms"])]
         predicted = [r["variant"] for r in sorted(rs, key=lambda r: r["predicted_ms"])]
+        ok_tie += not _misordered(rs, RANK_TIE)
         if measured == predicted:
             ok += 1
         else:
             bad += 1
+            ties = "" if _misordered(rs, RANK_TIE) else f" (tied within {RANK_TIE:.0%})"
             lines.append(
                 f"  run {key[0]} B{key[1]} H{key[2]}/{key[3]} N {key[4]}/{key[5]} D{key[6]} causal {int(key[7])}: "
-                f"measured {measured} predicted {predicted}"
+                f"measured {measured} predicted {predicted}{ties}"
             )
-    return [f"variant ranking (current model): {ok} shapes in measured order, {bad} not"] + lines
+    head = (
+        f"variant ranking (current model): {ok} shapes in measured order, {bad} not; "
+        f"{ok_tie} of {ok + bad} with variants measured within {RANK_TIE:.0%} counted as ties"
+    )
+    return [head] + lines
 
 
 def table(rows: list[dict]) -> list[str]:
@@ -169,6 +194,8 @@ def table(rows: list[dict]) -> list[str]:
 
 
 def figure(rows: list[dict], out: Path) -> Path | None:
+    """Predicted vs measured time and DRAM bytes, and the time ratio per N: colour = variant family,
+    marker = card (circle H200, triangle H100); one legend entry per family."""
     try:
         import matplotlib
 
@@ -176,40 +203,44 @@ def figure(rows: list[dict], out: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5))
-    variants = sorted({r["variant"] for r in rows})
-    cmap = plt.get_cmap("tab10")
-    for i, v in enumerate(variants):
-        rs = [r for r in rows if r["variant"] == v]
-        for run in sorted({r["run"] for r in rows}):
-            marker = "o^sDvPX*"[(run - 1) % 8]
-            sel = [r for r in rs if r["run"] == run]
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+    family = lambda v: v.removesuffix("-decode").removesuffix("-lazy").removesuffix("-s2").removesuffix("-s4")  # noqa: E731
+    families = sorted({family(r["variant"]) for r in rows})
+    cmap = plt.get_cmap("tab20")
+    on_h200 = {family(r["variant"]) for r in rows if "H200" in r["card"]}
+    for i, fam in enumerate(families):
+        for card, marker in (("H200", "o"), ("H100", "^")):
+            sel = [r for r in rows if family(r["variant"]) == fam and card in r["card"]]
             if not sel:
                 continue
-            kw = dict(color=cmap(i % 10), marker=marker, s=22, alpha=0.8)
-            axes[0].scatter([r["ms"] for r in sel], [r["predicted_ms"] for r in sel], label=f"{v} (run {run})", **kw)
+            kw = dict(color=cmap(i % 20), marker=marker, s=18, alpha=0.75)
+            label = fam if card == "H200" or fam not in on_h200 else None
+            axes[0].scatter([r["ms"] for r in sel], [r["predicted_ms"] for r in sel], label=label, **kw)
             sb = [r for r in sel if r["dram_bytes"]]
             axes[1].scatter([r["dram_bytes"] / 1e6 for r in sb], [r["predicted_dram_bytes"] / 1e6 for r in sb], **kw)
             axes[2].scatter([r["N"] for r in sel], [r["predicted_ms"] / r["ms"] for r in sel], **kw)
-    for ax, lo, hi in ((axes[0], 0.05, 100), (axes[1], 50, 10000)):
+    for ax, lo, hi, tol in ((axes[0], 0.05, 100, EINSIM_TIME_TOL), (axes[1], 50, 10000, EINSIM_BYTES_TOL)):
         ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
-        ax.plot([lo, hi], [lo * 1.25, hi * 1.25], "k:", lw=0.6)
-        ax.plot([lo, hi], [lo * 0.75, hi * 0.75], "k:", lw=0.6)
+        ax.plot([lo, hi], [lo * (1 + tol), hi * (1 + tol)], "k:", lw=0.6)
+        ax.plot([lo, hi], [lo * (1 - tol), hi * (1 - tol)], "k:", lw=0.6)
         ax.set_xscale("log")
         ax.set_yscale("log")
     axes[0].set(xlabel="measured ms (do_bench median)", ylabel="predicted ms", title="time (dotted ±25 %)")
     axes[1].set(
         xlabel="measured DRAM MB (ncu: read + L2 write sectors)",
         ylabel="predicted MB",
-        title="DRAM bytes (dotted ±25 %)",
+        title="DRAM bytes (dotted ±10 %)",
     )
     axes[2].axhline(1.0, color="k", lw=0.8)
-    axes[2].axhspan(0.75, 1.25, color="0.9", zorder=0)
+    axes[2].axhspan(1 - EINSIM_TIME_TOL, 1 + EINSIM_TIME_TOL, color="0.9", zorder=0)
     axes[2].set(xscale="log", xlabel="N (keys)", ylabel="predicted / measured time", title="per variant and N")
-    axes[0].legend(fontsize=6, ncol=2)
-    cards = ", ".join(sorted({r["card"].replace("NVIDIA ", "") for r in rows}))
-    fig.suptitle(f"einsim GPU model vs measurement on {cards} (o run 1: fitted; runs 2-8 predicted before measuring)")
-    fig.tight_layout()
+    fig.legend(loc="center right", fontsize=7, title="variant (o H200, ^ H100)", title_fontsize=7)
+    runs = sorted({r["run"] for r in rows})
+    fig.suptitle(
+        f"einsim GPU model vs measurement, runs {runs[0]}-{runs[-1]} "
+        "(run 1 fitted; later runs predicted before measuring)"
+    )
+    fig.tight_layout(rect=(0, 0, 0.86, 1))
     out.mkdir(parents=True, exist_ok=True)
     path = out / "gpu_validation.png"
     fig.savefig(path, dpi=120)

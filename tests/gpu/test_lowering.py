@@ -158,6 +158,22 @@ def test_choose_splits_golden():
     assert pr.kernels[0].programs == 32 * 9
 
 
+def test_fa1_and_partitioned_two_pass_flags_come_from_the_ir():
+    """FlashAttention-1 divides its running output every step (NORM_EACH, no deferred division); the
+    partitioned local-max 2-pass combines chunk maxima and sums in one online pass (no PV, writes the
+    row max and sum) and normalizes in a second; neither is split-K (no chunk numerators combined)."""
+    fa1 = lower(einsim.parse_file(str(LIB / "flash_attention1.ein")))
+    (k,) = fa1.kernels
+    assert k.online and k.do_pv and k.norm_each and not k.div_out and k.write_o and not fa1.split_k
+    part = lower(einsim.parse_file(str(LIB / "twopass_partitioned.ein")))
+    k1, k2 = part.kernels
+    assert k1.online and k1.do_sum and not k1.do_pv and k1.write_m and k1.write_l and not part.split_k
+    assert k2.read_m and k2.div_in_loop and k2.do_pv and k2.write_o and not k2.online
+    assert set(k1.einsums) >= {"GM", "PRM", "SPD", "SD"}  # the chunk combine runs after pass 1
+    sk = lower(einsim.parse_file(str(LIB / "splitk_flash_decoding.ein")))
+    assert sk.split_k and sk.passes == 1
+
+
 def test_schedule_factors_golden():
     """Hand-scheduled: the block scheduler starts each program on the first free slot, in launch order;
     a persistent launch deals job j to program j % P."""
