@@ -42,7 +42,16 @@ import math
 from dataclasses import dataclass
 
 from einsim.gpu.arch import GpuArch
-from einsim.gpu.plan import KernelPlan, PassKernel, Shape, Tiling, choose_splits, heavy_first, launch_rows
+from einsim.gpu.plan import (
+    KernelPlan,
+    PassKernel,
+    Shape,
+    Tiling,
+    choose_splits,
+    heavy_first,
+    launch_rows,
+    ws_applies,
+)
 
 
 @dataclass(frozen=True)
@@ -114,11 +123,13 @@ def regs_per_thread(pk: PassKernel, shape: Shape, t: Tiling) -> int:
     return min(255, -(-regs // 8) * 8)
 
 
-def ctas_per_sm(pk: PassKernel, shape: Shape, t: Tiling, arch: GpuArch) -> int:
-    """Resident programs per SM, limited by shared memory (K/V pipeline stages and Q) and registers."""
+def ctas_per_sm(pk: PassKernel, shape: Shape, t: Tiling, arch: GpuArch, warp_specialized: bool = False) -> int:
+    """Resident programs per SM, limited by shared memory (K/V pipeline stages and Q) and registers. A
+    warp-specialized program has three partitions of `num_warps` (a producer and two consumers; 12
+    warps at 168 registers on sm_90, einsim.gpu.inspect), so one fits an SM."""
     elt = shape.elt_bytes
     smem = t.num_stages * t.block_n * shape.D * elt * (1 + int(pk.do_pv)) + t.block_m * shape.D * elt
-    threads = 32 * t.num_warps
+    threads = 32 * t.num_warps * (3 if warp_specialized else 1)
     by_smem = arch.smem_per_sm // max(smem, 1)
     by_regs = arch.regs_per_sm // (regs_per_thread(pk, shape, t) * threads)
     return max(1, min(by_smem, by_regs, 2048 // threads))
@@ -235,7 +246,7 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
     kv_head = shape.N_KV * shape.D * elt
     costs = []
     for pk in plan.kernels:
-        occ = ctas_per_sm(pk, shape, t, arch)
+        occ = ctas_per_sm(pk, shape, t, arch, warp_specialized=t.warp_specialize and ws_applies(plan, shape, t))
         slots = min(occ * arch.sms, launched) if persistent else occ * arch.sms
         mma = points * 2 * shape.D * pk.dots
         lazy = t.lazy_rescale and not pk.norm_each  # FA1's normalized output rescales every tile
