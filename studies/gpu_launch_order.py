@@ -36,7 +36,14 @@ CONFIGS = {
     "ptr": (*PTR, True, 0),
     "ptr-fwd": (*PTR, False, 0),
 }
-# (B, H, N_Q, N_KV, D, causal, configs)
+# (B, H, N_Q, N_KV, D, causal, configs); "fa1:" configs run flash_attention1.ein with that tiling
+FA1_SHAPES = [
+    (4, 16, 4096, 4096, 128, False, ["ws-persist", "fa1:ws-persist", "ws", "fa1:ws"]),
+    (2, 16, 8192, 8192, 128, False, ["ws-persist", "fa1:ws-persist"]),
+    (1, 16, 16384, 16384, 128, False, ["ws-persist", "fa1:ws-persist"]),
+    (4, 16, 4096, 4096, 128, False, ["fa1:ws-persist", "ws-persist"]),  # repeats, order reversed
+    (4, 32, 4096, 4096, 64, False, ["ptr", "fa1:ptr"]),
+]
 SHAPES = [
     (4, 16, 4096, 4096, 128, False, ["ws", "ws-persist"]),
     (4, 16, 4096, 4096, 128, True, ["ws", "ws-fwd", "ws-persist", "ws-persist-fwd"]),
@@ -57,11 +64,14 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/einsim_gpu_out"))
     ap.add_argument("--budget-s", type=float, default=380.0)
     ap.add_argument("--interpret", action="store_true", help="tiny shapes in triton's interpreter (a dry run)")
+    ap.add_argument("--fa1", action="store_true", help="FlashAttention-1 against the FA2 1-pass, D=128 (v9)")
     args = ap.parse_args(argv)
-    shapes, dev, dtype = SHAPES, "cuda", "bf16"
+    shapes, dev, dtype = (FA1_SHAPES if args.fa1 else SHAPES), "cuda", "bf16"
     if args.interpret:
         os.environ["TRITON_INTERPRET"] = "1"
         shapes, dev, dtype = [(1, 2, 256, 256, 64, True, ["ws", "ws-fwd", "ws-persist", "ptr"])], "cpu", "fp16"
+        if args.fa1:
+            shapes = [(1, 2, 256, 256, 64, False, ["ptr", "fa1:ptr", "fa1:ws-persist"])]
     os.makedirs(args.out, exist_ok=True)
     import torch
 
@@ -76,11 +86,11 @@ def main(argv=None) -> None:
     recs: list[dict] = []
     for si, (B, H, nq, nk, d, causal, cfgs) in enumerate(shapes):
         entries = [] if args.interpret else [("sdpa-cudnn", "sdpa-cudnn", None), ("sdpa-flash", "sdpa-flash", None)]
-        entries += [(c, "1-pass", CONFIGS[c]) for c in cfgs]
+        entries += [(c, "1-pass", CONFIGS[c.removeprefix("fa1:")]) for c in cfgs]
         for name, variant, tiling in entries:
             if time.time() - t0 > args.budget_s:
                 break
-            f = files[causal] if tiling else ""
+            f = ("flash_attention1.ein" if name.startswith("fa1:") else files[causal]) if tiling else ""
             case = Case(variant, B, H, H, nq, nk, d, causal, cascade=f, tiling=tiling, dtype=dtype)
             rec = {
                 "card": env["card"],
@@ -110,7 +120,8 @@ def main(argv=None) -> None:
                 f"err {rec.get('rel_err', float('nan')):.1e} {rec.get('error', '')[:120]}",
                 flush=True,
             )
-            with open(os.path.join(args.out, "gpu_launch_order.json"), "w") as fh:
+            name_out = "gpu_launch_order_fa1.json" if args.fa1 else "gpu_launch_order.json"
+            with open(os.path.join(args.out, name_out), "w") as fh:
                 json.dump({"env": env, "records": recs}, fh, indent=1, default=str)
     print(f"\n# {env['card']}: bf16, TFLOP/s (causal FLOPs halved), ratio to cuDNN of the same shape")
     for si, (B, H, nq, nk, d, causal, _) in enumerate(shapes):
