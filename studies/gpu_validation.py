@@ -3,7 +3,8 @@
 Input: studies/results/gpu_benchmark.json (records from studies/gpu_benchmark.py runs on the lent GPU;
 `run` 1 was used to fit the model's overlap, L2 and re-streaming constants, `run` 2 was predicted
 before it was measured) and studies/results/gpu_environment.json. Needs no torch and no GPU.
-Output: printed tables — targets (1-pass vs SDPA), predicted vs measured time and DRAM bytes per
+Output: printed tables — targets (1-pass vs SDPA; single timings per benchmark run, and the paired
+rounds of studies/gpu_targets.py from results/gpu_targets_*.json), predicted vs measured time and DRAM bytes per
 einsim record (both the prediction recorded at run time and the current model's), the variant
 ranking per shape — plus studies/figures/gpu_validation.{csv,png}.
 
@@ -73,6 +74,24 @@ def targets(records: list[dict]) -> list[str]:
             f"  {fl or 0:>5.0f}  {cu or 0:>5.0f}   {one / fl if fl else float('nan'):>6.2f}"
             f"  {one / cu if cu else float('nan'):>7.2f}"
         )
+    return lines
+
+
+def paired_targets(results_dir: Path) -> list[str]:
+    """The targets measured in alternation (studies/gpu_targets.py: median of per-round ratios)."""
+    lines = []
+    for path in sorted(results_dir.glob("gpu_targets_*.json")):
+        data = json.loads(path.read_text())
+        for r in data["records"]:
+            if "ratio_sdpa-cudnn" not in r:
+                continue
+            if not lines:
+                lines.append("paired (gpu_targets.py)  card          D      N  causal  1-pass TF/s  x flash  x cuDNN")
+            lines.append(
+                f"  {path.stem[12:]:<22} {r['card'].replace('NVIDIA ', '')[:12]:<12} {r['D']:>3} {r['N']:>6}  "
+                f"{int(r['causal']):>6}  {r['tflops']['1-pass']:>11.0f}  {r['ratio_sdpa-flash']:>7.2f}  "
+                f"{r['ratio_sdpa-cudnn']:>7.2f}"
+            )
     return lines
 
 
@@ -264,7 +283,8 @@ def main(argv=None) -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    for block in (table(rows), targets(records), accuracy(rows), ranking(rows)):
+    paired = paired_targets(Path(args.results).parent)
+    for block in (table(rows), targets(records), paired, accuracy(rows), ranking(rows)):
         print("\n".join(block))
         print()
     path = figure(rows, out)
