@@ -21,100 +21,31 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import glob
 import json
-import math
 import os
-import platform
-import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from studies.gpu_cases import (  # noqa: E402
+    Case,
+    bench,
+    check,
+    environment,
+    library_plans,
+    make_fn,
+    make_inputs,
+    predict_case,
+    smi,
+    structures,
+    time_case,
+)
 from studies.gpu_ncu import parse_ncu_csv, run_ncu  # noqa: E402,F401  (parse_ncu_csv: re-exported)
 
-
-@dataclass
-class Case:
-    """One (variant, shape) to check, time and maybe profile."""
-
-    variant: str
-    B: int
-    H: int
-    G: int
-    N_Q: int
-    N_KV: int
-    D: int
-    causal: bool
-    dtype: str = "bf16"
-    cascade: str = ""  # library file for einsim variants
-    group: str = "main"
-    profile: bool = False
-    tiling: tuple | None = None
-    extra: dict = field(default_factory=dict)
-    #: sliding-window width W (0: none); the window is causal: N_KV - N_Q - W < m - p <= N_KV - N_Q
-    window: int = 0
-
-    @property
-    def key(self) -> str:
-        w = f"|w{self.window}" if self.window else ""
-        return (
-            f"{self.variant}|{self.B}x{self.H}x{self.G}|{self.N_Q}x{self.N_KV}|{self.D}|{int(self.causal)}|{self.dtype}{w}"
-        )
-
-    def allowed(self, rows, device: str):
-        """Boolean [rows, N_KV] mask of visible keys (causal / window), or None for full attention."""
-        import torch
-
-        if not self.causal:
-            return None
-        d = torch.arange(self.N_KV, device=device)[None, :] - rows[:, None]
-        hi = self.N_KV - self.N_Q
-        ok = d <= hi
-        if self.window:
-            ok &= d > hi - self.window
-        return ok
-
-
 # ----------------------------------------------------------------------------------------------- cases
-
-
-def library_plans(interpret: bool):
-    """Every library cascade that lowers, keyed by its plan's properties."""
-    import einsim
-    from einsim.gpu.lower import lower
-
-    out = {}
-    for path in sorted(glob.glob(os.path.join(ROOT, "workloads", "cascades", "*.ein"))):
-        c = einsim.parse_file(path)
-        try:
-            plan = lower(c)
-        except einsim.EinsimError as e:
-            print(f"# not lowered: {os.path.basename(path)}: {e}")
-            continue
-        if not plan.stable:
-            continue  # max-free cascades overflow on real data; lowered and tested, not benchmarked
-        key = (plan.passes, plan.causal, plan.grouped, plan.score_fns, plan.window, plan.split_k)
-        if plan.scale(64) == 1.0 and plan.scale(128) == 1.0:
-            continue  # keep the scaled variant of each structure
-        if key in out and ALTERNATES.get(c.name):
-            # another algorithm with the same pass structure (FA1, the partitioned 2-pass): keyed by its
-            # variant name, a str, which none of the structure filters below matches
-            key = ALTERNATES[c.name]
-        out.setdefault(key, (os.path.basename(path), plan))
-    return out
-
-
-def structures(plans: dict) -> list:
-    """The plans keyed by pass structure (not the alternates), sorted by key."""
-    return sorted((k, v) for k, v in plans.items() if isinstance(k, tuple))
-
-
-#: cascades timed beside the first cascade of their pass structure, by cascade name -> variant name
-ALTERNATES = {"flash_attention1": "1-pass-fa1", "twopass_partitioned": "2-pass-partitioned"}
 
 
 def build_cases(plans, interpret: bool) -> list[Case]:
@@ -247,156 +178,7 @@ def build_cases(plans, interpret: bool) -> list[Case]:
 # ----------------------------------------------------------------------------------------------- runners
 
 
-def make_inputs(case: Case, seed: int, device: str):
-    import torch
-
-    dt = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[case.dtype]
-    g = torch.Generator(device=device).manual_seed(seed)
-    mk = lambda *s: torch.randn(*s, device=device, generator=g, dtype=torch.float32).to(dt)
-    return (
-        mk(case.B, case.H, case.N_Q, case.D),
-        mk(case.B, case.G, case.N_KV, case.D),
-        mk(case.B, case.G, case.N_KV, case.D),
-    )
-
-
-def make_fn(case: Case, plans, q, k, v):
-    """(callable that runs the variant once and returns O, O buffer to poison or None)."""
-    import torch
-    import torch.nn.functional as F
-
-    scale = case.D**-0.5
-    base = case.variant.removesuffix("-decode")
-    if case.cascade:
-        from einsim.gpu.plan import Tiling
-        from einsim.gpu.runtime import prepare
-
-        plan = next(p for f, p in plans.values() if f == case.cascade)
-        t = Tiling(*case.tiling) if case.tiling else None
-        run, o = prepare(plan, q, k, v, t, {"W": case.window} if plan.window else None)
-        return run, o
-    gqa = case.G != case.H
-    if base.startswith("sdpa-"):
-        from torch.nn.attention import SDPBackend, sdpa_kernel
-
-        backend = {
-            "sdpa-flash": SDPBackend.FLASH_ATTENTION,
-            "sdpa-cudnn": SDPBackend.CUDNN_ATTENTION,
-            "sdpa-efficient": SDPBackend.EFFICIENT_ATTENTION,
-        }[base]
-        kk, vv = k, v
-        kw = {}
-        if gqa:
-            if base == "sdpa-flash":
-                kw["enable_gqa"] = True
-            else:
-                r = case.H // case.G
-                kk, vv = k.repeat_interleave(r, 1), v.repeat_interleave(r, 1)
-
-        if case.window:  # the window as a boolean mask (flash has none)
-            kw["attn_mask"] = case.allowed(torch.arange(case.N_Q, device=q.device), q.device)
-
-        def run():
-            with sdpa_kernel([backend]):
-                causal = case.causal and not case.window
-                return F.scaled_dot_product_attention(q, kk, vv, is_causal=causal, scale=scale, **kw)
-
-        return run, None
-    if base == "torch-unfused":
-        r = case.H // case.G
-        B, H, NQ, NK, D = case.B, case.H, case.N_Q, case.N_KV, case.D
-        q3 = q.reshape(B * H, NQ, D)
-        mask = None
-        if case.causal:
-            mask = ~case.allowed(torch.arange(NQ, device=q.device), q.device)
-
-        def run():
-            kk = k.repeat_interleave(r, 1) if r > 1 else k
-            vv = v.repeat_interleave(r, 1) if r > 1 else v
-            s = torch.bmm(q3 * scale, kk.reshape(B * H, NK, D).transpose(1, 2))
-            if mask is not None:
-                s = s.masked_fill_(mask, float("-inf"))
-            p = torch.softmax(s, dim=-1)
-            return torch.bmm(p, vv.reshape(B * H, NK, D)).reshape(B, H, NQ, D)
-
-        return run, None
-    raise ValueError(case.variant)
-
-
-def check(case: Case, plans, device: str, seed: int) -> float:
-    """Relative Frobenius error of a slice of the output against float64 (same rounded inputs)."""
-    import torch
-
-    q, k, v = make_inputs(case, seed, device)
-    run, o = make_fn(case, plans, q, k, v)
-    if o is not None:
-        o.fill_(float("nan"))
-    out = run()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    if torch.isnan(out).any():
-        return float("nan")
-    r = case.H // case.G
-    heads = sorted({0, case.H - 1})
-    rows = torch.arange(case.N_Q, device=device)
-    if case.N_Q > 1024:
-        rows = torch.cat([torch.randperm(case.N_Q, device=device)[:384], rows[-128:]])
-    num = den = 0.0
-    for h in heads:
-        qq = q[0, h, rows].double()
-        kk, vv = k[0, h // r].double(), v[0, h // r].double()
-        s = (qq @ kk.T) * case.D**-0.5
-        if case.causal:
-            s = s.masked_fill(~case.allowed(rows, device), float("-inf"))
-        ref = torch.softmax(s, -1) @ vv
-        num += ((out[0, h, rows].double() - ref) ** 2).sum().item()
-        den += (ref**2).sum().item()
-    return math.sqrt(num / den)
-
-
-def time_case(case: Case, plans, device: str) -> dict:
-    """Median time (ms) and TFLOP/s of one case on fresh inputs (seed 42)."""
-    q, k, v = make_inputs(case, 42, device)
-    run, _ = make_fn(case, plans, q, k, v)
-    ms = bench(run, device)
-    return {"ms": ms, "tflops": flops(case) / (ms * 1e-3) / 1e12}
-
-
-def bench(fn, device: str) -> float:
-    if device == "cuda":
-        import triton
-
-        return float(triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median"))
-    t = time.perf_counter()
-    fn()
-    return (time.perf_counter() - t) * 1e3
-
-
 # ----------------------------------------------------------------------------------------------- model
-
-
-def predict_case(case: Case, plans, arch):
-    from einsim.gpu.model import predict
-    from einsim.gpu.plan import Shape, Tiling, choose_tiling
-
-    plan = next(p for f, p in plans.values() if f == case.cascade)
-    sizes = (("W", case.window),) if plan.window else ()
-    shape = Shape(case.B, case.H, case.N_Q, case.N_KV, case.D, case.G if case.G != case.H else None, case.dtype, sizes)
-    t = Tiling(*case.tiling) if case.tiling else choose_tiling(plan, shape)
-    if case.variant.endswith("-lazy"):
-        t = dataclasses.replace(t, lazy_rescale=True)
-    pr = predict(plan, shape, t, arch)
-    return pr, t
-
-
-def flops(case: Case) -> float:
-    from einsim.gpu.plan import Shape
-
-    sh = Shape(case.B, case.H, case.N_Q, case.N_KV, case.D)
-    if case.window:
-        hi = case.N_KV - case.N_Q
-        return sh.flops(band=(hi, hi - case.window + 1))
-    return sh.flops(case.causal)
 
 
 # ----------------------------------------------------------------------------------------------- ncu
@@ -435,46 +217,6 @@ def ncu_child(cases_path: str, interpret: bool) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- main
-
-
-def environment(device: str) -> dict:
-    import torch
-    import triton
-
-    env = {
-        "torch": torch.__version__,
-        "triton": triton.__version__,
-        "python": platform.python_version(),
-        "numpy": __import__("numpy").__version__,
-        "cuda": torch.version.cuda,
-        "host": platform.node(),
-    }
-    if device == "cuda":
-        p = torch.cuda.get_device_properties(0)
-        env.update(
-            card=torch.cuda.get_device_name(0),
-            sms=p.multi_processor_count,
-            l2_bytes=getattr(p, "L2_cache_size", None),
-            memory_bytes=p.total_memory,
-            cudnn=torch.backends.cudnn.version(),
-        )
-        env["nvidia_smi_before"] = smi()
-    else:
-        env["card"] = "cpu-interpreter"
-    return env
-
-
-def smi() -> str:
-    try:
-        q = "name,clocks.sm,clocks.max.sm,clocks.mem,power.draw,power.limit,temperature.gpu,driver_version"
-        return subprocess.run(
-            ["nvidia-smi", f"--query-gpu={q}", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-        ).stdout.strip()
-    except Exception as e:  # noqa: BLE001
-        return repr(e)
 
 
 def ceilings(device: str) -> dict:

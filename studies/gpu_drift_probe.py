@@ -19,7 +19,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from studies.gpu_benchmark import Case, environment, library_plans, predict_case, time_case  # noqa: E402
+from studies.gpu_cases import Case, environment, library_plans, predict_case, time_case  # noqa: E402
 from studies.gpu_ncu import run_ncu  # noqa: E402
 
 # Tiling fields: block_m, block_n, num_warps, num_stages, group_rows, lazy_rescale, tma, warp_specialize,

@@ -1,7 +1,7 @@
 """Nsight Compute for the GPU benchmark: metrics, launching ncu on the benchmark's child mode, and
 splitting its raw CSV into per-case kernel records (imports nothing from torch or triton).
 
-Input: the cases to profile (`studies.gpu_benchmark.Case`), grouped; the benchmark script, whose
+Input: the cases to profile (`studies.gpu_cases.Case`), grouped; the benchmark script, whose
 `--ncu-child FILE` mode runs each case once between profiler start/stop, every launch preceded by a
 marker kernel. Output: per case key (`key#rN` for repeated profiles) the kernels' metrics and the DRAM
 bytes read (`dram__bytes_read.sum`) and written (L2 write sectors x 32: `dram__bytes_write.sum` misses
@@ -24,7 +24,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from studies.gpu_benchmark import Case
+    from studies.gpu_cases import Case
 
 NCU_METRICS = [
     "dram__bytes_read.sum",

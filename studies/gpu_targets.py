@@ -22,7 +22,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from studies.gpu_benchmark import (  # noqa: E402
+from studies.gpu_cases import (  # noqa: E402
     Case,
     bench,
     check,

@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("EINSIM_EXPERIMENTAL_WS", "1")  # measure the (wrong) warp-specialized kernel too
 
-from studies.gpu_benchmark import Case, check, environment, library_plans, time_case  # noqa: E402
+from studies.gpu_cases import Case, check, environment, library_plans, time_case  # noqa: E402
 
 # (name, Tiling fields: block_m, block_n, num_warps, num_stages, group_rows, lazy, tma, warp_specialize)
 CANDIDATES = {

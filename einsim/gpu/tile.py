@@ -1,0 +1,182 @@
+"""The tile body of the Triton pass skeleton (einsim.gpu.kernels): one K/V tile of a query tile.
+
+Input: the running state of a program (accumulator, row max, row sum) and one tile's coordinates.
+Output: the updated state. `_tile` loads K (and V), forms the scores, applies the score function and
+the band mask (`_masked`), and does the pass's exponent, sums, normalization and PV product as its
+constexpr flags say (see einsim.gpu.kernels for the flags); `_row_heads` maps tile rows to (head,
+query). Importing this module imports triton.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _row_heads(hp, rows, R, N_Q, GROUP_ROWS: tl.constexpr):
+    """(query head, query index) of each tile row of head program hp: stacked groups put the R heads
+    of K/V head hp on the rows (N_Q rows each); else the program is one head and rows are queries."""
+    if GROUP_ROWS:
+        return hp * R + rows // N_Q, rows % N_Q
+    return hp + rows * 0, rows
+
+
+@triton.jit
+def _masked(
+    s,
+    cols,
+    offs_n,
+    p_idx,
+    start_n,
+    n_kv,
+    band_hi,
+    band_lo,
+    CAUSAL: tl.constexpr,
+    WINDOW: tl.constexpr,
+    ROW_TILE: tl.constexpr,
+):
+    """Scores outside the band band_lo <= col - p <= band_hi (CAUSAL: the upper bound, WINDOW: the
+    lower bound) or past N_KV become -inf.
+
+    With an upper bound, every real query row (p < N_Q, whose band the runtime checked to reach a key)
+    is limited to col < N_KV by the runtime's check, so one compare per bound suffices (padding rows past
+    N_Q are never stored). The scalar offset goes to the columns, never to the rows: triton 3.6's Hopper
+    data partitioning offsets `scalar + arange` rows twice in the second consumer warpgroup
+    (studies/notes_gpu.md, v6). ROW_TILE (warp-specialized kernels only): the loop-invariant [rows, cols]
+    tile `offs_n - p_idx` is hoisted out of the loop; in the pointer kernel that costs ~20 registers per
+    thread, 1 instead of 2 programs per SM at D=64 (28 % slower, run 4).
+    """
+    if ROW_TILE:
+        # warp-specialized kernels: a loop-invariant (offs_n - rows) tile against one scalar per tile
+        # (9 % faster on the H200 than the column form; the consumers have registers to spare)
+        d = offs_n[None, :] - p_idx[:, None]
+        if CAUSAL:
+            valid = d <= band_hi - start_n
+        else:
+            valid = cols[None, :] < n_kv
+        if WINDOW:
+            valid = valid & (d >= band_lo - start_n)
+    else:
+        if CAUSAL:
+            valid = (cols - band_hi)[None, :] <= p_idx[:, None]
+        else:
+            valid = cols[None, :] < n_kv
+        if WINDOW:
+            valid = valid & ((cols - band_lo)[None, :] >= p_idx[:, None])
+    return tl.where(valid, s, float("-inf"))
+
+
+@triton.jit
+def _tile(
+    acc,
+    m_i,
+    l_i,
+    inv_l,
+    q,
+    k_src,
+    v_src,
+    skn,
+    skd,
+    svn,
+    svd,
+    start_n,
+    offs_n,
+    offs_d,
+    p_idx,
+    n_kv,
+    band_hi,
+    band_lo,
+    qk_scale,
+    MASK: tl.constexpr,
+    ROW_TILE: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    WINDOW: tl.constexpr,
+    ONLINE: tl.constexpr,
+    DO_EXP: tl.constexpr,
+    DO_SUM: tl.constexpr,
+    DO_PV: tl.constexpr,
+    DIV_IN_LOOP: tl.constexpr,
+    SCORE_FN: tl.constexpr,
+    HAS_SCORE_FN: tl.constexpr,
+    LAZY_RESCALE: tl.constexpr,
+    TMA: tl.constexpr,
+    NORM_EACH: tl.constexpr = False,
+):
+    cols = start_n + offs_n
+    if TMA:
+        # a TMA load of the [BLOCK_N, D] tile through the head's descriptor; rows past N_KV read as 0
+        k = k_src.load([start_n, 0]).T
+    else:
+        k_ptrs = k_src + cols[None, :] * skn + offs_d[:, None] * skd
+        if MASK:
+            k = tl.load(k_ptrs, mask=cols[None, :] < n_kv, other=0.0)
+        else:
+            k = tl.load(k_ptrs)
+    qk = tl.dot(q, k)
+    # s * sc is the score in log2 units; without a score function the scale is folded into the
+    # exponent's FMA and applied to the row max after the reduction (qk_scale > 0)
+    if HAS_SCORE_FN:
+        s = SCORE_FN(qk * qk_scale) * 1.4426950408889634
+        sc = 1.0
+    else:
+        s = qk
+        sc = qk_scale
+    if MASK:
+        s = _masked(s, cols, offs_n, p_idx, start_n, n_kv, band_hi, band_lo, CAUSAL, WINDOW, ROW_TILE)
+    if ONLINE:
+        m_new = tl.maximum(m_i, tl.max(s, 1) * sc)
+        if DO_EXP:
+            if LAZY_RESCALE:
+                # keep a stale max until some row's max grows by more than TAU (2^8): results are
+                # the same up to rounding, and most tiles skip the rescale of l and acc
+                grow = tl.where(m_new > m_i, m_new - m_i, 0.0)
+                if tl.max(grow, 0) > 8.0:
+                    m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+                    alpha = tl.math.exp2(m_i - m_safe)
+                    l_i = l_i * alpha
+                    if DO_PV:
+                        acc = acc * alpha[:, None]
+                    m_i = m_new
+                m_use = tl.where(m_i == float("-inf"), 0.0, m_i)
+                p = tl.math.exp2(s * sc - m_use[:, None])
+                if DO_SUM:
+                    l_i = l_i + tl.sum(p, 1)
+            else:
+                m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+                alpha = tl.math.exp2(m_i - m_safe)
+                p = tl.math.exp2(s * sc - m_safe[:, None])
+                if DO_PV:
+                    if NORM_EACH:
+                        # FA1: the output stays normalized: un-normalize by the old sum, rescale (the
+                        # division by the new sum follows the PV product)
+                        acc = acc * (alpha * l_i)[:, None]
+                    else:
+                        acc = acc * alpha[:, None]
+                if DO_SUM:
+                    l_i = l_i * alpha + tl.sum(p, 1)
+                m_i = m_new
+        else:
+            p = s
+            m_i = m_new
+    else:
+        p = tl.math.exp2(s * sc - m_i[:, None])
+        if DO_SUM:
+            l_i = l_i + tl.sum(p, 1)
+        if DIV_IN_LOOP:
+            p = p * inv_l[:, None]
+    if DO_PV:
+        if TMA:
+            v = v_src.load([start_n, 0])
+        else:
+            v_ptrs = v_src + cols[:, None] * svn + offs_d[None, :] * svd
+            if MASK:
+                v = tl.load(v_ptrs, mask=cols[:, None] < n_kv, other=0.0)
+            else:
+                v = tl.load(v_ptrs)
+        acc = tl.dot(p.to(v.dtype), v, acc)
+        if NORM_EACH:
+            # one reciprocal per row, a multiply per element (a full fp32 division per element cost 20 %
+            # at D=64 on the H100, run 14)
+            acc = acc * (1.0 / tl.where(l_i == 0.0, 1.0, l_i))[:, None]
+    return acc, m_i, l_i
