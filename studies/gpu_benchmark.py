@@ -148,6 +148,14 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             sfx = "" if st == 3 else f"-s{st}"
             t = None if st == 3 else (16, 128, 4, st, True)
             cases.append(Case(v + "-decode" + sfx, B, H, H, 1, m, d, False, cascade=f, group="decode", tiling=t))
+    # registered after run 16 (notes v9): BLOCK_N 64 with 3 and 5 stages tells the stages-in-flight
+    # hypothesis (0.75 ms at 5 stages) from the v8 law (0.63 ms) and a 55 GB/s per-program cap (0.61 ms)
+    for st in [] if interpret or not one else [3, 5]:
+        v, f = one[0]
+        cases.append(
+            Case(v + f"-decode-bn64-s{st}", 1, 8, 8, 1, 65536, 128, False, cascade=f, group="decode",
+                 tiling=(16, 64, 4, st, True))
+        )  # fmt: skip
     # GQA prefill and decode over a KV cache (H = 32 query heads on G = 8 K/V heads). Without a grouped
     # cascade in the library, decode runs the plain plans with as many K/V heads as query heads.
     grouped = [(v, f, False) for v, f in einsim_variants(False, True)]
