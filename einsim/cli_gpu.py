@@ -92,7 +92,15 @@ def _gpu(args) -> int:
             "predicted_ms": pr.ms,
             "predicted_dram_read_bytes": pr.dram_read_bytes,
             "predicted_dram_write_bytes": pr.dram_write_bytes,
-            "tflops": shape.flops(band=plan.band_offsets(shape)) / pr.seconds / 1e12,
+            # useful FLOPs: softmax attention 4·B·H·N_Q·N_KV·D over the band; linear attention its two
+            # D x D products, 2·B·H·(N_KV + N_Q)·D²
+            "tflops": (
+                2.0 * shape.B * shape.H * (shape.N_KV + shape.N_Q) * shape.D**2
+                if plan.linear
+                else shape.flops(band=plan.band_offsets(shape))
+            )
+            / pr.seconds
+            / 1e12,
         }
         if args.compile:
             from einsim.gpu.inspect import compile_report

@@ -85,6 +85,10 @@ def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None,
 
     if os.environ.get("TRITON_INTERPRET", "0") == "1":
         raise EinsimError("compile_report needs compiled mode: unset TRITON_INTERPRET.")
+    if plan.linear:
+        raise EinsimError(
+            "compile_report inspects the softmax pass skeleton; linear attention's kernels are not covered."
+        )
     t = tiling or choose_tiling(plan, shape)
     names = kernels.attn_pass_kernel.arg_names
     elt = {"bf16": "*bf16", "fp16": "*fp16", "fp32": "*fp32"}[shape.dtype]

@@ -316,6 +316,11 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
 def lower(cascade: Cascade, analysis=None) -> KernelPlan:
     """The `KernelPlan` of an attention cascade: one pass kernel per pass over M."""
     c = cascade
+    from einsim.gpu.linear import linear_plan
+
+    lin = linear_plan(c)
+    if lin is not None:
+        return lin
     roles, f = _classify(c)
     if analysis is None:
         from einsim import analyze_passes

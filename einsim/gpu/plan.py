@@ -37,6 +37,8 @@ class PassKernel:
     div_out: bool = False
     #: the running output stays normalized: divided by the running sum at every tile (FlashAttention-1)
     norm_each: bool = False
+    #: "softmax" (the pass skeleton), or a kernel of linear attention: "linear-state" / "linear-apply"
+    kind: str = "softmax"
     write_m: bool = False
     write_l: bool = False
     write_o: bool = False
@@ -52,6 +54,8 @@ class PassKernel:
 
     @property
     def label(self) -> str:
+        if self.kind != "softmax":
+            return {"linear-state": "feature-map+K^T V state", "linear-apply": "feature-map+Q state+div"}[self.kind]
         parts = []
         if self.online and not self.do_exp:
             parts.append("max")
@@ -100,6 +104,8 @@ class KernelPlan:
     band_ranks: tuple[str, str] = ("M", "P")
     #: split-K / flash-decoding: chunk summaries over key chunks, merged by a combine kernel
     split_k: bool = False
+    #: kernelized linear attention (einsim.gpu.linear): a K/V state pass, then a Q pass; no softmax
+    linear: bool = False
     #: the cascade this plan lowers (for its scalars); not part of equality
     source: Any = field(default=None, compare=False, repr=False)
 
@@ -109,8 +115,9 @@ class KernelPlan:
 
     @property
     def stable(self) -> bool:
-        """Exponentials are shifted by a row max (False for max-free, overflow-prone cascades)."""
-        return any(k.online or k.read_m for k in self.kernels)
+        """Exponentials are shifted by a row max (False for max-free, overflow-prone cascades); linear
+        attention has no exponentials."""
+        return self.linear or any(k.online or k.read_m for k in self.kernels)
 
     @property
     def window(self) -> bool:
@@ -120,6 +127,8 @@ class KernelPlan:
     @property
     def variant(self) -> str:
         """Short name: `1-pass`, `2-pass`, `3-pass`, with `-window` / `-causal` / `-gqa` suffixes."""
+        if self.linear:
+            return "linear"
         name = f"{self.passes}-pass" + ("-splitk" if self.split_k else "")
         if self.window:
             name += "-window"
@@ -258,10 +267,11 @@ def choose_splits(plan: KernelPlan, shape: Shape, t: Tiling, sms: int = 132) -> 
     """(chunks S, keys per chunk) of a split-K plan: enough chunks that the programs (query-row tiles x
     batch x head programs x S) cover the SMs twice, each chunk a whole number of BLOCK_N tiles;
     `t.splits` overrides. (1, N_KV) for other plans."""
-    if not plan.split_k:
+    if not (plan.split_k or plan.linear):
         return 1, shape.N_KV
     rows, hp = launch_rows(shape, t)
-    programs = -(-rows // t.block_m) * shape.B * hp
+    # linear attention: the state pass has a program per (batch, head, key chunk), no query tiles
+    programs = shape.B * shape.H if plan.linear else -(-rows // t.block_m) * shape.B * hp
     tiles = -(-shape.N_KV // t.block_n)
     want = t.splits or -(-2 * sms // programs)
     per = -(-tiles // max(1, min(want, tiles)))
@@ -345,6 +355,8 @@ def choose_tiling(plan: KernelPlan, shape: Shape, interpret: bool = False) -> Ti
     Decode-like shapes (R·N_Q ≤ 64 query rows per K/V head) stack the group's heads as rows.
     In the interpreter smaller tiles keep CPU tests fast.
     """
+    if plan.linear:  # the D x D fp32 state sits in registers: 8 warps keep it at 64 per thread at D=128
+        return Tiling(32, 32, 4, 1) if interpret else Tiling(64, 64, 8, 2)
     rows_grouped = shape.R * shape.N_Q
     if rows_grouped <= 64:
         bm = max(16, _pow2(rows_grouped))

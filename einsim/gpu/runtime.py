@@ -68,7 +68,12 @@ def _neg(x):
     return -x
 
 
-for _n, _f in (("relu", _relu), ("square", _square), ("abs", _abs), ("neg", _neg)):
+@triton.jit
+def _elu1(x):
+    return tl.where(x > 0, x + 1.0, tl.exp(tl.minimum(x, 0.0)))
+
+
+for _n, _f in (("relu", _relu), ("square", _square), ("abs", _abs), ("neg", _neg), ("elu1", _elu1)):
     _TRITON_OPS[_n] = _f
 
 
@@ -134,6 +139,8 @@ def prepare(
             f"Cascade {plan.cascade!r} has no group rank, so K/V must have as many heads as Q "
             f"({shape.H}), not {shape.G}."
         )
+    if plan.linear:
+        return _prepare_linear(plan, q, k, v, shape, tiling)
     band_hi, band_lo = plan.band_offsets(shape)  # raises for a missing size or a band without keys
     t = tiling or choose_tiling(plan, shape, interpret=_interpreting())
     B, H, NQ, NK, D = shape.B, shape.H, shape.N_Q, shape.N_KV, shape.D
@@ -226,6 +233,37 @@ def prepare(
                 HEAD_DIM=D, SPLIT_BLOCK=min(64, max(16, triton.next_power_of_2(n_split))), GROUP_ROWS=t.group_rows,
                 num_warps=4,
             )  # fmt: skip
+        return o
+
+    return run, o
+
+
+def _prepare_linear(plan: KernelPlan, q, k, v, shape, tiling: Tiling | None):
+    """The two launches of kernelized linear attention (einsim.gpu.linear_kernels)."""
+    from einsim.gpu import linear_kernels as lk
+
+    if shape.G is not None:
+        raise EinsimError(f"Cascade {plan.cascade!r} (linear attention) has no group rank; K/V need {shape.H} heads.")
+    if any(x.stride(3) != 1 for x in (q, k, v)):
+        raise EinsimError("Linear attention needs a unit stride along the head dim of Q, K and V.")
+    t = tiling or choose_tiling(plan, shape, interpret=_interpreting())
+    B, H, NQ, NK, D = shape.B, shape.H, shape.N_Q, shape.N_KV, shape.D
+    sms = torch.cuda.get_device_properties(q.device).multi_processor_count if q.is_cuda else INTERPRETER_SMS
+    n_split, chunk = choose_splits(plan, shape, t, sms)
+    pkv = torch.empty((B * H, n_split, D, D), device=q.device, dtype=torch.float32)
+    pz = torch.empty((B * H, n_split, D), device=q.device, dtype=torch.float32)
+    o = torch.empty_like(q)
+    fn = triton_operator(plan.score_fns[0])
+
+    def run() -> torch.Tensor:
+        lk.linear_state_kernel[(B * H, n_split)](
+            k, v, pkv, pz, k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1), v.stride(2), H, NK,
+            chunk, HEAD_DIM=D, BLOCK_N=t.block_n, FEATURE_FN=fn, num_warps=t.num_warps,
+        )  # fmt: skip
+        lk.linear_apply_kernel[(triton.cdiv(NQ, t.block_m), B * H)](
+            q, o, pkv, pz, q.stride(0), q.stride(1), q.stride(2), o.stride(0), o.stride(1), o.stride(2), H, NQ,
+            n_split, HEAD_DIM=D, BLOCK_M=t.block_m, FEATURE_FN=fn, num_warps=t.num_warps,
+        )  # fmt: skip
         return o
 
     return run, o

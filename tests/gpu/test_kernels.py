@@ -378,3 +378,28 @@ def test_gpu_default_d128_warp_specialized_one_pass_vs_float64(name, NQ, NK, per
     ref = torch.softmax(s, -1) @ v64
     assert torch.isfinite(out).all()
     assert ((out - ref).norm() / ref.norm()).item() < 1e-2
+
+
+@pytest.mark.parametrize(
+    "NQ,NK,splits",
+    [(64, 96, 1), (100, 130, 3), (33, 200, 0)],  # one chunk; ragged N with 3 chunks; the default chunks
+)
+def test_linear_attention_matches_oracle(monkeypatch, NQ, NK, splits):
+    """Kernelized linear attention lowers to a state pass over K/V chunks (fp32 partial K^T V and Z, rows
+    past N_KV contributing nothing though elu1(0) = 1) and an apply pass over Q tiles."""
+    from einsim.gpu import runtime
+
+    monkeypatch.setattr(runtime, "INTERPRETER_SMS", 2)
+    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "linear_attention.ein"))
+    plan = lower(c)
+    assert plan.linear and plan.variant == "linear" and plan.score_fns == ("elu1",)
+    q, k, v = _inputs(2, 2, 2, NQ, NK, 32, torch.float32, NQ + NK)
+    t = Tiling(32, 32, 4, 1, splits=splits)
+    ref = oracle(c, plan, q, k, v)
+    assert rel_err(_run(plan, q, k, v, t), ref) < TOL[torch.float32]
+
+
+def test_causal_linear_attention_is_named():
+    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "linear_attention_causal.ein"))
+    with pytest.raises(einsim.EinsimError, match="prefix scan"):
+        lower(c)
