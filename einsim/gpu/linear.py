@@ -53,9 +53,9 @@ def linear_plan(c: Cascade) -> KernelPlan | None:
     if c.iterative_tensors or any(e.filters for e in c.main):
         from einsim.errors import EinsimError
 
-        state = ", ".join(sorted(c.iterative_tensors)) or "a filter"
+        e = next(e for e in c.main if e.output in c.iterative_tensors or e.filters)
         raise EinsimError(
-            f"{c.source}: linear attention with a running state ({state}) "
+            f"{c.source}: Einsum {e.name}: linear attention with a running state or a filter "
             "is not supported by the GPU lowering (einsim.gpu.lower): the causal form needs a prefix scan of "
             "the K^T V state; the non-causal form (state summed over all keys first) lowers."
         )
