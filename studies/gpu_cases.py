@@ -81,7 +81,7 @@ def library_plans(interpret: bool):
         if not plan.stable:
             continue  # max-free cascades overflow on real data; lowered and tested, not benchmarked
         key = (plan.passes, plan.causal, plan.grouped, plan.score_fns, plan.window, plan.split_k)
-        if plan.scale(64) == 1.0 and plan.scale(128) == 1.0:
+        if not plan.linear and plan.scale(64) == 1.0 and plan.scale(128) == 1.0:
             continue  # keep the scaled variant of each structure
         if key in out and ALTERNATES.get(c.name):
             # another algorithm with the same pass structure (FA1, the partitioned 2-pass): keyed by its
@@ -173,6 +173,16 @@ def make_fn(case: Case, plans, q, k, v):
             return torch.bmm(p, vv.reshape(B * H, NK, D)).reshape(B, H, NQ, D)
 
         return run, None
+    if base == "torch-linear":
+
+        def run():  # feature maps in the input dtype, the state and the products in fp32
+            fq, fk = _phi(q).float(), _phi(k).float()
+            kv = torch.einsum("bhnd,bhne->bhde", fk, v.float())
+            num = torch.einsum("bhnd,bhde->bhne", fq, kv)
+            den = torch.einsum("bhnd,bhd->bhn", fq, fk.sum(2))
+            return (num / den[..., None]).to(q.dtype)
+
+        return run, None
     raise ValueError(case.variant)
 
 
@@ -198,10 +208,14 @@ def check(case: Case, plans, device: str, seed: int) -> float:
     for h in heads:
         qq = q[0, h, rows].double()
         kk, vv = k[0, h // r].double(), v[0, h // r].double()
-        s = (qq @ kk.T) * case.D**-0.5
-        if case.causal:
-            s = s.masked_fill(~case.allowed(rows, device), float("-inf"))
-        ref = torch.softmax(s, -1) @ vv
+        if is_linear(case):
+            fq, fk = _phi(qq), _phi(kk)
+            ref = (fq @ (fk.T @ vv)) / (fq @ fk.sum(0))[:, None]
+        else:
+            s = (qq @ kk.T) * case.D**-0.5
+            if case.causal:
+                s = s.masked_fill(~case.allowed(rows, device), float("-inf"))
+            ref = torch.softmax(s, -1) @ vv
         num += ((out[0, h, rows].double() - ref) ** 2).sum().item()
         den += (ref**2).sum().item()
     return math.sqrt(num / den)
@@ -239,10 +253,24 @@ def predict_case(case: Case, plans, arch):
     return pr, t
 
 
+def is_linear(case: Case) -> bool:
+    """Linear-attention cases (einsim's `linear` plan and the torch baseline) have their own reference."""
+    return case.variant.removesuffix("-decode") in ("linear", "torch-linear")
+
+
+def _phi(x):
+    """The feature map of the library's linear attention: elu(x) + 1."""
+    import torch.nn.functional as F
+
+    return F.elu(x) + 1.0
+
+
 def flops(case: Case) -> float:
     from einsim.gpu.plan import Shape
 
     sh = Shape(case.B, case.H, case.N_Q, case.N_KV, case.D)
+    if is_linear(case):  # the two D x D products of linear attention
+        return 2.0 * case.B * case.H * (case.N_KV + case.N_Q) * case.D**2
     if case.window:
         hi = case.N_KV - case.N_Q
         return sh.flops(band=(hi, hi - case.window + 1))
