@@ -31,6 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from studies.gpu_cases import (  # noqa: E402
+    TOLERANCE,
     Case,
     bench,
     check,
@@ -38,6 +39,7 @@ from studies.gpu_cases import (  # noqa: E402
     library_plans,
     make_fn,
     make_inputs,
+    one_pass_file,
     predict_case,
     smi,
     structures,
@@ -261,14 +263,14 @@ def tune_one_pass(plans, device: str, interpret: bool) -> dict[int, tuple]:
     cands = {
         64: [(128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 3)],
     }
-    one = [f for k, (f, p) in plans.items() if k[:3] == (1, False, False) and not k[3]]
+    one = one_pass_file(plans)
     chosen = {}
-    if not one:
+    if one is None:
         return chosen
     for d, cs in cands.items():
         best = None
         for t in cs:
-            case = Case("1-pass", 4, 2048 // d, 2048 // d, 4096, 4096, d, False, cascade=one[0], tiling=t)
+            case = Case("1-pass", 4, 2048 // d, 2048 // d, 4096, 4096, d, False, cascade=one, tiling=t)
             try:
                 q, k, v = make_inputs(case, 1, device)
                 run, _ = make_fn(case, plans, q, k, v)
@@ -359,13 +361,12 @@ def main(argv=None) -> None:
                 )
             err = check(c, plans, device, seed=1000 + len(records))
             rec["rel_err"] = err
-            tol = {"bf16": 1e-2, "fp16": 1e-3, "fp32": 1e-2}[c.dtype]
-            rec["correct"] = bool(err <= tol)
+            rec["correct"] = bool(err <= TOLERANCE[c.dtype])
             if c.cascade and c.group == "main" and c.N_Q == (256 if args.interpret else 1024) and c.D >= 64:
                 c16 = Case(**{**asdict(c), "dtype": "fp16"})
                 e16 = check(c16, plans, device, seed=7 + len(records))
                 rec["rel_err_fp16"] = e16
-                rec["correct"] = rec["correct"] and bool(e16 <= 1e-3)
+                rec["correct"] = rec["correct"] and bool(e16 <= TOLERANCE["fp16"])
             rec.update(time_case(c, plans, device))
         except Exception as e:  # noqa: BLE001 — an unsupported backend is a result, not a crash
             rec["error"] = repr(e)[:300]

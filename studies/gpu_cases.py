@@ -96,6 +96,40 @@ def structures(plans: dict) -> list:
     return sorted((k, v) for k, v in plans.items() if isinstance(k, tuple))
 
 
+def one_pass_file(plans: dict, causal: bool = False, window: bool = False) -> str | None:
+    """The library file of the plain 1-pass plan (no score function, one query head per K/V head, not
+    split-K) with this band: non-causal, causal, or a sliding window (causal with a lower bound)."""
+    return next(
+        (
+            f
+            for k, (f, _) in structures(plans)
+            if k[0] == 1 and k[1] == causal and not k[2] and not k[3] and k[4] == window and not k[5]
+        ),
+        None,
+    )
+
+
+#: relative Frobenius error against float64 that counts as correct (fp32 runs tf32 dots on the GPU)
+TOLERANCE = {"bf16": 1e-2, "fp16": 1e-3, "fp32": 1e-2}
+
+
+def measure(case: Case, plans, device: str, seed: int) -> dict:
+    """Check one case against float64 (within TOLERANCE) and time it: `rel_err`, `correct`, `ms`,
+    `tflops`, or `error` when it fails; frees the GPU's cached memory after."""
+    import torch
+
+    rec: dict = {}
+    try:
+        err = check(case, plans, device, seed=seed)
+        rec.update(rel_err=err, correct=bool(err <= TOLERANCE[case.dtype]))
+        rec.update(time_case(case, plans, device))
+    except Exception as e:  # noqa: BLE001 — an unsupported configuration is a result, not a crash
+        rec["error"] = repr(e)[:300]
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    return rec
+
+
 #: cascades timed beside the first cascade of their pass structure, by cascade name -> variant name
 ALTERNATES = {"flash_attention1": "1-pass-fa1", "twopass_partitioned": "2-pass-partitioned"}
 

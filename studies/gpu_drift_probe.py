@@ -19,7 +19,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from studies.gpu_cases import Case, environment, library_plans, predict_case, time_case  # noqa: E402
+from studies.gpu_cases import Case, environment, library_plans, one_pass_file, predict_case, time_case  # noqa: E402
 from studies.gpu_ncu import run_ncu  # noqa: E402
 
 # Tiling fields: block_m, block_n, num_warps, num_stages, group_rows, lazy_rescale, tma, warp_specialize,
@@ -56,7 +56,7 @@ def main(argv=None) -> None:
     arch = arch_for(env["card"])
     print(f"# card: {env['card']}  torch {env['torch']}  triton {env['triton']}", flush=True)
     plans = library_plans(False)
-    one = next(f for k, (f, p) in plans.items() if isinstance(k, tuple) and k[:3] == (1, False, False) and not k[3])
+    one = one_pass_file(plans)
     cases = [
         Case(f"1-pass-{name}", B, H, H, n, n, d, False, cascade=one, tiling=CONFIGS[name])
         for B, H, n, d, names in SHAPES

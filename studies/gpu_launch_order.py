@@ -22,7 +22,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from studies.gpu_cases import Case, check, environment, library_plans, time_case  # noqa: E402
+from studies.gpu_cases import Case, environment, library_plans, measure, one_pass_file  # noqa: E402
 
 # Tiling fields: block_m, block_n, num_warps, num_stages, group_rows, lazy_rescale, tma, warp_specialize,
 # splits, heavy_first, persistent
@@ -73,16 +73,12 @@ def main(argv=None) -> None:
         if args.fa1:
             shapes = [(1, 2, 256, 256, 64, False, ["ptr", "fa1:ptr", "fa1:ws-persist"])]
     os.makedirs(args.out, exist_ok=True)
-    import torch
 
     t0 = time.time()
     env = environment(dev)
     print(f"# card: {env['card']}  torch {env['torch']}  triton {env['triton']}", flush=True)
     plans = library_plans(False)
-    files = {
-        causal: next(f for k, (f, p) in plans.items() if k[:3] == (1, causal, False) and not any(k[3:]))
-        for causal in (False, True)
-    }
+    files = {causal: one_pass_file(plans, causal) for causal in (False, True)}
     recs: list[dict] = []
     for si, (B, H, nq, nk, d, causal, cfgs) in enumerate(shapes):
         entries = [] if args.interpret else [("sdpa-cudnn", "sdpa-cudnn", None), ("sdpa-flash", "sdpa-flash", None)]
@@ -105,14 +101,7 @@ def main(argv=None) -> None:
                 "dtype": dtype,
                 "tiling": tiling,
             }
-            try:
-                err = check(case, plans, dev, seed=11 + len(recs))
-                rec.update(rel_err=err, correct=bool(err <= 1e-2))
-                rec.update(time_case(case, plans, dev))
-            except Exception as e:  # noqa: BLE001
-                rec["error"] = repr(e)[:300]
-            if dev == "cuda":
-                torch.cuda.empty_cache()
+            rec.update(measure(case, plans, dev, seed=11 + len(recs)))
             rec["t_s"] = round(time.time() - t0, 1)
             recs.append(rec)
             print(

@@ -31,6 +31,7 @@ from studies.gpu_cases import (  # noqa: E402
     library_plans,
     make_fn,
     make_inputs,
+    one_pass_file,
 )
 
 VARIANTS = ("1-pass", "sdpa-cudnn", "sdpa-flash")
@@ -49,12 +50,7 @@ def main(argv=None) -> None:
     env = environment("cuda")
     print(f"# card: {env['card']}  torch {env['torch']}  triton {env['triton']}", flush=True)
     plans = library_plans(False)
-    files = {
-        causal: next(
-            f for k, (f, p) in plans.items() if isinstance(k, tuple) and k[:3] == (1, causal, False) and not any(k[3:])
-        )
-        for causal in (False, True)
-    }
+    files = {causal: one_pass_file(plans, causal) for causal in (False, True)}
     shapes = [(n, d, causal) for d in (64, 128) for causal in (False, True) for n in (4096, 8192, 16384)]
     recs = []
     for n, d, causal in shapes:

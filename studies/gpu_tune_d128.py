@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("EINSIM_EXPERIMENTAL_WS", "1")  # measure the (wrong) warp-specialized kernel too
 
-from studies.gpu_cases import Case, check, environment, library_plans, time_case  # noqa: E402
+from studies.gpu_cases import Case, check, environment, library_plans, one_pass_file, time_case  # noqa: E402
 
 # (name, Tiling fields: block_m, block_n, num_warps, num_stages, group_rows, lazy, tma, warp_specialize)
 CANDIDATES = {
@@ -58,7 +58,7 @@ def main(argv=None) -> None:
     env = environment("cuda")
     print(f"# card: {env['card']}  torch {env['torch']}  triton {env['triton']}  cudnn {env.get('cudnn')}", flush=True)
     plans = library_plans(False)
-    one = next(f for k, (f, p) in plans.items() if k[:3] == (1, False, False) and not k[3])
+    one = one_pass_file(plans)
     recs: list[dict] = []
     path = os.path.join(args.out, "gpu_tune_d128.json")
 

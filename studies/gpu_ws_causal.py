@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("EINSIM_EXPERIMENTAL_WS", "1")  # causal warp specialization is what is checked here
 
-from studies.gpu_cases import Case, check, environment, library_plans, time_case  # noqa: E402
+from studies.gpu_cases import Case, environment, library_plans, measure, one_pass_file  # noqa: E402
 
 # Tiling fields: block_m, block_n, num_warps, num_stages, group_rows, lazy_rescale, tma, warp_specialize
 CONFIGS = {
@@ -62,15 +62,13 @@ def main(argv=None) -> None:
     ap.add_argument("--window", action="store_true", help="only the sliding-window entries")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
-    import torch
 
     t0 = time.time()
     env = environment("cuda")
     print(f"# card: {env['card']}  torch {env['torch']}  triton {env['triton']}", flush=True)
     plans = library_plans(False)
-    files = {causal: next(f for k, (f, p) in plans.items() if k[:3] == (1, causal, False) and not any(k[3:]))
-             for causal in (False, True)}
-    files["window"] = next((f for k, (f, p) in plans.items() if k[0] == 1 and k[4] and not k[3]), None)
+    files = {causal: one_pass_file(plans, causal) for causal in (False, True)}
+    files["window"] = one_pass_file(plans, causal=True, window=True)
     shapes = WINDOW_SHAPES if args.window else [(*x, 0) for x in SHAPES]
     recs: list[dict] = []
     for si, (B, H, nq, nk, d, causal, cfgs, w) in enumerate(shapes):
@@ -84,13 +82,7 @@ def main(argv=None) -> None:
             case = Case(variant, B, H, H, nq, nk, d, causal, cascade=f, tiling=tiling, window=w)
             rec = {"card": env["card"], "shape_index": si, "name": name, "B": B, "H": H, "N_Q": nq, "N_KV": nk,
                    "D": d, "causal": causal, "window": w, "dtype": "bf16", "tiling": tiling}
-            try:
-                err = check(case, plans, "cuda", seed=7 + len(recs))
-                rec.update(rel_err=err, correct=bool(err <= 1e-2))
-                rec.update(time_case(case, plans, "cuda"))
-            except Exception as e:  # noqa: BLE001
-                rec["error"] = repr(e)[:300]
-            torch.cuda.empty_cache()
+            rec.update(measure(case, plans, "cuda", seed=7 + len(recs)))
             rec["t_s"] = round(time.time() - t0, 1)
             recs.append(rec)
             print(f"{name:>12} {B}x{H} {nq}/{nk} D={d} causal={int(causal)}: {rec.get('tflops', 0) or 0:6.1f} TF/s "

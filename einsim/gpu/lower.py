@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 from einsim.errors import EinsimError
 from einsim.gpu.band import band_of
+from einsim.gpu.linear import linear_plan
 from einsim.gpu.plan import KernelPlan, PassKernel
 from einsim.ir import (
     Access,
@@ -316,8 +317,6 @@ def _classify(c: Cascade) -> tuple[_Roles, dict]:
 def lower(cascade: Cascade, analysis=None) -> KernelPlan:
     """The `KernelPlan` of an attention cascade: one pass kernel per pass over M."""
     c = cascade
-    from einsim.gpu.linear import linear_plan
-
     lin = linear_plan(c)
     if lin is not None:
         return lin

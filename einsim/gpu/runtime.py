@@ -38,6 +38,11 @@ _TRITON_OPS: dict[str, object] = {}
 INTERPRETER_SMS = 132
 
 
+def _sms(x: torch.Tensor) -> int:
+    """SMs of the tensor's GPU (INTERPRETER_SMS off the GPU): split-K, linear and persistent grids."""
+    return torch.cuda.get_device_properties(x.device).multi_processor_count if x.is_cuda else INTERPRETER_SMS
+
+
 def register_triton_operator(name: str, fn: object) -> None:
     """Give the element-wise operator `name` (registered with einsim.register_operator) its
     `@triton.jit` implementation, used when a cascade applies it to the score."""
@@ -182,7 +187,7 @@ def prepare(
     rows, hp = launch_rows(shape, t)
     grid = kernels.grid(rows, t.block_m, B, hp)
     # split-K: S key chunks in parallel, each writing its summary (max, sum, numerator; fp32)
-    sms = torch.cuda.get_device_properties(q.device).multi_processor_count if q.is_cuda else INTERPRETER_SMS
+    sms = _sms(q)
     n_split, chunk = choose_splits(plan, shape, t, sms)
     part_m = part_l = part_o = st_m
     if plan.split_k:
@@ -248,7 +253,7 @@ def _prepare_linear(plan: KernelPlan, q, k, v, shape, tiling: Tiling | None):
         raise EinsimError("Linear attention needs a unit stride along the head dim of Q, K and V.")
     t = tiling or choose_tiling(plan, shape, interpret=_interpreting())
     B, H, NQ, NK, D = shape.B, shape.H, shape.N_Q, shape.N_KV, shape.D
-    sms = torch.cuda.get_device_properties(q.device).multi_processor_count if q.is_cuda else INTERPRETER_SMS
+    sms = _sms(q)
     n_split, chunk = choose_splits(plan, shape, t, sms)
     pkv = torch.empty((B * H, n_split, D, D), device=q.device, dtype=torch.float32)
     pz = torch.empty((B * H, n_split, D), device=q.device, dtype=torch.float32)
