@@ -50,6 +50,8 @@ from einsim.gpu.plan import (
     choose_splits,
     heavy_first,
     launch_rows,
+    lazy_applies,
+    persistent_applies,
     ws_applies,
 )
 
@@ -268,7 +270,7 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
     part_bytes = n_split * shape.B * hp * rows * (shape.D + 2) * 4 if plan.split_k else 0
     tiles = sum(tiles_q) * shape.B * hp
     work = _program_work(plan, t, tiles_q, shape.B * hp, n_split, chunk)
-    persistent = bool(t.persistent) and not plan.split_k
+    persistent = persistent_applies(plan, t)
     launched = min(programs, arch.sms * t.persistent) if persistent else programs
     points = float(tiles) * t.block_m * t.block_n
     q_bytes = shape.B * shape.H * shape.N_Q * shape.D * elt
@@ -279,7 +281,7 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Pr
         occ = ctas_per_sm(pk, shape, t, arch, warp_specialized=t.warp_specialize and ws_applies(plan, shape, t))
         slots = min(occ * arch.sms, launched) if persistent else occ * arch.sms
         mma = points * 2 * shape.D * pk.dots
-        lazy = t.lazy_rescale and not pk.norm_each  # FA1's normalized output rescales every tile
+        lazy = lazy_applies(pk, t)
         eager = pk.online and pk.do_exp and not lazy
         exps = (points if pk.do_exp else 0.0) + (tiles * t.block_m if eager else 0.0)
         per_point = 0.0 if plan.score_fns == () else 1.0  # scale (else folded into the exponent's FMA)

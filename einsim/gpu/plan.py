@@ -313,13 +313,23 @@ def kernel_flags(
         WRITE_L=pk.write_l,
         WRITE_O=pk.write_o,
         HAS_SCORE_FN=has_score_fn,
-        LAZY_RESCALE=t.lazy_rescale and not pk.norm_each,  # FA1's normalized output rescales every tile
+        LAZY_RESCALE=lazy_applies(pk, t),
         TMA=tma,
         WARP_SPEC=warp_spec,
         SPLIT=plan.split_k,
         REVERSE_M=heavy_first(plan, t),
-        PERSISTENT=bool(t.persistent) and not plan.split_k,
+        PERSISTENT=persistent_applies(plan, t),
     )
+
+
+def lazy_applies(pk: PassKernel, t: Tiling) -> bool:
+    """Whether the pass rescales lazily: FA1's normalized output is rescaled at every tile regardless."""
+    return t.lazy_rescale and not pk.norm_each
+
+
+def persistent_applies(plan: KernelPlan, t: Tiling) -> bool:
+    """Whether the launch is persistent: split-K plans use the third grid axis for key chunks instead."""
+    return bool(t.persistent) and not plan.split_k
 
 
 def heavy_first(plan: KernelPlan, t: Tiling) -> bool:

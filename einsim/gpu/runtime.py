@@ -27,6 +27,7 @@ from einsim.gpu.plan import (
     choose_tiling,
     kernel_flags,
     launch_rows,
+    persistent_applies,
     ws_applies,
     ws_verified,
 )
@@ -195,7 +196,7 @@ def prepare(
         part_m = torch.empty((B, hp, n_split, rows), device=q.device, dtype=torch.float32)
         part_l = torch.empty_like(part_m)
         part_o = torch.empty((B, hp, n_split, rows, D), device=q.device, dtype=torch.float32)
-    elif t.persistent:  # a fixed grid of programs looping over the (query tile, head program) jobs
+    elif persistent_applies(plan, t):  # a fixed grid of programs looping over the (query tile, head) jobs
         grid = (min(grid[0] * grid[1], sms * t.persistent),)
     args = (
         q,
