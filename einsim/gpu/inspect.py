@@ -16,6 +16,7 @@ import dataclasses
 import os
 import re
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 
@@ -190,4 +191,8 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except EinsimError as e:  # bad input: one line and exit 2, no traceback (as `einsim gpu` answers)
+        print(f"einsim.gpu.inspect: error: {e}", file=sys.stderr)
+        sys.exit(2)
