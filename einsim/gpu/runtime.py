@@ -245,11 +245,10 @@ def prepare(
 
 
 def _prepare_linear(plan: KernelPlan, q, k, v, shape, tiling: Tiling | None):
-    """The two launches of kernelized linear attention (einsim.gpu.linear_kernels)."""
+    """The two launches of kernelized linear attention (einsim.gpu.linear_kernels); `prepare` has checked
+    the shapes (a linear plan has no group rank, so K/V have as many heads as Q)."""
     from einsim.gpu import linear_kernels as lk
 
-    if shape.G is not None:
-        raise EinsimError(f"Cascade {plan.cascade!r} (linear attention) has no group rank; K/V need {shape.H} heads.")
     if any(x.stride(3) != 1 for x in (q, k, v)):
         raise EinsimError("Linear attention needs a unit stride along the head dim of Q, K and V.")
     t = tiling or choose_tiling(plan, shape, interpret=_interpreting())
