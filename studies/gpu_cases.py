@@ -109,6 +109,25 @@ def one_pass_file(plans: dict, causal: bool = False, window: bool = False) -> st
     )
 
 
+def print_cudnn_ratios(card: str, recs: list[dict]) -> None:
+    """The probes' closing table: each record's TFLOP/s and its ratio to the `sdpa-cudnn` record of the
+    same shape (records carry `shape_index`, `name`, the shape fields and what `measure` returned)."""
+    print(f"\n# {card}: bf16, TFLOP/s (causal FLOPs halved), ratio to cuDNN of the same shape")
+    for si in sorted({r["shape_index"] for r in recs}):
+        rs = [r for r in recs if r["shape_index"] == si]
+        cud = next((r.get("tflops") for r in rs if r["name"] == "sdpa-cudnn"), None)
+        for r in rs:
+            tf = r.get("tflops")
+            ratio = f"{tf / cud:.2f}x" if tf and cud else "-"
+            ok = "" if r.get("correct", True) else "WRONG"
+            w = f" W={r['window']}" if "window" in r else ""
+            print(
+                f"{r['B']}x{r['H']} {r['N_Q']}/{r['N_KV']} D={r['D']} causal={int(r['causal'])}{w} {r['name']:>14} "
+                f"{(tf or 0):6.0f} TF/s {ratio:>6} err {r.get('rel_err', float('nan')):.1e} {ok} "
+                f"{r.get('error', '')[:100]}"
+            )
+
+
 #: relative Frobenius error against float64 that counts as correct (fp32 runs tf32 dots on the GPU)
 TOLERANCE = {"bf16": 1e-2, "fp16": 1e-3, "fp32": 1e-2}
 

@@ -22,7 +22,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from studies.gpu_cases import Case, environment, library_plans, measure, one_pass_file  # noqa: E402
+from studies.gpu_cases import Case, environment, library_plans, measure, one_pass_file, print_cudnn_ratios  # noqa: E402
 
 # Tiling fields: block_m, block_n, num_warps, num_stages, group_rows, lazy_rescale, tma, warp_specialize,
 # splits, heavy_first, persistent
@@ -112,19 +112,7 @@ def main(argv=None) -> None:
             name_out = "gpu_launch_order_fa1.json" if args.fa1 else "gpu_launch_order.json"
             with open(os.path.join(args.out, name_out), "w") as fh:
                 json.dump({"env": env, "records": recs}, fh, indent=1, default=str)
-    print(f"\n# {env['card']}: bf16, TFLOP/s (causal FLOPs halved), ratio to cuDNN of the same shape")
-    for si, (B, H, nq, nk, d, causal, _) in enumerate(shapes):
-        rs = [r for r in recs if r["shape_index"] == si]
-        cud = next((r.get("tflops") for r in rs if r["name"] == "sdpa-cudnn"), None)
-        for r in rs:
-            tf = r.get("tflops")
-            ratio = f"{tf / cud:.2f}x" if tf and cud else "-"
-            ok = "" if r.get("correct", True) else "WRONG"
-            print(
-                f"{B}x{H} {nq}/{nk} D={d} causal={int(causal)} {r['name']:>14} "
-                f"{(tf or 0):6.0f} TF/s {ratio:>6} err {r.get('rel_err', float('nan')):.1e} {ok} "
-                f"{r.get('error', '')[:100]}"
-            )
+    print_cudnn_ratios(env["card"], recs)
 
 
 if __name__ == "__main__":
