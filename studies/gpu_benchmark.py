@@ -124,12 +124,18 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             cases.append(Case(v, B, H, H, n, n, d, True, cascade=f, group="window", profile=True, window=w))
         for v in ("sdpa-efficient", "sdpa-cudnn", "torch-unfused"):
             cases.append(Case(v, B, H, H, n, n, d, True, group="window", window=w))
-    # non-causal linear attention (its own reference in check): einsim's two kernels and a torch einsum path
-    lin = next((f for _, (f, p) in plans.items() if p.linear), None)
+    # linear attention (its own reference in check): einsim's kernels and a torch path, non-causal and causal
+    # (the causal one at three prefix-chunk sizes: the model's choice of 4·D keys and one either side)
+    lin = {p.causal: f for _, (f, p) in plans.items() if p.linear}
     for n, d in ([(256, 64)] if interpret else [(n, d) for d in (64, 128) for n in (4096, 16384)]) if lin else []:
         B, H = max(1, tok // n), max(1, hd // d)
-        cases.append(Case("linear", B, H, H, n, n, d, False, cascade=lin, group="linear", profile=not interpret))
-        cases.append(Case("torch-linear", B, H, H, n, n, d, False, group="linear", profile=not interpret))
+        for causal, f in sorted(lin.items()):
+            v = "linear-causal" if causal else "linear"
+            cases.append(Case(v, B, H, H, n, n, d, causal, cascade=f, group="linear", profile=not interpret))
+            cases.append(Case("torch-" + v, B, H, H, n, n, d, causal, group="linear", profile=not interpret))
+            for ch in (2 * d, 8 * d) if causal and n == 16384 else ():
+                t = (64, 64, 8, 2, False, False, False, False, n // ch)
+                cases.append(Case(f"{v}-chunk{ch}", B, H, H, n, n, d, True, cascade=f, group="linear", tiling=t))
     # decode of one sequence (B = 1): few programs unless the keys are split (split-K / flash-decoding)
     # (the grouped split-K cascade is timed with the GQA decode below; here its name would collide)
     splits = [(f"{k[0]}-pass-splitk", f) for k, (f, _) in structures(plans) if k[5] and not k[3] and not k[2]]

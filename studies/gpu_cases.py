@@ -236,7 +236,35 @@ def make_fn(case: Case, plans, q, k, v):
             return (num / den[..., None]).to(q.dtype)
 
         return run, None
+    if base == "torch-linear-causal":
+        return _torch_causal_linear(q, k, v), None
     raise ValueError(case.variant)
+
+
+def _torch_causal_linear(q, k, v, chunk: int = 64):
+    """Causal linear attention in torch, chunkwise (what one writes without a kernel, N_Q = N_KV, N a
+    multiple of `chunk`): exclusive prefix sums (cumsum) of the chunk states for the earlier chunks, the
+    masked quadratic form inside a chunk; fp32."""
+    import torch
+
+    B, H, N, D = q.shape
+    c = N // chunk
+    tril = torch.ones(chunk, chunk, device=q.device, dtype=torch.bool).tril()
+
+    def run():
+        fq = _phi(q).float().reshape(B, H, c, chunk, D)
+        fk = _phi(k).float().reshape(B, H, c, chunk, D)
+        vv = v.float().reshape(B, H, c, chunk, D)
+        kv = torch.einsum("bhcnd,bhcne->bhcde", fk, vv)
+        z = fk.sum(3)
+        kv = kv.cumsum(2) - kv
+        z = z.cumsum(2) - z
+        a = torch.einsum("bhcnd,bhcmd->bhcnm", fq, fk).masked_fill_(~tril, 0.0)
+        num = torch.einsum("bhcnd,bhcde->bhcne", fq, kv) + a @ vv
+        den = torch.einsum("bhcnd,bhcd->bhcn", fq, z) + a.sum(-1)
+        return (num / den[..., None]).reshape(B, H, N, D).to(q.dtype)
+
+    return run
 
 
 def check(case: Case, plans, device: str, seed: int) -> float:
@@ -262,8 +290,10 @@ def check(case: Case, plans, device: str, seed: int) -> float:
         qq = q[0, h, rows].double()
         kk, vv = k[0, h // r].double(), v[0, h // r].double()
         if is_linear(case):
-            fq, fk = _phi(qq), _phi(kk)
-            ref = (fq @ (fk.T @ vv)) / (fq @ fk.sum(0))[:, None]
+            a = _phi(qq) @ _phi(kk).T
+            if case.causal:
+                a = a.masked_fill(~case.allowed(rows, device), 0.0)
+            ref = (a @ vv) / a.sum(1)[:, None]
         else:
             s = (qq @ kk.T) * case.D**-0.5
             if case.causal:
@@ -307,8 +337,8 @@ def predict_case(case: Case, plans, arch):
 
 
 def is_linear(case: Case) -> bool:
-    """Linear-attention cases (einsim's `linear` plan and the torch baseline) have their own reference."""
-    return case.variant.removesuffix("-decode") in ("linear", "torch-linear")
+    """Linear-attention cases (einsim's `linear` plans and the torch baselines) have their own reference."""
+    return case.variant.startswith(("linear", "torch-linear"))
 
 
 def _phi(x):

@@ -1,12 +1,22 @@
-"""Triton kernels of kernelized linear attention (einsim.gpu.linear): a state pass and an apply pass.
+"""Triton kernels of kernelized linear attention (einsim.gpu.linear).
 
 Input: Q [B, H, N_Q, D], K and V [B, H, N_KV, D] (strided), the feature map as a `@triton.jit` function.
-Output: O [B, H, N_Q, D]. `linear_state_kernel` runs one program per (batch·head, key chunk): it maps a
-chunk's K tiles through the feature map (rows past N_KV contribute 0), accumulates KV = Σ φ(K)ᵀ V and
-Z = Σ φ(K) in fp32 and writes them as the chunk's partial state. `linear_apply_kernel` runs one program
-per (query tile, batch·head): it sums the partial states, maps its Q tile and writes
-O = φ(Q) KV / (φ(Q) · Z). The products accumulate in fp32 (tf32 tensor cores on the GPU).
-Importing this module imports triton.
+Output: O [B, H, N_Q, D]. Partial states live in fp32 buffers PKV [B·H, SLOTS, D, D] and PZ [B·H, SLOTS, D].
+- `linear_state_kernel`, one program per (batch·head, key chunk): maps a chunk's K tiles through the
+  feature map (rows past N_KV contribute 0), accumulates KV = Σ φ(K)ᵀ V and Z = Σ φ(K) in fp32 and writes
+  them as the chunk's partial state (slot = chunk).
+- non-causal: `linear_apply_kernel`, one program per (query tile, batch·head): sums the partial states,
+  maps its Q tile and writes O = φ(Q) KV / (φ(Q) · Z).
+- causal: `linear_scan_kernel`, one program per (batch·head, state row e): loads row e of up to
+  CHUNK_BLOCK chunk states at once and replaces them by exclusive prefix sums (tl.cumsum), slot NCHUNK
+  getting the total; `linear_causal_apply_kernel`, one program per (query tile, batch·head): the keys
+  m < a = ⌊(p0 + HI + 1) / CHUNK⌋·CHUNK are seen by every row of the tile (p0 its first row; query p sees
+  m <= p + HI), so their sum is the prefix state of slot a / CHUNK; the keys a <= m < p0 + BLOCK_M + HI
+  (under CHUNK + BLOCK_M of them) are added exactly, as φ(Q)·φ(K)ᵀ masked to m <= p + HI, times V. The
+  prefix state enters STATE_ROWS rows at a time, and the window products take their operands in the
+  input dtype (φ rounded to it, as FlashAttention rounds P): at D=128 the kernel then fits its registers
+  (200 per thread, no spills; 255 with spills either way otherwise).
+The state products accumulate in fp32 (tf32 tensor cores on the GPU). Importing this module imports triton.
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ import triton.language as tl
 
 @triton.jit
 def linear_state_kernel(
-    K, V, PKV, PZ, skb, skh, skn, svb, svh, svn, H, N_KV, CHUNK,
+    K, V, PKV, PZ, skb, skh, skn, svb, svh, svn, H, N_KV, CHUNK, SLOTS,
     HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, FEATURE_FN: tl.constexpr,
 ):  # fmt: skip
     bh = tl.program_id(0)
@@ -36,7 +46,7 @@ def linear_state_kernel(
         fk = tl.where(ok[:, None], FEATURE_FN(k.to(tl.float32)), 0.0)
         kv = tl.dot(tl.trans(fk), v.to(tl.float32), kv)
         z += tl.sum(fk, 0)
-    at = bh * tl.num_programs(1) + s
+    at = bh * SLOTS + s
     tl.store(PKV + at * HEAD_DIM * HEAD_DIM + offs_d[:, None] * HEAD_DIM + offs_d[None, :], kv)
     tl.store(PZ + at * HEAD_DIM + offs_d, z)
 
@@ -63,5 +73,77 @@ def linear_apply_kernel(
     fq = FEATURE_FN(q.to(tl.float32))
     num = tl.dot(fq, kv)
     den = tl.sum(fq * z[None, :], 1)
+    o = num / tl.where(den == 0.0, 1.0, den)[:, None]
+    tl.store(O + b * sob + h * soh + rows[:, None] * som + offs_d[None, :], o.to(O.dtype.element_ty), mask=ok[:, None])
+
+
+@triton.jit
+def linear_scan_kernel(PKV, PZ, NCHUNK, SLOTS, HEAD_DIM: tl.constexpr, CHUNK_BLOCK: tl.constexpr):
+    bh = tl.program_id(0)
+    e = tl.program_id(1)
+    offs_c = tl.arange(0, CHUNK_BLOCK)
+    offs_f = tl.arange(0, HEAD_DIM)
+    run = tl.zeros([HEAD_DIM], dtype=tl.float32)
+    run_z = tl.sum(tl.zeros([CHUNK_BLOCK], dtype=tl.float32), 0)
+    for c0 in range(0, NCHUNK, CHUNK_BLOCK):
+        cs = c0 + offs_c
+        ok = cs < NCHUNK
+        at = bh * SLOTS + cs
+        kv_ptr = PKV + at[:, None] * HEAD_DIM * HEAD_DIM + e * HEAD_DIM + offs_f[None, :]
+        x = tl.load(kv_ptr, mask=ok[:, None], other=0.0)
+        tl.store(kv_ptr, tl.cumsum(x, 0) - x + run[None, :], mask=ok[:, None])
+        run += tl.sum(x, 0)
+        z_ptr = PZ + at * HEAD_DIM + e
+        z = tl.load(z_ptr, mask=ok, other=0.0)
+        tl.store(z_ptr, tl.cumsum(z, 0) - z + run_z, mask=ok)
+        run_z += tl.sum(z, 0)
+    last = bh * SLOTS + NCHUNK
+    tl.store(PKV + last * HEAD_DIM * HEAD_DIM + e * HEAD_DIM + offs_f, run)
+    tl.store(PZ + last * HEAD_DIM + e, run_z)
+
+
+@triton.jit
+def linear_causal_apply_kernel(
+    Q, K, V, O, PKV, PZ, sqb, sqh, sqm, skb, skh, skn, svb, svh, svn, sob, soh, som, H, N_Q, N_KV, HI, CHUNK, SLOTS,
+    HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, FEATURE_FN: tl.constexpr,
+    STATE_ROWS: tl.constexpr,
+):  # fmt: skip
+    pid_m = tl.program_id(0)
+    bh = tl.program_id(1)
+    b = bh // H
+    h = bh % H
+    offs_d = tl.arange(0, HEAD_DIM)
+    offs_n = tl.arange(0, BLOCK_N)
+    p0 = pid_m * BLOCK_M
+    rows = p0 + tl.arange(0, BLOCK_M)
+    ok = rows < N_Q
+    q_ptr = Q + b * sqb + h * sqh + rows[:, None] * sqm
+    a = ((p0 + HI + 1) // CHUNK) * CHUNK  # keys below a are seen by every row: the prefix state of slot a / CHUNK
+    at = bh * SLOTS + a // CHUNK
+    # the prefix state in fp32 (tf32), STATE_ROWS of its D rows at a time (the D x D state never sits in
+    # registers whole); num and den carry a factor 1 / HEAD_DIM, which cancels in num / den
+    num = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
+    den = tl.zeros([BLOCK_M], dtype=tl.float32)
+    offs_r = tl.arange(0, STATE_ROWS)
+    for e0 in tl.static_range(0, HEAD_DIM, STATE_ROWS):
+        fq = FEATURE_FN(tl.load(q_ptr + e0 + offs_r[None, :], mask=ok[:, None], other=0.0).to(tl.float32))
+        fq = fq * (1.0 / HEAD_DIM)
+        kv = tl.load(PKV + at * HEAD_DIM * HEAD_DIM + (e0 + offs_r)[:, None] * HEAD_DIM + offs_d[None, :])
+        num = tl.dot(fq, kv, num)
+        den += tl.sum(fq * tl.load(PZ + at * HEAD_DIM + e0 + offs_r)[None, :], 1)
+    # the window's products run in the input dtype, like FlashAttention's P·V (fp32 accumulation), with the
+    # same 1 / HEAD_DIM, which keeps the scores in fp16 range
+    fq_in = FEATURE_FN(tl.load(q_ptr + offs_d[None, :], mask=ok[:, None], other=0.0).to(tl.float32))
+    fq_in = fq_in.to(K.dtype.element_ty)
+    for start in range(a, tl.minimum(p0 + BLOCK_M + HI, N_KV), BLOCK_N):
+        cols = start + offs_n
+        inside = cols < N_KV
+        k = tl.load(K + b * skb + h * skh + cols[:, None] * skn + offs_d[None, :], mask=inside[:, None], other=0.0)
+        v = tl.load(V + b * svb + h * svh + cols[:, None] * svn + offs_d[None, :], mask=inside[:, None], other=0.0)
+        fk = FEATURE_FN(k.to(tl.float32)).to(K.dtype.element_ty)
+        s = tl.dot(fq_in, tl.trans(fk)) * (1.0 / HEAD_DIM)
+        s = tl.where((cols[None, :] <= rows[:, None] + HI) & inside[None, :], s, 0.0)
+        num = tl.dot(s.to(V.dtype.element_ty), v, num)
+        den += tl.sum(s, 1)
     o = num / tl.where(den == 0.0, 1.0, den)[:, None]
     tl.store(O + b * sob + h * soh + rows[:, None] * som + offs_d[None, :], o.to(O.dtype.element_ty), mask=ok[:, None])

@@ -228,38 +228,12 @@ def _makespan_factor(work: list[float], slots: int) -> float:
     return max(free) / (total / slots)
 
 
-def _predict_linear(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch) -> Prediction:
-    """Linear attention: the state pass reads K and V once and writes fp32 partial states (D x D + D per
-    key chunk); the apply pass reads Q, the partial states (DRAM once, L2 for the other query tiles) and
-    writes O. Each is a roofline of its fp32 (tf32, half the bf16 rate) products against its bytes."""
-    elt, B, H, D = shape.elt_bytes, shape.B, shape.H, shape.D
-    n_split, _ = choose_splits(plan, shape, t, arch.sms)
-    part = B * H * n_split * (D * D + D) * 4
-    kv_bytes = 2 * B * H * shape.N_KV * D * elt
-    q_bytes = B * H * shape.N_Q * D * elt
-    costs = []
-    for pk, rows, reads, writes, programs in (
-        (plan.kernels[0], shape.N_KV, kv_bytes, part, B * H * n_split),
-        (plan.kernels[1], shape.N_Q, q_bytes + part, q_bytes, B * H * math.ceil(shape.N_Q / t.block_m)),
-    ):
-        mma = 2.0 * B * H * rows * D * D
-        mma_s = mma / (arch.tensor_flops / 2)
-        dram_s = (reads + writes) / arch.hbm_copy_bw
-        compute = mma_s * max(1.0, arch.sms / max(programs, 1))  # idle SMs when programs are few
-        sec = max(compute, dram_s) + arch.launch_s
-        z = 0.0
-        costs.append(
-            KernelCost(
-                pk.index, pk.label, programs, 1, z, mma, z, z, reads, writes, mma_s, z, z, compute, z, dram_s, sec
-            )
-        )  # fmt: skip
-    return Prediction(tuple(costs))
-
-
 def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Prediction:
     """Predicted DRAM bytes and time of every kernel of `plan` at `shape` on `arch`."""
     if plan.linear:
-        return _predict_linear(plan, shape, tiling, arch)
+        from einsim.gpu.linear_model import predict_linear
+
+        return predict_linear(plan, shape, tiling, arch)
     t = tiling
     elt = shape.elt_bytes
     rows, hp = launch_rows(shape, t)

@@ -37,7 +37,8 @@ class PassKernel:
     div_out: bool = False
     #: the running output stays normalized: divided by the running sum at every tile (FlashAttention-1)
     norm_each: bool = False
-    #: "softmax" (the pass skeleton), or a kernel of linear attention: "linear-state" / "linear-apply"
+    #: "softmax" (the pass skeleton), or a kernel of linear attention: "linear-state" / "linear-apply", and
+    #: for the causal form "linear-scan" / "linear-causal-apply"
     kind: str = "softmax"
     write_m: bool = False
     write_l: bool = False
@@ -55,7 +56,12 @@ class PassKernel:
     @property
     def label(self) -> str:
         if self.kind != "softmax":
-            return {"linear-state": "feature-map+K^T V state", "linear-apply": "feature-map+Q state+div"}[self.kind]
+            return {
+                "linear-state": "feature-map+K^T V state",
+                "linear-scan": "prefix-scan of chunk states",
+                "linear-apply": "feature-map+Q state+div",
+                "linear-causal-apply": "feature-map+Q prefix state+diagonal chunk+div",
+            }[self.kind]
         parts = []
         if self.online and not self.do_exp:
             parts.append("max")
@@ -128,7 +134,7 @@ class KernelPlan:
     def variant(self) -> str:
         """Short name: `1-pass`, `2-pass`, `3-pass`, with `-window` / `-causal` / `-gqa` suffixes."""
         if self.linear:
-            return "linear"
+            return "linear-causal" if self.causal else "linear"
         name = f"{self.passes}-pass" + ("-splitk" if self.split_k else "")
         if self.window:
             name += "-window"
@@ -269,6 +275,11 @@ def choose_splits(plan: KernelPlan, shape: Shape, t: Tiling, sms: int = 132) -> 
     `t.splits` overrides. (1, N_KV) for other plans."""
     if not (plan.split_k or plan.linear):
         return 1, shape.N_KV
+    if plan.linear and plan.causal:  # prefix-state chunks of >= 4·D keys: each state (D² fp32) costs at most
+        tiles = -(-shape.N_KV // t.block_n)  # a quarter of its keys' K and V bytes (bf16)
+        per = -(-tiles // t.splits) if t.splits else -(-max(4 * shape.D, t.block_m) // t.block_n)
+        per = max(1, min(per, tiles))
+        return -(-tiles // per), per * t.block_n
     rows, hp = launch_rows(shape, t)
     # linear attention: the state pass has a program per (batch, head, key chunk), no query tiles
     programs = shape.B * shape.H if plan.linear else -(-rows // t.block_m) * shape.B * hp

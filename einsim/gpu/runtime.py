@@ -245,29 +245,43 @@ def prepare(
 
 
 def _prepare_linear(plan: KernelPlan, q, k, v, shape, tiling: Tiling | None):
-    """The two launches of kernelized linear attention (einsim.gpu.linear_kernels); `prepare` has checked
-    the shapes (a linear plan has no group rank, so K/V have as many heads as Q)."""
+    """The launches of kernelized linear attention (einsim.gpu.linear_kernels): state and apply passes,
+    with the prefix scan of the chunk states between them for the causal form; `prepare` has checked the
+    shapes (a linear plan has no group rank, so K/V have as many heads as Q)."""
     from einsim.gpu import linear_kernels as lk
+    from einsim.gpu.linear_model import SCAN_CHUNKS
 
     if any(x.stride(3) != 1 for x in (q, k, v)):
         raise EinsimError("Linear attention needs a unit stride along the head dim of Q, K and V.")
+    hi, _ = plan.band_offsets(shape)  # causal: query p sees the keys m <= p + hi
     t = tiling or choose_tiling(plan, shape, interpret=_interpreting())
     B, H, NQ, NK, D = shape.B, shape.H, shape.N_Q, shape.N_KV, shape.D
-    sms = _sms(q)
-    n_split, chunk = choose_splits(plan, shape, t, sms)
-    pkv = torch.empty((B * H, n_split, D, D), device=q.device, dtype=torch.float32)
-    pz = torch.empty((B * H, n_split, D), device=q.device, dtype=torch.float32)
+    n_split, chunk = choose_splits(plan, shape, t, _sms(q))
+    slots = n_split + int(plan.causal)  # the causal scan also writes the total after the last chunk
+    pkv = torch.empty((B * H, slots, D, D), device=q.device, dtype=torch.float32)
+    pz = torch.empty((B * H, slots, D), device=q.device, dtype=torch.float32)
     o = torch.empty_like(q)
     fn = triton_operator(plan.score_fns[0])
+    grid_q = (triton.cdiv(NQ, t.block_m), B * H)
 
     def run() -> torch.Tensor:
         lk.linear_state_kernel[(B * H, n_split)](
             k, v, pkv, pz, k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1), v.stride(2), H, NK,
-            chunk, HEAD_DIM=D, BLOCK_N=t.block_n, FEATURE_FN=fn, num_warps=t.num_warps,
+            chunk, slots, HEAD_DIM=D, BLOCK_N=t.block_n, FEATURE_FN=fn, num_warps=t.num_warps,
         )  # fmt: skip
-        lk.linear_apply_kernel[(triton.cdiv(NQ, t.block_m), B * H)](
-            q, o, pkv, pz, q.stride(0), q.stride(1), q.stride(2), o.stride(0), o.stride(1), o.stride(2), H, NQ,
-            n_split, HEAD_DIM=D, BLOCK_M=t.block_m, FEATURE_FN=fn, num_warps=t.num_warps,
+        if not plan.causal:
+            lk.linear_apply_kernel[grid_q](
+                q, o, pkv, pz, q.stride(0), q.stride(1), q.stride(2), o.stride(0), o.stride(1), o.stride(2), H, NQ,
+                n_split, HEAD_DIM=D, BLOCK_M=t.block_m, FEATURE_FN=fn, num_warps=t.num_warps,
+            )  # fmt: skip
+            return o
+        lk.linear_scan_kernel[(B * H, D)](
+            pkv, pz, n_split, slots, HEAD_DIM=D, CHUNK_BLOCK=SCAN_CHUNKS, num_warps=4
+        )  # fmt: skip
+        lk.linear_causal_apply_kernel[grid_q](
+            q, k, v, o, pkv, pz, *q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *o.stride()[:3], H, NQ, NK, hi,
+            chunk, slots, HEAD_DIM=D, BLOCK_M=t.block_m, BLOCK_N=t.block_n, FEATURE_FN=fn, STATE_ROWS=min(32, D),
+            num_warps=t.num_warps, num_stages=t.num_stages,
         )  # fmt: skip
         return o
 

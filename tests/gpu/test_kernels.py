@@ -399,7 +399,39 @@ def test_linear_attention_matches_oracle(monkeypatch, NQ, NK, splits):
     assert rel_err(_run(plan, q, k, v, t), ref) < TOL[torch.float32]
 
 
-def test_causal_linear_attention_is_named():
+@pytest.mark.parametrize(
+    "NQ,NK,splits",
+    # one chunk; 3 chunks, ragged N; N_KV > N_Q (hi = 37: the prefix boundary inside a tile); the default
+    # chunks; a query tile whose visible keys start past the last whole chunk; more chunks than one scan load
+    [(64, 64, 1), (100, 100, 3), (60, 97, 4), (96, 160, 0), (70, 70, 0), (40, 1200, 0)],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_causal_linear_attention_matches_oracle(NQ, NK, splits, dtype):
+    """Causal linear attention (running K^T V state on an iterative rank, read at generation
+    p + (M - P) + 1) lowers to chunk states, their exclusive prefix scan and an apply pass that adds
+    each query tile's last partial chunk exactly; checked against the executor's recurrence (fp16: the
+    window's products in fp16, like P·V)."""
     c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "linear_attention_causal.ein"))
-    with pytest.raises(einsim.EinsimError, match="prefix scan"):
-        lower(c)
+    plan = lower(c)
+    assert plan.linear and plan.causal and plan.variant == "linear-causal"
+    assert [k.kind for k in plan.kernels] == ["linear-state", "linear-scan", "linear-causal-apply"]
+    assert str(plan.band) == "m - p <= M - P"
+    q, k, v = _inputs(1, 2, 2, NQ, NK, 32, dtype, NQ + 3 * NK)
+    t = Tiling(32, 32, 4, 1, splits=splits)
+    ref = oracle(c, plan, q, k, v)
+    assert rel_err(_run(plan, q, k, v, t), ref) < TOL[dtype]
+
+
+def test_causal_linear_attention_errors_name_the_construct():
+    """A running state that is not a sum from 0, and a generation that is not a causal prefix, are named."""
+    src = open(os.path.join(os.path.dirname(LIBRARY[0]), "linear_attention_causal.ein")).read()
+    for old, new, what in (
+        ("S[e, f, m] + FK", "S[e, f, m] * FK", "not a running sum"),
+        ("p + (M - P) + 1]", "M - p]", "not a causal prefix"),
+        ("ZC[e, p + (M - P) + 1]", "ZC[e, p + (M - P)]", "different or query-free generations"),
+    ):
+        bad = einsim.parse(src.replace(old, new), "bad.ein")
+        with pytest.raises(einsim.EinsimError, match=what):
+            lower(bad)
+
+

@@ -287,8 +287,8 @@ print("ok")
 
 
 def test_linear_attention_kernels_compile_for_hopper():
-    """The two linear-attention kernels compile for sm_90 at D=128 with 8 warps (their D x D fp32 state
-    in registers, no spills) and use wgmma."""
+    """The linear-attention kernels compile for sm_90 at D=128 with 8 warps (their D x D fp32 state in
+    registers, no spills); the state and apply kernels use wgmma, the causal scan is loads and stores."""
     code = """
 import os, re, subprocess, tempfile
 import triton
@@ -297,23 +297,30 @@ from triton.compiler import ASTSource
 from einsim.gpu import linear_kernels as lk
 from einsim.gpu.runtime import triton_operator
 tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
-for kern, ptrs in ((lk.linear_state_kernel, ("K", "V")), (lk.linear_apply_kernel, ("Q", "O"))):
+kernels = (
+    (lk.linear_state_kernel, ("K", "V"), True), (lk.linear_apply_kernel, ("Q", "O"), True),
+    (lk.linear_scan_kernel, (), False), (lk.linear_causal_apply_kernel, ("Q", "K", "V", "O"), True),
+)
+for kern, ptrs, mma in kernels:
     names = kern.arg_names
     sig = {n: "i32" for n in names}
     sig.update({n: "*bf16" for n in ptrs}, PKV="*fp32", PZ="*fp32")
     const = {}
-    for n, v in (("HEAD_DIM", 128), ("BLOCK_N", 64), ("BLOCK_M", 64), ("FEATURE_FN", triton_operator("elu1"))):
+    for n, v in (("HEAD_DIM", 128), ("BLOCK_N", 64), ("BLOCK_M", 64), ("FEATURE_FN", triton_operator("elu1")),
+                 ("CHUNK_BLOCK", 32), ("STATE_ROWS", 32)):
         if n in names:
             sig[n] = "constexpr"
             const[(names.index(n),)] = v
-    c = triton.compile(ASTSource(kern, sig, const, {}), target=GPUTarget("cuda", 90, 32), options=dict(num_warps=8))
+    opts = dict(num_warps=8 if mma else 4, num_stages=2)
+    c = triton.compile(ASTSource(kern, sig, const, {}), target=GPUTarget("cuda", 90, 32), options=opts)
     with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
         f.write(c.asm["cubin"])
         f.flush()
         usage = subprocess.run([tool, "--dump-resource-usage", f.name], capture_output=True, text=True).stdout
         sass = subprocess.run([tool, "--dump-sass", f.name], capture_output=True, text=True).stdout
     assert int(re.search(r"STACK:(\\d+)", usage).group(1)) == 0, usage
-    assert "HGMMA" in sass
+    assert ("HGMMA" in sass) == mma, kern
+    print(kern.__name__, re.search(r"REG:(\\d+)", usage).group(1), c.metadata.shared)
 print("ok")
 """
     import triton
@@ -341,6 +348,33 @@ def test_linear_attention_model_golden():
     assert state.dram_read_bytes == 2 * 4 * 16 * 4096 * 128 * 2 and state.dram_write_bytes == part
     assert apply.dram_read_bytes == 4 * 16 * 4096 * 128 * 2 + part and apply.dram_write_bytes == 4 * 16 * 4096 * 128 * 2
     assert state.bound == "memory" and apply.bound == "memory"
+
+
+def test_causal_linear_attention_model_golden():
+    """B=4, H=16, N=4096, D=128, Tiling(64, 64, 8, 2): prefix chunks of 4·D = 512 keys, 8 per head.
+    State pass: reads K and V (134.2 MB), writes 64·8 states of (128² + 128)·4 B = 66 048 B (33.8 MB).
+    Scan: reads them, writes them and the 64 totals. Apply (hi = 0): the query tile at p0 = 512c + 64j
+    takes the prefix state of chunk c and adds j + 1 key tiles exactly (36 per chunk, 288 per head); it
+    reads Q, K and V once and the 8 prefix states of each head, and its products are 64 tiles·2·64·128²
+    (states) + 288·4·64·64·128 (window) per head."""
+    plan = lower(einsim.parse_file(str(LIB / "linear_attention_causal.ein")))
+    sh = Shape(4, 16, 4096, 4096, 128)
+    t = choose_tiling(plan, sh)
+    from einsim.gpu.linear_model import window_tiles
+    from einsim.gpu.plan import choose_splits
+
+    assert choose_splits(plan, sh, t, 132) == (8, 512)
+    assert window_tiles(sh, t, 0, 512) == list(range(1, 9)) * 8
+    state, scan, apply = predict(plan, sh, t, H200).kernels
+    st = 128 * 128 * 4 + 128 * 4
+    assert state.dram_read_bytes == 2 * 4 * 16 * 4096 * 128 * 2 and state.dram_write_bytes == 64 * 8 * st
+    assert scan.dram_read_bytes == 64 * 8 * st and scan.dram_write_bytes == 64 * 9 * st
+    q = 4 * 16 * 4096 * 128 * 2
+    assert apply.dram_read_bytes == q + 2 * q + 64 * 8 * st and apply.dram_write_bytes == q
+    assert apply.mma_flops == 64 * (64 * 2 * 64 * 128**2 + 288 * 4 * 64 * 64 * 128)
+    assert [k.label for k in (state, scan, apply)] == [
+        "feature-map+K^T V state", "prefix-scan of chunk states", "feature-map+Q prefix state+diagonal chunk+div"
+    ]  # fmt: skip
 
 
 def test_cli_gpu_prints_plan_and_prediction(capsys):
