@@ -134,8 +134,15 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             cases.append(Case(v, B, H, H, n, n, d, causal, cascade=f, group="linear", profile=not interpret))
             cases.append(Case("torch-" + v, B, H, H, n, n, d, causal, group="linear", profile=not interpret))
             for ch in (2 * d, 8 * d) if causal and n == 16384 else ():
-                t = (64, 64, 8, 2, False, False, False, False, n // ch)
-                cases.append(Case(f"{v}-chunk{ch}", B, H, H, n, n, d, True, cascade=f, group="linear", tiling=t))
+                t = (64, 64, 8, 3, False, False, False, False, n // ch)
+                cases.append(
+                    Case(f"{v}-chunk{ch}", B, H, H, n, n, d, True, cascade=f, group="linear", tiling=t, profile=True)
+                )
+            # launch settings around the default (64, 64, 8 warps, 3 stages): pipeline depth, warps, BLOCK_M
+            for bm, warps, st in [] if interpret or n != 4096 else [(64, 8, 2), (64, 8, 4), (64, 4, 3), (128, 8, 3)]:
+                t = (bm, 64, warps, st)
+                cases.append(Case(f"{v}-bm{bm}-w{warps}-s{st}", B, H, H, n, n, d, causal, cascade=f, group="linear",
+                                  tiling=t, profile=True))  # fmt: skip
     # decode of one sequence (B = 1): few programs unless the keys are split (split-K / flash-decoding)
     # (the grouped split-K cascade is timed with the GQA decode below; here its name would collide)
     splits = [(f"{k[0]}-pass-splitk", f) for k, (f, _) in structures(plans) if k[5] and not k[3] and not k[2]]
@@ -391,7 +398,7 @@ def main(argv=None) -> None:
         if c.profile and c.key in ok:
             groups.setdefault(c.group, []).append(c)
     merged = {"long": groups.get("long", []), "main": groups.get("main", [])}
-    merged["other"] = [c for g in ("causal", "window", "gqa", "decode") for c in groups.get(g, [])]
+    merged["other"] = [c for g, cs in groups.items() if g not in ("long", "main", "holdout") for c in cs]
     merged["holdout"] = groups.get("holdout", [])
     groups = {g: cs for g, cs in merged.items() if cs}
     prof = run_ncu(groups, args.out, deadline - 10, args.interpret)

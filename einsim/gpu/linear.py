@@ -7,8 +7,8 @@ What the IR must say (Katharopoulos et al. 2020; never the file name):
 - feature maps: the same unary operator applied to Q and to K (`FQ = elu1(Q)`, `FK = elu1(K)`);
 - non-causal (K/V first): the state FK times V summed over the key rank (`KV[e, f]`) and FK summed over
   it (`Z[e]`); per query FQ times the state summed over the feature rank (`NUM[f, p]`, `DEN[p]`), then
-  `NUM / DEN`. Kernels: a state pass over K and V (per key chunk, fp32 partial KV and Z) and an apply
-  pass over Q that sums the partial states and writes O.
+  `NUM / DEN`. Kernels: a state pass over K and V (per key chunk, fp32 partial KV and Z), a sum of the
+  chunk states, and an apply pass over Q that writes O.
 - causal: the state is a running sum on an iterative key rank, initialized to 0
   (`S[e, f, m+1] = S[e, f, m] + FK[e, m] * V[f, m]`, `ZC[e, m+1] = ZC[e, m] + FK[e, m]`), and a query
   reads the generation `G(p)`: the state after the keys m < G(p). Which keys that is, `m - p <= hi`, is
@@ -123,10 +123,11 @@ def linear_plan(c: Cascade) -> KernelPlan | None:
         if {e.output for e in c.main} != set(names):
             return None
         state = PassKernel(index=1, einsums=(fk, kv, z), kind="linear-state")
-        apply = PassKernel(index=2, einsums=(fq, num, den, out), kind="linear-apply", write_o=True)
+        total = PassKernel(index=2, einsums=(kv, z), kind="linear-sum")
+        apply = PassKernel(index=3, einsums=(fq, num, den, out), kind="linear-apply", write_o=True)
         return KernelPlan(
             cascade=c.name,
-            kernels=(state, apply),
+            kernels=(state, total, apply),
             q=maps[fq][0],
             k=maps[fk][0],
             v=v,

@@ -5,11 +5,12 @@ Output: O [B, H, N_Q, D]. Partial states live in fp32 buffers PKV [B·H, SLOTS, 
 - `linear_state_kernel`, one program per (batch·head, key chunk): maps a chunk's K tiles through the
   feature map (rows past N_KV contribute 0), accumulates KV = Σ φ(K)ᵀ V and Z = Σ φ(K) in fp32 and writes
   them as the chunk's partial state (slot = chunk).
-- non-causal: `linear_apply_kernel`, one program per (query tile, batch·head): sums the partial states,
-  maps its Q tile and writes O = φ(Q) KV / (φ(Q) · Z).
-- causal: `linear_scan_kernel`, one program per (batch·head, state row e): loads row e of up to
-  CHUNK_BLOCK chunk states at once and replaces them by exclusive prefix sums (tl.cumsum), slot NCHUNK
-  getting the total; `linear_causal_apply_kernel`, one program per (query tile, batch·head): the keys
+- `linear_scan_kernel`, one program per (batch·head, state row e): loads row e of up to CHUNK_BLOCK chunk
+  states at once; slot NCHUNK gets their total, and (causal, not TOTAL_ONLY) the chunks' slots their
+  exclusive prefix sums (tl.cumsum).
+- non-causal: `linear_apply_kernel`, a few programs per batch·head, each loading the total state once and
+  looping over every num_programs-th query tile: O = φ(Q) KV / (φ(Q) · Z).
+- causal: `linear_causal_apply_kernel`, one program per (query tile, batch·head): the keys
   m < a = ⌊(p0 + HI + 1) / CHUNK⌋·CHUNK are seen by every row of the tile (p0 its first row; query p sees
   m <= p + HI), so their sum is the prefix state of slot a / CHUNK; the keys a <= m < p0 + BLOCK_M + HI
   (under CHUNK + BLOCK_M of them) are added exactly, as φ(Q)·φ(K)ᵀ masked to m <= p + HI, times V. The
@@ -53,32 +54,33 @@ def linear_state_kernel(
 
 @triton.jit
 def linear_apply_kernel(
-    Q, O, PKV, PZ, sqb, sqh, sqm, sob, soh, som, H, N_Q, NSPLIT,
+    Q, O, PKV, PZ, sqb, sqh, sqm, sob, soh, som, H, N_Q, SLOT,
     HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, FEATURE_FN: tl.constexpr,
 ):  # fmt: skip
-    pid_m = tl.program_id(0)
+    pid = tl.program_id(0)
     bh = tl.program_id(1)
     b = bh // H
     h = bh % H
     offs_d = tl.arange(0, HEAD_DIM)
-    rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    ok = rows < N_Q
-    kv = tl.zeros([HEAD_DIM, HEAD_DIM], dtype=tl.float32)
-    z = tl.zeros([HEAD_DIM], dtype=tl.float32)
-    for s in range(NSPLIT):
-        at = bh * NSPLIT + s
-        kv += tl.load(PKV + at * HEAD_DIM * HEAD_DIM + offs_d[:, None] * HEAD_DIM + offs_d[None, :])
-        z += tl.load(PZ + at * HEAD_DIM + offs_d)
-    q = tl.load(Q + b * sqb + h * sqh + rows[:, None] * sqm + offs_d[None, :], mask=ok[:, None], other=0.0)
-    fq = FEATURE_FN(q.to(tl.float32))
-    num = tl.dot(fq, kv)
-    den = tl.sum(fq * z[None, :], 1)
-    o = num / tl.where(den == 0.0, 1.0, den)[:, None]
-    tl.store(O + b * sob + h * soh + rows[:, None] * som + offs_d[None, :], o.to(O.dtype.element_ty), mask=ok[:, None])
+    at = bh * SLOT + SLOT - 1  # the total state (the scan's last slot), loaded once for all the program's tiles
+    kv = tl.load(PKV + at * HEAD_DIM * HEAD_DIM + offs_d[:, None] * HEAD_DIM + offs_d[None, :])
+    z = tl.load(PZ + at * HEAD_DIM + offs_d)
+    for m0 in range(pid * BLOCK_M, N_Q, tl.num_programs(0) * BLOCK_M):
+        rows = m0 + tl.arange(0, BLOCK_M)
+        ok = rows < N_Q
+        q = tl.load(Q + b * sqb + h * sqh + rows[:, None] * sqm + offs_d[None, :], mask=ok[:, None], other=0.0)
+        fq = FEATURE_FN(q.to(tl.float32))
+        num = tl.dot(fq, kv)
+        den = tl.sum(fq * z[None, :], 1)
+        o = num / tl.where(den == 0.0, 1.0, den)[:, None]
+        o_ptr = O + b * sob + h * soh + rows[:, None] * som + offs_d[None, :]
+        tl.store(o_ptr, o.to(O.dtype.element_ty), mask=ok[:, None])
 
 
 @triton.jit
-def linear_scan_kernel(PKV, PZ, NCHUNK, SLOTS, HEAD_DIM: tl.constexpr, CHUNK_BLOCK: tl.constexpr):
+def linear_scan_kernel(
+    PKV, PZ, NCHUNK, SLOTS, HEAD_DIM: tl.constexpr, CHUNK_BLOCK: tl.constexpr, TOTAL_ONLY: tl.constexpr
+):
     bh = tl.program_id(0)
     e = tl.program_id(1)
     offs_c = tl.arange(0, CHUNK_BLOCK)
@@ -91,11 +93,12 @@ def linear_scan_kernel(PKV, PZ, NCHUNK, SLOTS, HEAD_DIM: tl.constexpr, CHUNK_BLO
         at = bh * SLOTS + cs
         kv_ptr = PKV + at[:, None] * HEAD_DIM * HEAD_DIM + e * HEAD_DIM + offs_f[None, :]
         x = tl.load(kv_ptr, mask=ok[:, None], other=0.0)
-        tl.store(kv_ptr, tl.cumsum(x, 0) - x + run[None, :], mask=ok[:, None])
-        run += tl.sum(x, 0)
         z_ptr = PZ + at * HEAD_DIM + e
         z = tl.load(z_ptr, mask=ok, other=0.0)
-        tl.store(z_ptr, tl.cumsum(z, 0) - z + run_z, mask=ok)
+        if not TOTAL_ONLY:
+            tl.store(kv_ptr, tl.cumsum(x, 0) - x + run[None, :], mask=ok[:, None])
+            tl.store(z_ptr, tl.cumsum(z, 0) - z + run_z, mask=ok)
+        run += tl.sum(x, 0)
         run_z += tl.sum(z, 0)
     last = bh * SLOTS + NCHUNK
     tl.store(PKV + last * HEAD_DIM * HEAD_DIM + e * HEAD_DIM + offs_f, run)

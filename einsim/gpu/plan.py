@@ -37,8 +37,8 @@ class PassKernel:
     div_out: bool = False
     #: the running output stays normalized: divided by the running sum at every tile (FlashAttention-1)
     norm_each: bool = False
-    #: "softmax" (the pass skeleton), or a kernel of linear attention: "linear-state" / "linear-apply", and
-    #: for the causal form "linear-scan" / "linear-causal-apply"
+    #: "softmax" (the pass skeleton), or a kernel of linear attention: "linear-state", "linear-sum" /
+    #: "linear-apply", and for the causal form "linear-scan" / "linear-causal-apply"
     kind: str = "softmax"
     write_m: bool = False
     write_l: bool = False
@@ -58,6 +58,7 @@ class PassKernel:
         if self.kind != "softmax":
             return {
                 "linear-state": "feature-map+K^T V state",
+                "linear-sum": "sum of chunk states",
                 "linear-scan": "prefix-scan of chunk states",
                 "linear-apply": "feature-map+Q state+div",
                 "linear-causal-apply": "feature-map+Q prefix state+diagonal chunk+div",
@@ -291,6 +292,12 @@ def choose_splits(plan: KernelPlan, shape: Shape, t: Tiling, sms: int = 132) -> 
     return -(-tiles // per), per * t.block_n
 
 
+def linear_apply_programs(shape: Shape, t: Tiling, sms: int = 132) -> int:
+    """Programs per batch·head of the non-causal linear apply kernel: enough to cover the SMs twice, each
+    loading the total state once and looping over every P-th query tile."""
+    return max(1, min(-(-shape.N_Q // t.block_m), -(-2 * sms // (shape.B * shape.H))))
+
+
 def ws_applies(plan: KernelPlan, shape: Shape, t: Tiling) -> bool:
     """Where triton 3.6's Hopper warp specialization of the K/V loop compiles: TMA descriptors for Q, K
     and V, one query head per tile row, a single pass (the max-only and normalize passes of 2-/3-pass
@@ -377,7 +384,7 @@ def choose_tiling(plan: KernelPlan, shape: Shape, interpret: bool = False) -> Ti
     In the interpreter smaller tiles keep CPU tests fast.
     """
     if plan.linear:  # the D x D fp32 state sits in registers: 8 warps keep it at 64 per thread at D=128
-        return Tiling(32, 32, 4, 1) if interpret else Tiling(64, 64, 8, 2)
+        return Tiling(32, 32, 4, 1) if interpret else Tiling(64, 64, 8, 3)
     rows_grouped = shape.R * shape.N_Q
     if rows_grouped <= 64:
         bm = max(16, _pow2(rows_grouped))

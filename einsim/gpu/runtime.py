@@ -27,6 +27,7 @@ from einsim.gpu.plan import (
     choose_tiling,
     kernel_flags,
     launch_rows,
+    linear_apply_programs,
     persistent_applies,
     ws_applies,
     ws_verified,
@@ -245,9 +246,9 @@ def prepare(
 
 
 def _prepare_linear(plan: KernelPlan, q, k, v, shape, tiling: Tiling | None):
-    """The launches of kernelized linear attention (einsim.gpu.linear_kernels): state and apply passes,
-    with the prefix scan of the chunk states between them for the causal form; `prepare` has checked the
-    shapes (a linear plan has no group rank, so K/V have as many heads as Q)."""
+    """The launches of kernelized linear attention (einsim.gpu.linear_kernels): chunk states, their total
+    (non-causal) or prefix scan (causal), the apply pass; `prepare` has checked the shapes (a linear plan
+    has no group rank, so K/V have as many heads as Q)."""
     from einsim.gpu import linear_kernels as lk
     from einsim.gpu.linear_model import SCAN_CHUNKS
 
@@ -257,28 +258,30 @@ def _prepare_linear(plan: KernelPlan, q, k, v, shape, tiling: Tiling | None):
     t = tiling or choose_tiling(plan, shape, interpret=_interpreting())
     B, H, NQ, NK, D = shape.B, shape.H, shape.N_Q, shape.N_KV, shape.D
     n_split, chunk = choose_splits(plan, shape, t, _sms(q))
-    slots = n_split + int(plan.causal)  # the causal scan also writes the total after the last chunk
+    slots = n_split + 1  # the scan writes the total after the last chunk
     pkv = torch.empty((B * H, slots, D, D), device=q.device, dtype=torch.float32)
     pz = torch.empty((B * H, slots, D), device=q.device, dtype=torch.float32)
     o = torch.empty_like(q)
     fn = triton_operator(plan.score_fns[0])
-    grid_q = (triton.cdiv(NQ, t.block_m), B * H)
+    n_qt = triton.cdiv(NQ, t.block_m)
 
     def run() -> torch.Tensor:
         lk.linear_state_kernel[(B * H, n_split)](
             k, v, pkv, pz, k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1), v.stride(2), H, NK,
             chunk, slots, HEAD_DIM=D, BLOCK_N=t.block_n, FEATURE_FN=fn, num_warps=t.num_warps,
+            num_stages=t.num_stages,
+        )  # fmt: skip
+        lk.linear_scan_kernel[(B * H, D)](
+            pkv, pz, n_split, slots, HEAD_DIM=D, CHUNK_BLOCK=SCAN_CHUNKS, TOTAL_ONLY=not plan.causal, num_warps=4
         )  # fmt: skip
         if not plan.causal:
-            lk.linear_apply_kernel[grid_q](
+            lk.linear_apply_kernel[(linear_apply_programs(shape, t, _sms(q)), B * H)](
                 q, o, pkv, pz, q.stride(0), q.stride(1), q.stride(2), o.stride(0), o.stride(1), o.stride(2), H, NQ,
-                n_split, HEAD_DIM=D, BLOCK_M=t.block_m, FEATURE_FN=fn, num_warps=t.num_warps,
+                slots, HEAD_DIM=D, BLOCK_M=t.block_m, FEATURE_FN=fn, num_warps=t.num_warps,
+                num_stages=t.num_stages,
             )  # fmt: skip
             return o
-        lk.linear_scan_kernel[(B * H, D)](
-            pkv, pz, n_split, slots, HEAD_DIM=D, CHUNK_BLOCK=SCAN_CHUNKS, num_warps=4
-        )  # fmt: skip
-        lk.linear_causal_apply_kernel[grid_q](
+        lk.linear_causal_apply_kernel[(n_qt, B * H)](
             q, k, v, o, pkv, pz, *q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *o.stride()[:3], H, NQ, NK, hi,
             chunk, slots, HEAD_DIM=D, BLOCK_M=t.block_m, BLOCK_N=t.block_n, FEATURE_FN=fn, STATE_ROWS=min(32, D),
             num_warps=t.num_warps, num_stages=t.num_stages,

@@ -307,7 +307,7 @@ for kern, ptrs, mma in kernels:
     sig.update({n: "*bf16" for n in ptrs}, PKV="*fp32", PZ="*fp32")
     const = {}
     for n, v in (("HEAD_DIM", 128), ("BLOCK_N", 64), ("BLOCK_M", 64), ("FEATURE_FN", triton_operator("elu1")),
-                 ("CHUNK_BLOCK", 32), ("STATE_ROWS", 32)):
+                 ("CHUNK_BLOCK", 32), ("STATE_ROWS", 32), ("TOTAL_ONLY", False)):
         if n in names:
             sig[n] = "constexpr"
             const[(names.index(n),)] = v
@@ -333,25 +333,31 @@ print("ok")
 
 
 def test_linear_attention_model_golden():
-    """B=4, H=16, N=4096, D=128, Tiling(64, 64, 8, 2): 64 (batch, head) programs want 5 key chunks
+    """B=4, H=16, N=4096, D=128, Tiling(64, 64, 8, 3): 64 (batch, head) programs want 5 key chunks
     (ceil(264 / 64)) of 13 tiles; the state pass reads K and V once (2·4·16·4096·128·2 B = 134.2 MB) and
-    writes 64·5 partial states of (128² + 128)·4 B = 21.1 MB; the apply pass reads Q and those states and
-    writes O (67.1 MB)."""
+    writes 64·5 partial states of (128² + 128)·4 B = 21.1 MB; the sum reads them and writes 64 totals;
+    the apply pass (5 programs per head, ceil(264 / 64), each loading the total once from L2) reads Q and
+    writes O (67.1 MB each). Latency: a state program keeps 2 stages of K and V tiles in flight
+    (2·2·64·128·2 B = 64 KiB), 132 of them per 2.4 µs: 3.6 TB/s, below the H200's copy bandwidth."""
     plan = lower(einsim.parse_file(str(LIB / "linear_attention.ein")))
     sh = Shape(4, 16, 4096, 4096, 128)
     t = choose_tiling(plan, sh)
-    from einsim.gpu.plan import choose_splits
+    from einsim.gpu.plan import choose_splits, linear_apply_programs
 
-    assert choose_splits(plan, sh, t, 132) == (5, 13 * 64)
-    state, apply = predict(plan, sh, t, H200).kernels
-    part = 64 * 5 * (128 * 128 + 128) * 4
+    assert choose_splits(plan, sh, t, 132) == (5, 13 * 64) and linear_apply_programs(sh, t, 132) == 5
+    state, total, apply = predict(plan, sh, t, H200).kernels
+    st = (128 * 128 + 128) * 4
+    part = 64 * 5 * st
     assert state.dram_read_bytes == 2 * 4 * 16 * 4096 * 128 * 2 and state.dram_write_bytes == part
-    assert apply.dram_read_bytes == 4 * 16 * 4096 * 128 * 2 + part and apply.dram_write_bytes == 4 * 16 * 4096 * 128 * 2
+    assert total.dram_read_bytes == part and total.dram_write_bytes == 64 * st
+    assert apply.dram_read_bytes == 4 * 16 * 4096 * 128 * 2 and apply.dram_write_bytes == 4 * 16 * 4096 * 128 * 2
+    assert apply.programs == 64 * 5 and apply.l2_s == pytest.approx(320 * st / H200.l2_read_bw)
+    assert state.dram_s == pytest.approx((state.dram_read_bytes + part) / (132 * 65536 / 2.4e-6))
     assert state.bound == "memory" and apply.bound == "memory"
 
 
 def test_causal_linear_attention_model_golden():
-    """B=4, H=16, N=4096, D=128, Tiling(64, 64, 8, 2): prefix chunks of 4·D = 512 keys, 8 per head.
+    """B=4, H=16, N=4096, D=128, Tiling(64, 64, 8, 3): prefix chunks of 4·D = 512 keys, 8 per head.
     State pass: reads K and V (134.2 MB), writes 64·8 states of (128² + 128)·4 B = 66 048 B (33.8 MB).
     Scan: reads them, writes them and the 64 totals. Apply (hi = 0): the query tile at p0 = 512c + 64j
     takes the prefix state of chunk c and adds j + 1 key tiles exactly (36 per chunk, 288 per head); it
@@ -372,6 +378,7 @@ def test_causal_linear_attention_model_golden():
     q = 4 * 16 * 4096 * 128 * 2
     assert apply.dram_read_bytes == q + 2 * q + 64 * 8 * st and apply.dram_write_bytes == q
     assert apply.mma_flops == 64 * (64 * 2 * 64 * 128**2 + 288 * 4 * 64 * 64 * 128)
+    assert apply.l2_s == pytest.approx(64 * (64 * st + 288 * 2 * 64 * 128 * 2) / H200.l2_read_bw)
     assert [k.label for k in (state, scan, apply)] == [
         "feature-map+K^T V state", "prefix-scan of chunk states", "feature-map+Q prefix state+diagonal chunk+div"
     ]  # fmt: skip
