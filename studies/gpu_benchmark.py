@@ -177,6 +177,15 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             Case(v + f"-decode-bn64-s{st}", 1, 8, 8, 1, 65536, 128, False, cascade=f, group="decode",
                  tiling=(16, 64, 4, st, True))
         )  # fmt: skip
+    # registered after run 17 (notes v10): a lone program's loop iteration has a floor of ~1 µs whatever the
+    # pipeline depth: BLOCK_N 128 at 5 stages 0.60 ms (as 3-4), BLOCK_N 32 at 3 and 5 stages ~2.0 ms (the v8
+    # law: 2.5 and 1.24 ms)
+    for bn, st in [] if interpret or not one else [(128, 5), (32, 3), (32, 5)]:
+        v, f = one[0]
+        cases.append(
+            Case(v + f"-decode-bn{bn}-s{st}", 1, 8, 8, 1, 65536, 128, False, cascade=f, group="decode",
+                 tiling=(16, bn, 4, st, True))
+        )  # fmt: skip
     # GQA prefill and decode over a KV cache (H = 32 query heads on G = 8 K/V heads). Without a grouped
     # cascade in the library, decode runs the plain plans with as many K/V heads as query heads.
     grouped = [(v, f, False) for v, f in einsim_variants(False, True)]

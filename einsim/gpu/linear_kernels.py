@@ -39,13 +39,26 @@ def linear_state_kernel(
     offs_n = tl.arange(0, BLOCK_N)
     kv = tl.zeros([HEAD_DIM, HEAD_DIM], dtype=tl.float32)
     z = tl.zeros([HEAD_DIM], dtype=tl.float32)
-    for start in range(s * CHUNK, tl.minimum(s * CHUNK + CHUNK, N_KV), BLOCK_N):
+    k_ptr = K + b * skb + h * skh + offs_d[None, :]
+    v_ptr = V + b * svb + h * svh + offs_d[None, :]
+    lo = s * CHUNK
+    end = tl.minimum(lo + CHUNK, N_KV)
+    # the feature map between load and product keeps triton from pipelining these loads: the next tile's
+    # are issued by hand before this tile's work (register double buffering)
+    rows = lo + offs_n
+    k_next = tl.load(k_ptr + rows[:, None] * skn, mask=(rows < end)[:, None], other=0.0)
+    v_next = tl.load(v_ptr + rows[:, None] * svn, mask=(rows < end)[:, None], other=0.0)
+    for start in range(lo, end, BLOCK_N):
         rows = start + offs_n
-        ok = rows < N_KV
-        k = tl.load(K + b * skb + h * skh + rows[:, None] * skn + offs_d[None, :], mask=ok[:, None], other=0.0)
-        v = tl.load(V + b * svb + h * svh + rows[:, None] * svn + offs_d[None, :], mask=ok[:, None], other=0.0)
-        fk = tl.where(ok[:, None], FEATURE_FN(k.to(tl.float32)), 0.0)
-        kv = tl.dot(tl.trans(fk), v.to(tl.float32), kv)
+        k = k_next
+        v = v_next
+        nxt = rows + BLOCK_N
+        k_next = tl.load(k_ptr + nxt[:, None] * skn, mask=(nxt < end)[:, None], other=0.0)
+        v_next = tl.load(v_ptr + nxt[:, None] * svn, mask=(nxt < end)[:, None], other=0.0)
+        fk = tl.where((rows < N_KV)[:, None], FEATURE_FN(k.to(tl.float32)), 0.0)
+        # the product in the input dtype (φ(K) rounded to it, fp32 accumulation): wgmma takes transposed
+        # 16-bit operands from shared memory
+        kv = tl.dot(tl.trans(fk.to(V.dtype.element_ty)), v, kv)
         z += tl.sum(fk, 0)
     at = bh * SLOTS + s
     tl.store(PKV + at * HEAD_DIM * HEAD_DIM + offs_d[:, None] * HEAD_DIM + offs_d[None, :], kv)
@@ -65,16 +78,16 @@ def linear_apply_kernel(
     at = bh * SLOT + SLOT - 1  # the total state (the scan's last slot), loaded once for all the program's tiles
     kv = tl.load(PKV + at * HEAD_DIM * HEAD_DIM + offs_d[:, None] * HEAD_DIM + offs_d[None, :])
     z = tl.load(PZ + at * HEAD_DIM + offs_d)
+    q_ptr = Q + b * sqb + h * sqh + offs_d[None, :]
     for m0 in range(pid * BLOCK_M, N_Q, tl.num_programs(0) * BLOCK_M):
         rows = m0 + tl.arange(0, BLOCK_M)
-        ok = rows < N_Q
-        q = tl.load(Q + b * sqb + h * sqh + rows[:, None] * sqm + offs_d[None, :], mask=ok[:, None], other=0.0)
+        q = tl.load(q_ptr + rows[:, None] * sqm, mask=(rows < N_Q)[:, None], other=0.0)
         fq = FEATURE_FN(q.to(tl.float32))
         num = tl.dot(fq, kv)
         den = tl.sum(fq * z[None, :], 1)
         o = num / tl.where(den == 0.0, 1.0, den)[:, None]
         o_ptr = O + b * sob + h * soh + rows[:, None] * som + offs_d[None, :]
-        tl.store(o_ptr, o.to(O.dtype.element_ty), mask=ok[:, None])
+        tl.store(o_ptr, o.to(O.dtype.element_ty), mask=(rows < N_Q)[:, None])
 
 
 @triton.jit
@@ -138,14 +151,22 @@ def linear_causal_apply_kernel(
     # same 1 / HEAD_DIM, which keeps the scores in fp16 range
     fq_in = FEATURE_FN(tl.load(q_ptr + offs_d[None, :], mask=ok[:, None], other=0.0).to(tl.float32))
     fq_in = fq_in.to(K.dtype.element_ty)
-    for start in range(a, tl.minimum(p0 + BLOCK_M + HI, N_KV), BLOCK_N):
+    end = tl.minimum(p0 + BLOCK_M + HI, N_KV)
+    k_ptr = K + b * skb + h * skh + offs_d[None, :]
+    v_ptr = V + b * svb + h * svh + offs_d[None, :]
+    cols = a + offs_n
+    k_next = tl.load(k_ptr + cols[:, None] * skn, mask=(cols < end)[:, None], other=0.0)
+    v_next = tl.load(v_ptr + cols[:, None] * svn, mask=(cols < end)[:, None], other=0.0)
+    for start in range(a, end, BLOCK_N):
         cols = start + offs_n
-        inside = cols < N_KV
-        k = tl.load(K + b * skb + h * skh + cols[:, None] * skn + offs_d[None, :], mask=inside[:, None], other=0.0)
-        v = tl.load(V + b * svb + h * svh + cols[:, None] * svn + offs_d[None, :], mask=inside[:, None], other=0.0)
+        k = k_next
+        v = v_next
+        nxt = cols + BLOCK_N  # the next tile's K and V, issued before this tile's work
+        k_next = tl.load(k_ptr + nxt[:, None] * skn, mask=(nxt < end)[:, None], other=0.0)
+        v_next = tl.load(v_ptr + nxt[:, None] * svn, mask=(nxt < end)[:, None], other=0.0)
         fk = FEATURE_FN(k.to(tl.float32)).to(K.dtype.element_ty)
         s = tl.dot(fq_in, tl.trans(fk)) * (1.0 / HEAD_DIM)
-        s = tl.where((cols[None, :] <= rows[:, None] + HI) & inside[None, :], s, 0.0)
+        s = tl.where((cols[None, :] <= rows[:, None] + HI) & (cols < N_KV)[None, :], s, 0.0)
         num = tl.dot(s.to(V.dtype.element_ty), v, num)
         den += tl.sum(s, 1)
     o = num / tl.where(den == 0.0, 1.0, den)[:, None]

@@ -365,9 +365,10 @@ def test_causal_linear_attention_model_golden():
     (states) + 288·4·64·64·128 (window) per head."""
     plan = lower(einsim.parse_file(str(LIB / "linear_attention_causal.ein")))
     sh = Shape(4, 16, 4096, 4096, 128)
-    t = choose_tiling(plan, sh)
     from einsim.gpu.linear_model import window_tiles
-    from einsim.gpu.plan import choose_splits
+    from einsim.gpu.plan import Tiling, choose_splits
+
+    t = Tiling(64, 64, 8, 3)
 
     assert choose_splits(plan, sh, t, 132) == (8, 512)
     assert window_tiles(sh, t, 0, 512) == list(range(1, 9)) * 8
