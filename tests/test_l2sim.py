@@ -1,0 +1,88 @@
+"""Hand-computed goldens of the trace-driven K/V re-read simulation (einsim.gpu.l2sim)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import einsim
+from einsim.gpu.arch import H200
+from einsim.gpu.l2sim import Timing, build_jobs, simulate
+from einsim.gpu.lower import lower
+from einsim.gpu.model import _kv_streams
+from einsim.gpu.plan import Shape, Tiling
+
+LIB = Path(__file__).resolve().parents[1] / "workloads" / "cascades"
+PLAN = lower(einsim.parse_file(str(LIB / "cascade5_fa2.ein")))
+CAUSAL = lower(einsim.parse_file(str(LIB / "causal_fa2.ein")))
+T = Tiling(128, 128, 4, 2)  # a K+V tile of 128 keys at D=128: 64 KiB; a Q or O tile: 32 KiB
+TILE = 128 * 128 * 2 * 2
+
+
+def test_jobs_in_launch_order():
+    """Query tiles fastest, then heads; causal heavy-first launches the last query tile (4 K/V tiles) first."""
+    head, first, n = build_jobs(PLAN, Shape(1, 2, 256, 512, 128), T)
+    assert head.tolist() == [0, 0, 1, 1] and first.tolist() == [0] * 4 and n.tolist() == [4] * 4
+    head, first, n = build_jobs(CAUSAL, Shape(1, 1, 512, 512, 128), dataclasses.replace(T, heavy_first=True))
+    assert n.tolist() == [4, 3, 2, 1]
+
+
+def test_a_stream_that_fits_l2_is_read_once():
+    """1 head, 4 query tiles on 2 slots (2 waves), 4 K/V tiles = 256 KiB in a 1 MiB L2: one DRAM read."""
+    r = simulate(PLAN, PLAN.kernels[0], Shape(1, 1, 512, 512, 128), T, H200, capacity=2**20, slots=2)
+    assert r.reads_per_head == 1.0 and r.kv_read_bytes == 4 * TILE
+
+
+def test_two_lockstep_waves_read_the_stream_twice():
+    """Same launch, L2 of 1.5 tiles: wave 1 (query tiles 0, 1) misses each tile once (its second program
+    hits the tile the first just requested); wave 2 finds tile 0 evicted by tiles 1-3: 8 tile reads = 2
+    streams, as `_kv_streams` counts."""
+    sh = Shape(1, 1, 512, 512, 128)
+    r = simulate(PLAN, PLAN.kernels[0], sh, T, H200, capacity=1.5 * TILE, slots=2)
+    assert r.kv_read_bytes == 8 * TILE and r.reads_per_head == 2.0
+    small = dataclasses.replace(H200, l2_reuse_bytes=1)
+    assert _kv_streams(PLAN, sh, T, 2, 4 * TILE, small) == 2.0
+
+
+def test_lockstep_reproduces_the_model_golden():
+    """tests/gpu golden: 4 heads x 512 query tiles on 132 slots -> 19 reads over 4 heads; the same with a
+    persistent launch of equal jobs (round-robin keeps them in step), and when coarsened (4 tiles per event)."""
+    sh = Shape(1, 4, 65536, 65536, 128)
+    t = Tiling(128, 128, 4, 2, tma=True, warp_specialize=True)
+    assert _kv_streams(PLAN, sh, t, 132, 64 * 2**20, H200) == 19 / 4
+    assert simulate(PLAN, PLAN.kernels[0], sh, t, H200).reads_per_head == 19 / 4
+    assert simulate(PLAN, PLAN.kernels[0], sh, dataclasses.replace(t, persistent=1), H200).reads_per_head == 19 / 4
+    coarse = simulate(PLAN, PLAN.kernels[0], sh, t, H200, Timing(max_events=300_000))
+    assert coarse.accesses < 300_000 + 2 * 2048 and coarse.reads_per_head == 19 / 4
+
+
+def test_causal_waves_that_start_apart_read_more_than_lockstep():
+    """Causal, heavy-first, 2 slots, L2 of 1.5 tiles: wave 1 (query tiles 3, 2) reads tiles 0-3 once; query
+    tile 1 starts when tile 2's program ends (t = 3) and misses tiles 0, 1; query tile 0 starts at t = 4, a
+    step behind, with tile 1 and an O tile between it and tile 0: a miss. 7 tile reads (lockstep: 6)."""
+    t = dataclasses.replace(T, heavy_first=True)
+    sh = Shape(1, 1, 512, 512, 128)
+    r = simulate(CAUSAL, CAUSAL.kernels[0], sh, t, H200, capacity=1.5 * TILE, slots=2)
+    assert r.kv_read_bytes == 7 * TILE
+    small = dataclasses.replace(H200, l2_reuse_bytes=1)
+    assert _kv_streams(CAUSAL, sh, t, 2, 4 * TILE, small) == 1.5
+
+
+def test_persistent_causal_imbalance_drifts_without_any_noise():
+    """Round-robin causal jobs of unequal length pull persistent programs apart deterministically: more
+    reads than per-tile launches of the same jobs (whose waves restart in launch order)."""
+    sh = Shape(4, 16, 4096, 4096, 128)
+    t = Tiling(128, 128, 4, 2, tma=True, warp_specialize=True)
+    per_tile = simulate(CAUSAL, CAUSAL.kernels[0], sh, t, H200, capacity=H200.l2_bytes / 2)
+    dealt = simulate(CAUSAL, CAUSAL.kernels[0], sh, dataclasses.replace(t, persistent=1), H200,
+                     capacity=H200.l2_bytes / 2)  # fmt: skip
+    assert per_tile.reads_per_head == 1.0 and dealt.reads_per_head > 1.5
+
+
+def test_leader_pays_pulls_jittered_programs_together():
+    """Per-tile jitter alone splits a wave's programs beyond the L2 share; a miss penalty re-couples them."""
+    sh = Shape(1, 4, 65536, 65536, 128)
+    t = Tiling(128, 128, 4, 2, tma=True, warp_specialize=True)
+    free = simulate(PLAN, PLAN.kernels[0], sh, t, H200, Timing(sigma=1.0), capacity=H200.l2_bytes / 2)
+    pulled = simulate(PLAN, PLAN.kernels[0], sh, t, H200, Timing(sigma=1.0, penalty=1.0), capacity=H200.l2_bytes / 2)
+    assert free.reads_per_head > 2 * 19 / 4 and pulled.reads_per_head < 1.1 * 19 / 4
