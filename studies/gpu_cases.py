@@ -332,8 +332,28 @@ def predict_case(case: Case, plans, arch):
     t = Tiling(*case.tiling) if case.tiling else choose_tiling(plan, shape)
     if case.variant.endswith("-lazy"):
         t = dataclasses.replace(t, lazy_rescale=True)
-    pr = predict(plan, shape, t, arch)
+    pr = predict(plan, shape, t, arch, compiled_reports(plan, shape, t))
     return pr, t
+
+
+_REPORTS: dict = {}
+
+
+def compiled_reports(plan, shape, t):
+    """The compiled kernels' facts (einsim.gpu.inspect) the model's issue bound uses — linear plans only,
+    cached per (plan, shape, tiling); None where they cannot be had (the interpreter, no ptxas)."""
+    if not plan.linear:
+        return None
+    key = (plan, shape, t)
+    if key not in _REPORTS:
+        from einsim.errors import EinsimError
+        from einsim.gpu.inspect import compile_report
+
+        try:
+            _REPORTS[key] = tuple(compile_report(plan, shape, t))
+        except EinsimError:
+            _REPORTS[key] = None
+    return _REPORTS[key]
 
 
 def is_linear(case: Case) -> bool:

@@ -1,10 +1,13 @@
 """Compile a plan's kernels for Hopper on the CPU and read their resources (imports triton; no GPU).
 
-Input: a `KernelPlan`, a `Shape` and optionally a `Tiling`. Output: one `KernelReport` per pass
-kernel — registers, shared memory, spills from ptxas, and counts of the SASS instructions that matter
-for attention (HGMMA = wgmma, MUFU.EX2, FFMA, BAR.SYNC) — using the ptxas/cuobjdump that ship with the
-triton wheel. What costs no device time: e.g. lazy rescaling adds 3 BAR.SYNC per K/V tile, which is
-why it ran slower on the H200 (studies/notes_gpu.md). Must run without TRITON_INTERPRET=1.
+Input: a `KernelPlan`, a `Shape` and optionally a `Tiling`. Output: one `KernelReport` per kernel launch
+— registers, shared memory, spills from ptxas, counts of the SASS instructions that matter for attention
+(HGMMA = wgmma, MUFU.EX2, FFMA, BAR.SYNC), and the instructions a warp issues per iteration of the
+kernel's main loop and outside it (what the GPU model's issue bound uses for linear attention) — using
+the ptxas/cuobjdump that ship with the triton wheel. Kernels are compiled as the launcher specializes
+them: pointers 16-byte aligned, integer arguments divisible by 16 marked so. What costs no device time:
+e.g. lazy rescaling adds 3 BAR.SYNC per K/V tile, which is why it ran slower on the H200
+(studies/notes_gpu.md). Must run without TRITON_INTERPRET=1.
 
     python -m einsim.gpu.inspect workloads/cascades/cascade5_fa2.ein --D 128 --N 4096 [--lazy]
 """
@@ -46,12 +49,16 @@ class KernelReport:
     sass_counts: dict
     #: warps per program as compiled (warp specialization adds a producer warpgroup)
     warps: int = 0
+    #: SASS instructions a warp issues per iteration of the kernel's main (last, longest) loop, and the
+    #: static count of the rest (issued once per program: prologue, epilogue, unrolled loops)
+    loop_instructions: int = 0
+    other_instructions: int = 0
 
     def __str__(self) -> str:
         ops = " ".join(f"{k}={v}" for k, v in self.sass_counts.items())
         return (
             f"{self.label:<24} warps {self.warps:>2}  regs {self.registers:>3}  smem {self.shared_bytes:>6} B  "
-            f"spills {self.spill_stores}  {ops}"
+            f"spills {self.spill_stores}  {ops}  loop {self.loop_instructions} + {self.other_instructions} instr"
         )
 
 
@@ -76,21 +83,58 @@ def _int_args(shape: Shape, t: Tiling) -> dict[str, int]:
             "HEAD_PROGRAMS": shape.B * hp}
 
 
-def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None, sm: int = 90) -> list[KernelReport]:
-    """Compile every pass kernel of `plan` for `shape` (as the runtime would launch it) for sm_`sm`."""
+def _compile(label: str, src, warps: int, stages: int, sm: int) -> KernelReport:
+    """Compile one specialized kernel for sm_`sm`; read ptxas's resources and the SASS."""
     import triton
     from triton.backends.compiler import GPUTarget
+
+    k = triton.compile(src, target=GPUTarget("cuda", sm, 32), options=dict(num_warps=warps, num_stages=stages))
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(k.asm["cubin"])
+        f.flush()
+        usage = subprocess.run(
+            [_tool("cuobjdump"), "--dump-resource-usage", f.name], capture_output=True, text=True, check=True
+        ).stdout
+        sass = subprocess.run(
+            [_tool("cuobjdump"), "--dump-sass", f.name], capture_output=True, text=True, check=True
+        ).stdout
+    regs = int(re.search(r"REG:(\d+)", usage).group(1))
+    stack = int(re.search(r"STACK:(\d+)", usage).group(1))
+    counts = {op: len(re.findall(rf"\b{re.escape(op)}\b", sass)) for op in SASS_OPS}
+    loop, total = loop_body(sass)
+    return KernelReport(
+        label, regs, int(k.metadata.shared), stack, counts, int(k.metadata.num_warps), loop, total - loop
+    )
+
+
+def loop_body(sass: str) -> tuple[int, int]:
+    """(instructions in the longest backward-branch loop, all instructions) of a SASS listing, NOPs and the
+    final self-branch excluded: a loop is the span from a backward branch's target to the branch."""
+    ins = []
+    for line in sass.splitlines():
+        m = re.match(r"\s*/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;", line)
+        if m and not m.group(2).startswith("NOP"):
+            ins.append((int(m.group(1), 16), m.group(2)))
+    loop = 0
+    for addr, text in ins:
+        m = re.search(r"\bBRA\s+(0x[0-9a-f]+)", text)
+        if m and int(m.group(1), 16) < addr:
+            start = int(m.group(1), 16)
+            loop = max(loop, sum(1 for a, _ in ins if start <= a <= addr))
+    return loop, len(ins)
+
+
+def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None, sm: int = 90) -> list[KernelReport]:
+    """Compile every kernel of `plan` for `shape` (as the runtime would launch it) for sm_`sm`."""
     from triton.compiler import ASTSource
 
     from einsim.gpu import kernels
 
     if os.environ.get("TRITON_INTERPRET", "0") == "1":
         raise EinsimError("compile_report needs compiled mode: unset TRITON_INTERPRET.")
-    if plan.linear:
-        raise EinsimError(
-            "compile_report inspects the softmax pass skeleton; linear attention's kernels are not covered."
-        )
     t = tiling or choose_tiling(plan, shape)
+    if plan.linear:
+        return _linear_reports(plan, shape, t, sm)
     names = kernels.attn_pass_kernel.arg_names
     elt = {"bf16": "*bf16", "fp16": "*fp16", "fp32": "*fp32"}[shape.dtype]
     reports = []
@@ -134,22 +178,50 @@ def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None,
         div16 = ptrs + [n for n, v in values.items() if v != 1 and v % 16 == 0]
         attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in div16}
         src = ASTSource(kernels.attn_pass_kernel, sig, {(names.index(k),): v for k, v in const.items()}, attrs)
-        k = triton.compile(
-            src, target=GPUTarget("cuda", sm, 32), options=dict(num_warps=t.num_warps, num_stages=t.num_stages)
-        )
-        with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
-            f.write(k.asm["cubin"])
-            f.flush()
-            usage = subprocess.run(
-                [_tool("cuobjdump"), "--dump-resource-usage", f.name], capture_output=True, text=True, check=True
-            ).stdout
-            sass = subprocess.run(
-                [_tool("cuobjdump"), "--dump-sass", f.name], capture_output=True, text=True, check=True
-            ).stdout
-        regs = int(re.search(r"REG:(\d+)", usage).group(1))
-        stack = int(re.search(r"STACK:(\d+)", usage).group(1))
-        counts = {op: len(re.findall(rf"\b{re.escape(op)}\b", sass)) for op in SASS_OPS}
-        reports.append(KernelReport(pk.label, regs, int(k.metadata.shared), stack, counts, int(k.metadata.num_warps)))
+        reports.append(_compile(pk.label, src, t.num_warps, t.num_stages, sm))
+    return reports
+
+
+def _linear_reports(plan: KernelPlan, shape: Shape, t: Tiling, sm: int) -> list[KernelReport]:
+    """The launches of a linear-attention plan (einsim.gpu.runtime._prepare_linear), specialized alike."""
+    from triton.compiler import ASTSource
+
+    from einsim.gpu import linear_kernels as lk
+    from einsim.gpu.linear_model import SCAN_CHUNKS
+    from einsim.gpu.runtime import triton_operator
+
+    elt = {"bf16": "*bf16", "fp16": "*fp16", "fp32": "*fp32"}[shape.dtype]
+    n_split, chunk = choose_splits(plan, shape, t)
+    hi, _ = plan.band_offsets(shape)
+    values = {**_int_args(shape, t), "CHUNK": chunk, "SLOTS": n_split + 1, "SLOT": n_split + 1, "NCHUNK": n_split,
+              "HI": hi or 0}  # fmt: skip
+    consts = {"HEAD_DIM": shape.D, "BLOCK_M": t.block_m, "BLOCK_N": t.block_n, "CHUNK_BLOCK": SCAN_CHUNKS,
+              "TOTAL_ONLY": not plan.causal, "STATE_ROWS": min(32, shape.D),
+              "FEATURE_FN": triton_operator(plan.score_fns[0])}  # fmt: skip
+    apply = lk.linear_causal_apply_kernel if plan.causal else lk.linear_apply_kernel
+    launches = ((lk.linear_state_kernel, t.num_warps), (lk.linear_scan_kernel, 4), (apply, t.num_warps))
+    reports = []
+    for pk, (kern, warps) in zip(plan.kernels, launches):
+        names = kern.arg_names
+        sig, const, div16 = {}, {}, []
+        for n in names:
+            if n in consts:
+                sig[n], const[n] = "constexpr", consts[n]
+            elif n in ("Q", "K", "V", "O"):
+                sig[n] = elt
+                div16.append(n)
+            elif n in ("PKV", "PZ"):
+                sig[n] = "*fp32"
+                div16.append(n)
+            elif values.get(n) == 1:
+                sig[n], const[n] = "constexpr", 1
+            else:
+                sig[n] = "i32"
+                if values.get(n, 1) % 16 == 0:
+                    div16.append(n)
+        attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in div16}
+        src = ASTSource(kern, sig, {(names.index(k),): v for k, v in const.items()}, attrs)
+        reports.append(_compile(pk.label, src, warps, t.num_stages, sm))
     return reports
 
 

@@ -15,17 +15,26 @@ Assumptions:
   prefix state once (the query tiles of a chunk share it in L2) and K and V once more for the keys past
   the prefix boundary (the query tiles of a head run together, so their overlapping windows hit L2),
   and writes O.
-- Latency. These kernels run one 8-warp program per SM (their D x D fp32 state or accumulator fills the
-  registers), so loads are hidden only by the loop's pipeline: a program keeps (stages - 1) loop
+- Latency. These kernels run one or two programs per SM (their D x D fp32 state or accumulator fills
+  the registers), so loads are hidden only by the loop's pipeline: a program keeps (stages - 1) loop
   iterations of loads in flight per `arch.load_latency_s` (Little's law, as for decode in
   einsim.gpu.model), and the loads before its loop (the state of an apply program) cost one latency per
   wave of programs.
-- Time: the largest of compute, DRAM bytes over min(copy bandwidth, the latency-bound rate) and L2 bytes
-  over `arch.l2_read_bw`, plus the serial latencies and a launch.
+- Instruction issue, when the compiled kernels' facts are given (`reports`, from einsim.gpu.inspect:
+  registers, shared memory, SASS instructions per loop iteration and outside the loop). With few warps
+  per SM a warp's next instruction waits on its previous ones: an SM holding w warps per scheduler
+  issues 4·min(1, w / `arch.issue_cpi`) instructions per cycle (Nsight Compute measured 0.85-1.1 for
+  these kernels). Resident programs per SM follow from registers (allocated in 8s per thread), shared
+  memory (+1 KiB per program) and threads; each program's instructions (its loop iterations times the
+  loop body, plus the rest once) are list-scheduled onto the resident slots in launch order.
+- Time: the largest of compute (the larger of the roofline and the issue time), DRAM bytes over
+  min(copy bandwidth, the latency-bound rate) and L2 bytes over `arch.l2_read_bw`, plus the serial
+  latencies and a launch.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 
 from einsim.gpu.arch import GpuArch
@@ -47,16 +56,41 @@ def window_tiles(shape: Shape, t: Tiling, hi: int, chunk: int) -> list[int]:
     return out
 
 
+def resident_programs(report, warps: int, arch: GpuArch) -> int:
+    """Programs per SM that registers (allocated in 8s per thread), shared memory (+1 KiB reserved per
+    program) and threads allow."""
+    threads = 32 * warps
+    regs = -(-report.registers // 8) * 8
+    return max(1, min(arch.regs_per_sm // (regs * threads), arch.smem_per_sm // (report.shared_bytes + 1024),
+                      2048 // threads, 32))  # fmt: skip
+
+
+def issue_seconds(iterations: list[float], report, warps: int, arch: GpuArch) -> float:
+    """Instruction issue of a launch whose programs (in launch order) run `iterations` of the compiled
+    loop: each program's warps issue iterations·loop + rest instructions; an SM holding k programs issues
+    4·min(1, k·warps / 4 / issue_cpi) per cycle, shared by them; programs start on the first free slot."""
+    if not iterations:
+        return 0.0
+    k = min(resident_programs(report, warps, arch), math.ceil(len(iterations) / arch.sms))
+    per_cycle = 4 * min(1.0, k * warps / 4 / arch.issue_cpi) / k  # instructions per cycle for one program
+    free = [0.0] * (arch.sms * k)
+    for n in iterations:
+        cycles = (n * report.loop_instructions + report.other_instructions) * warps / per_cycle
+        heapq.heappush(free, heapq.heappop(free) + cycles)
+    return max(free) / arch.clock_hz
+
+
 def _cost(
     pk, programs: int, arch: GpuArch, *, tf32: float = 0.0, bf16: float = 0.0, exps: float = 0.0,
     reads: float = 0.0, writes: float = 0.0, l2_bytes: float = 0.0, inflight: float = math.inf,
-    resident: int = 1, serial_rounds: int = 0,
+    resident: int = 1, serial_rounds: int = 0, issue_s: float = 0.0,
 ) -> KernelCost:  # fmt: skip
-    """One kernel: `inflight` bytes per program per load latency, `resident` programs per SM, and
-    `serial_rounds` load latencies before the loop of every program."""
+    """One kernel: `inflight` bytes per program per load latency, `resident` programs per SM,
+    `serial_rounds` load latencies before the loop of every program, and its instruction issue time."""
     mma_s = tf32 / (arch.tensor_flops / 2) + bf16 / arch.tensor_flops
     exp_s = exps / arch.mufu_rate
     compute = max(mma_s, exp_s) * max(1.0, arch.sms / max(programs, 1))  # idle SMs when programs are few
+    compute = max(compute, issue_s)
     slots = min(programs, arch.sms * resident)
     bw = min(arch.hbm_copy_bw, slots * inflight / arch.load_latency_s)
     dram_s = (reads + writes) / bw
@@ -69,8 +103,9 @@ def _cost(
     )  # fmt: skip
 
 
-def predict_linear(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch) -> Prediction:
-    """Predicted DRAM bytes and time of the kernels of a linear-attention plan."""
+def predict_linear(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch, reports=None) -> Prediction:
+    """Predicted DRAM bytes and time of the kernels of a linear-attention plan; `reports` (one
+    einsim.gpu.inspect.KernelReport per kernel, as compiled for this shape and tiling) add the issue bound."""
     elt, D = shape.elt_bytes, shape.D
     bh = shape.B * shape.H
     n_split, chunk = choose_splits(plan, shape, t, arch.sms)
@@ -79,24 +114,47 @@ def predict_linear(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch) -> 
     kv_bytes = 2 * bh * shape.N_KV * D * elt
     q_bytes = bh * shape.N_Q * D * elt
     deep = max(1, t.num_stages - 1)
+    n_qt = math.ceil(shape.N_Q / t.block_m)
+    tiles = math.ceil(shape.N_KV / t.block_n)
+    per = chunk // t.block_n
+    rounds = math.ceil(n_split / SCAN_CHUNKS)
+    if plan.causal:
+        hi, _ = plan.band_offsets(shape)
+        win = window_tiles(shape, t, hi, chunk)
+        apply_iters = [float(n) for _ in range(bh) for n in win]  # grid (query tiles, heads)
+    else:
+        apply_p = linear_apply_programs(shape, t, arch.sms)
+        apply_iters = [float(len(range(p, n_qt, apply_p))) for _ in range(bh) for p in range(apply_p)]
+    iterations = (
+        [float(min(per, tiles - s * per)) for s in range(n_split) for _ in range(bh)],  # grid (heads, chunks)
+        [float(rounds)] * (bh * D),
+        apply_iters,
+    )
+    warps = (t.num_warps, 4, t.num_warps)
+    issue = [0.0] * 3
+    resident = [1, 16, 1]
+    if reports is not None:
+        issue = [issue_seconds(it, r, w, arch) for it, r, w in zip(iterations, reports, warps)]
+        resident = [resident_programs(r, w, arch) for r, w in zip(reports, warps)]
     state, middle, apply = plan.kernels
     costs = [
         _cost(state, bh * n_split, arch, tf32=2.0 * bh * shape.N_KV * D * D, exps=bh * shape.N_KV * D,
-              reads=kv_bytes, writes=part, inflight=deep * 2 * t.block_n * D * elt),
+              reads=kv_bytes, writes=part, inflight=deep * 2 * t.block_n * D * elt, resident=resident[0],
+              issue_s=issue[0]),
     ]  # fmt: skip
-    rounds = math.ceil(n_split / SCAN_CHUNKS)
     writes = bh * state_bytes + (part if plan.causal else 0)
-    costs.append(_cost(middle, bh * D, arch, reads=part, writes=writes, resident=16, serial_rounds=rounds))
+    costs.append(
+        _cost(middle, bh * D, arch, reads=part, writes=writes, resident=resident[1], serial_rounds=rounds,
+              issue_s=issue[1])
+    )  # fmt: skip
     if not plan.causal:
-        programs = bh * linear_apply_programs(shape, t, arch.sms)
+        programs = len(apply_iters)
         costs.append(
             _cost(apply, programs, arch, tf32=2.0 * bh * shape.N_Q * D * D, exps=bh * shape.N_Q * D, reads=q_bytes,
                   writes=q_bytes, l2_bytes=programs * state_bytes, inflight=deep * t.block_m * D * elt,
-                  serial_rounds=1)
+                  resident=resident[2], serial_rounds=1, issue_s=issue[2])
         )  # fmt: skip
         return Prediction(tuple(costs))
-    hi, _ = plan.band_offsets(shape)
-    win = window_tiles(shape, t, hi, chunk)
     slots_read = len({(p0 + hi + 1) // chunk for p0 in range(0, shape.N_Q, t.block_m)})
     tile_kv = 2 * t.block_n * D * elt
     costs.append(
@@ -104,6 +162,7 @@ def predict_linear(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch) -> 
               bf16=bh * sum(win) * 4.0 * t.block_m * t.block_n * D,
               exps=bh * sum(t.block_m * D + n * t.block_n * D for n in win),
               reads=q_bytes + kv_bytes + bh * slots_read * state_bytes, writes=q_bytes,
-              l2_bytes=bh * (len(win) * state_bytes + sum(win) * tile_kv), inflight=deep * tile_kv, serial_rounds=1)
+              l2_bytes=bh * (len(win) * state_bytes + sum(win) * tile_kv), inflight=deep * tile_kv,
+              resident=resident[2], serial_rounds=1, issue_s=issue[2])
     )  # fmt: skip
     return Prediction(tuple(costs))

@@ -228,12 +228,14 @@ def _makespan_factor(work: list[float], slots: int) -> float:
     return max(free) / (total / slots)
 
 
-def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch) -> Prediction:
-    """Predicted DRAM bytes and time of every kernel of `plan` at `shape` on `arch`."""
+def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, reports=None) -> Prediction:
+    """Predicted DRAM bytes and time of every kernel of `plan` at `shape` on `arch`. `reports` (the
+    compiled kernels' facts from einsim.gpu.inspect.compile_report) add an instruction-issue bound to
+    linear attention's kernels (einsim.gpu.linear_model); other plans do not use them."""
     if plan.linear:
         from einsim.gpu.linear_model import predict_linear
 
-        return predict_linear(plan, shape, tiling, arch)
+        return predict_linear(plan, shape, tiling, arch, reports)
     t = tiling
     elt = shape.elt_bytes
     rows, hp = launch_rows(shape, t)

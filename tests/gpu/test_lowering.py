@@ -385,6 +385,63 @@ def test_causal_linear_attention_model_golden():
     ]  # fmt: skip
 
 
+def test_issue_bound_golden():
+    """A state kernel as compiled at D=128 (168 registers, 64 KiB shared, 8 warps; 586 loop and 451 other
+    instructions per warp): registers allow 65536 // (168·256) = 1 program per SM (shared memory 3,
+    threads 8); 2 warps per scheduler issue 4·min(1, 2/8) = 1 instruction per cycle; 512 programs of 8
+    iterations, (8·586 + 451)·8 = 41 112 cycles each, run 4 rounds on 132 SMs: 164 448 cycles."""
+    from einsim.gpu.inspect import KernelReport
+    from einsim.gpu.linear_model import issue_seconds, resident_programs
+
+    rep = KernelReport("state", 168, 65536, 0, {}, 8, 586, 451)
+    assert resident_programs(rep, 8, H200) == 1
+    assert resident_programs(KernelReport("x", 128, 16384, 0, {}, 4, 1, 1), 4, H200) == 4
+    assert issue_seconds([8.0] * 512, rep, 8, H200) == pytest.approx(4 * 41112 / H200.clock_hz)
+    # a scan program of 4 warps, 16 resident: 4 warps per scheduler issue 4·min(1, 16/8) = 4 per SM
+    scan = KernelReport("scan", 32, 2048, 0, {}, 4, 100, 50)  # 65536 // (32·128) = 16 per SM
+    assert issue_seconds([1.0] * (132 * 16), scan, 4, H200) == pytest.approx((100 + 50) * 4 * 16 / 4 / H200.clock_hz)
+
+
+def test_compile_report_covers_linear_attention():
+    """compile_report compiles linear attention's three launches as the runtime specializes them (D=128,
+    causal, default tiling): no spills, a loop in every kernel, the state kernel's loop dominant."""
+    code = """
+import einsim
+from einsim.gpu.inspect import compile_report
+from einsim.gpu.lower import lower
+from einsim.gpu.plan import Shape
+plan = lower(einsim.parse_file(LIB + '/linear_attention_causal.ein'))
+state, scan, apply = compile_report(plan, Shape(4, 16, 4096, 4096, 128))
+assert [r.warps for r in (state, scan, apply)] == [8, 4, 8], (state, scan, apply)
+assert all(r.spill_stores == 0 and r.loop_instructions > 0 for r in (state, scan, apply)), (state, scan, apply)
+assert state.loop_instructions > state.other_instructions and state.sass_counts["HGMMA"] > 0, state
+print("ok")
+"""
+    import triton
+
+    if not os.path.exists(os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")):
+        pytest.skip("triton wheel without the NVIDIA backend's ptxas")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    out = subprocess.run(
+        [sys.executable, "-c", f"LIB = {str(LIB)!r}\n" + code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+
+
+def test_loop_body_reads_the_backward_branch():
+    """SASS: the loop spans a backward branch's target to the branch; NOPs and the final self-branch
+    (a forward-or-equal target) are not loops."""
+    from einsim.gpu.inspect import loop_body
+
+    sass = "\n".join(
+        f"        /*{a:04x}*/                   {op} ;"
+        for a, op in [(0x0, "MOV R1, c[0x0][0x28]"), (0x10, "IMAD R2, R3, R4, RZ"), (0x20, "LDG.E R5, [R2]"),
+                      (0x30, "FADD R6, R5, R6"), (0x40, "NOP"), (0x50, "@P0 BRA 0x20"), (0x60, "EXIT"),
+                      (0x70, "BRA 0x70")]
+    )  # fmt: skip
+    assert loop_body(sass) == (3, 7)
+
+
 def test_cli_gpu_prints_plan_and_prediction(capsys):
     import json as _json
 
