@@ -138,6 +138,19 @@ def build_cases(plans, interpret: bool) -> list[Case]:
                 cases.append(
                     Case(f"{v}-chunk{ch}", B, H, H, n, n, d, True, cascade=f, group="linear", tiling=t, profile=True)
                 )
+    # held out from the issue bound's making (registered in notes v10 before they ran): new shapes at the
+    # default launches, and causal chunks of 2·D keys at the default launches
+    hold = [] if interpret else [(2, 16, 8192, 128), (1, 8, 32768, 128), (8, 32, 2048, 64), (1, 16, 8192, 64)]
+    for B, H, n, d in hold if lin else []:
+        for causal, f in sorted(lin.items()):
+            v = "linear-causal" if causal else "linear"
+            cases.append(Case(v, B, H, H, n, n, d, causal, cascade=f, group="linear-holdout", profile=True))
+            if causal and n == 8192:
+                t = (128 if d == 128 else 64, 64, 8 if d == 128 else 4, 3, False, False, False, False, n // (2 * d))
+                cases.append(
+                    Case(f"{v}-chunk{2 * d}", B, H, H, n, n, d, True, cascade=f, group="linear-holdout", tiling=t,
+                         profile=True)
+                )  # fmt: skip
             # launch settings around the default (64, 64, 8 warps, 3 stages): pipeline depth, warps, BLOCK_M
             for bm, warps, st in [] if interpret or n != 4096 else [(64, 8, 2), (64, 8, 4), (64, 4, 3), (128, 8, 3)]:
                 t = (bm, 64, warps, st)
