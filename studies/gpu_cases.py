@@ -324,7 +324,7 @@ def bench(fn, device: str) -> float:
 
 def predict_case(case: Case, plans, arch):
     from einsim.gpu.model import predict
-    from einsim.gpu.plan import Shape, Tiling, choose_tiling
+    from einsim.gpu.plan import Shape, Tiling, choose_splits, choose_tiling
 
     plan = next(p for f, p in plans.values() if f == case.cascade)
     sizes = (("W", case.window),) if plan.window else ()
@@ -332,6 +332,8 @@ def predict_case(case: Case, plans, arch):
     t = Tiling(*case.tiling) if case.tiling else choose_tiling(plan, shape)
     if case.variant.endswith("-lazy"):
         t = dataclasses.replace(t, lazy_rescale=True)
+    if (plan.linear or plan.split_k) and not t.splits:  # the record pins the key chunks the launch used
+        t = dataclasses.replace(t, splits=choose_splits(plan, shape, t, arch.sms)[0])
     pr = predict(plan, shape, t, arch, compiled_reports(plan, shape, t))
     return pr, t
 

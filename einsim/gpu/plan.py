@@ -270,15 +270,23 @@ def launch_rows(shape: Shape, t: Tiling) -> tuple[int, int]:
     return shape.N_Q, shape.H
 
 
+#: keys per prefix-state chunk of causal linear attention: the fastest of the chunk sizes measured at the
+#: default launches (128 and 256 at D=64; 256, 512 and 1024 at D=128; runs 19-22, notes_gpu.md v10). The
+#: model with the compiled kernels' issue bound orders them so at D=128, not at D=64
+CAUSAL_LINEAR_CHUNK = 256
+
+
 def choose_splits(plan: KernelPlan, shape: Shape, t: Tiling, sms: int = 132) -> tuple[int, int]:
     """(chunks S, keys per chunk) of a split-K plan: enough chunks that the programs (query-row tiles x
     batch x head programs x S) cover the SMs twice, each chunk a whole number of BLOCK_N tiles;
     `t.splits` overrides. (1, N_KV) for other plans."""
     if not (plan.split_k or plan.linear):
         return 1, shape.N_KV
-    if plan.linear and plan.causal:  # prefix-state chunks of >= 4·D keys: each state (D² fp32) costs at most
-        tiles = -(-shape.N_KV // t.block_n)  # a quarter of its keys' K and V bytes (bf16)
-        per = -(-tiles // t.splits) if t.splits else -(-max(4 * shape.D, t.block_m) // t.block_n)
+    if plan.linear and plan.causal:
+        # prefix-state chunks of CAUSAL_LINEAR_CHUNK keys (at least a query tile): shorter chunks shorten
+        # every query tile's exact window, longer ones cut the states' bytes (D² fp32 per chunk)
+        tiles = -(-shape.N_KV // t.block_n)
+        per = -(-tiles // t.splits) if t.splits else -(-max(CAUSAL_LINEAR_CHUNK, t.block_m) // t.block_n)
         per = max(1, min(per, tiles))
         return -(-tiles // per), per * t.block_n
     rows, hp = launch_rows(shape, t)

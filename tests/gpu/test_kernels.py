@@ -403,7 +403,7 @@ def test_linear_attention_matches_oracle(monkeypatch, NQ, NK, splits):
     "NQ,NK,splits",
     # one chunk; 3 chunks, ragged N; N_KV > N_Q (hi = 37: the prefix boundary inside a tile); the default
     # chunks; a query tile whose visible keys start past the last whole chunk; more chunks than one scan load
-    [(64, 64, 1), (100, 100, 3), (60, 97, 4), (96, 160, 0), (70, 70, 0), (40, 1200, 0)],
+    [(64, 64, 1), (100, 100, 3), (60, 97, 4), (96, 160, 0), (70, 70, 0), (40, 1200, 38)],
 )
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_causal_linear_attention_matches_oracle(NQ, NK, splits, dtype):

@@ -357,7 +357,7 @@ def test_linear_attention_model_golden():
 
 
 def test_causal_linear_attention_model_golden():
-    """B=4, H=16, N=4096, D=128, Tiling(64, 64, 8, 3): prefix chunks of 4·D = 512 keys, 8 per head.
+    """B=4, H=16, N=4096, D=128, Tiling(64, 64, 8, 3, splits=8): prefix chunks of 512 keys, 8 per head.
     State pass: reads K and V (134.2 MB), writes 64·8 states of (128² + 128)·4 B = 66 048 B (33.8 MB).
     Scan: reads them, writes them and the 64 totals. Apply (hi = 0): the query tile at p0 = 512c + 64j
     takes the prefix state of chunk c and adds j + 1 key tiles exactly (36 per chunk, 288 per head); it
@@ -368,7 +368,7 @@ def test_causal_linear_attention_model_golden():
     from einsim.gpu.linear_model import window_tiles
     from einsim.gpu.plan import Tiling, choose_splits
 
-    t = Tiling(64, 64, 8, 3)
+    t = Tiling(64, 64, 8, 3, splits=8)
 
     assert choose_splits(plan, sh, t, 132) == (8, 512)
     assert window_tiles(sh, t, 0, 512) == list(range(1, 9)) * 8
