@@ -128,5 +128,8 @@ def _gpu(args) -> int:
                 )
             for line in rec.get("compiled", []):
                 print(f"    sm_90: {line}")
-            print(f"  total {rec['predicted_ms']:.3f} ms = {rec['tflops']:.0f} TFLOP/s\n")
+            print(f"  total {rec['predicted_ms']:.3f} ms = {rec['tflops']:.0f} TFLOP/s")
+            if rec["variant"].startswith("linear") and "compiled" not in rec:
+                print("  (linear attention's kernels are issue-bound: add --compile for the time with that bound)")
+            print()
     return 2 if failed else 0
