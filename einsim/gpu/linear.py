@@ -122,23 +122,34 @@ def linear_plan(c: Cascade) -> KernelPlan | None:
         names = (fq, fk, kv, z, num, den, out)
         if {e.output for e in c.main} != set(names):
             return None
-        state = PassKernel(index=1, einsums=(fk, kv, z), kind="linear-state")
-        total = PassKernel(index=2, einsums=(kv, z), kind="linear-sum")
-        apply = PassKernel(index=3, einsums=(fq, num, den, out), kind="linear-apply", write_o=True)
-        return KernelPlan(
-            cascade=c.name,
-            kernels=(state, total, apply),
-            q=maps[fq][0],
-            k=maps[fk][0],
-            v=v,
-            out=out,
-            causal=False,
-            grouped=False,
-            score_fns=(op,),
-            linear=True,
-            source=c,
-        )
+        return _plan(c, maps, op, (fq, fk, v, out), ((fk, kv, z), (kv, z), (fq, num, den, out)))
     return None
+
+
+def _plan(c: Cascade, maps, op: str, names, einsums, band=None, band_ranks=("M", "P")) -> KernelPlan:
+    """The three launches (state, sum or prefix scan, apply) of a linear plan; `band` makes it causal."""
+    fq, fk, v, out = names
+    causal = band is not None
+    kinds = ("linear-state", "linear-scan", "linear-causal-apply") if causal else (
+        "linear-state", "linear-sum", "linear-apply")  # fmt: skip
+    kernels = tuple(
+        PassKernel(index=i + 1, einsums=e, kind=k, write_o=i == 2) for i, (e, k) in enumerate(zip(einsums, kinds))
+    )
+    return KernelPlan(
+        cascade=c.name,
+        kernels=kernels,
+        q=maps[fq][0],
+        k=maps[fk][0],
+        v=v,
+        out=out,
+        causal=causal,
+        grouped=False,
+        score_fns=(op,),
+        band=band,
+        band_ranks=band_ranks,
+        linear=True,
+        source=c,
+    )
 
 
 def _causal_plan(c: Cascade, maps, op: str, by_out, inputs, num: str, den: str, out: str) -> KernelPlan | None:
@@ -174,23 +185,7 @@ def _causal_plan(c: Cascade, maps, op: str, by_out, inputs, num: str, den: str, 
         band = band_of([Cmp("<", IVar(kvar), gens[0])], qvars[0], kvar.upper(), (), tuple(c.sizes))
         if band is None or band.hi is None or band.lo is not None:
             raise _err(c, by_out[num], "a generation of the running state that is not a causal prefix m - p <= hi")
-        state = PassKernel(index=1, einsums=(fk, s, zc), kind="linear-state")
-        scan = PassKernel(index=2, einsums=(s, zc), kind="linear-scan")
-        apply = PassKernel(index=3, einsums=(fq, num, den, out), kind="linear-causal-apply", write_o=True)
-        return KernelPlan(
-            cascade=c.name,
-            kernels=(state, scan, apply),
-            q=maps[fq][0],
-            k=maps[fk][0],
-            v=v,
-            out=out,
-            causal=True,
-            grouped=False,
-            score_fns=(op,),
-            band=band,
-            band_ranks=(kvar.upper(), qvars[0].upper()),
-            linear=True,
-            source=c,
-        )
+        einsums = ((fk, s, zc), (s, zc), (fq, num, den, out))
+        return _plan(c, maps, op, (fq, fk, v, out), einsums, band, (kvar.upper(), qvars[0].upper()))
     return None
 

@@ -27,6 +27,14 @@ import triton.language as tl
 
 
 @triton.jit
+def _kv_tile(k_ptr, v_ptr, rows, end, skn, svn):
+    """The K and V rows `rows` of one head (zeros from row `end` on)."""
+    ok = (rows < end)[:, None]
+    k = tl.load(k_ptr + rows[:, None] * skn, mask=ok, other=0.0)
+    return k, tl.load(v_ptr + rows[:, None] * svn, mask=ok, other=0.0)
+
+
+@triton.jit
 def linear_state_kernel(
     K, V, PKV, PZ, skb, skh, skn, svb, svh, svn, H, N_KV, CHUNK, SLOTS,
     HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, FEATURE_FN: tl.constexpr,
@@ -45,16 +53,12 @@ def linear_state_kernel(
     end = tl.minimum(lo + CHUNK, N_KV)
     # the feature map between load and product keeps triton from pipelining these loads: the next tile's
     # are issued by hand before this tile's work (register double buffering)
-    rows = lo + offs_n
-    k_next = tl.load(k_ptr + rows[:, None] * skn, mask=(rows < end)[:, None], other=0.0)
-    v_next = tl.load(v_ptr + rows[:, None] * svn, mask=(rows < end)[:, None], other=0.0)
+    k_next, v_next = _kv_tile(k_ptr, v_ptr, lo + offs_n, end, skn, svn)
     for start in range(lo, end, BLOCK_N):
         rows = start + offs_n
         k = k_next
         v = v_next
-        nxt = rows + BLOCK_N
-        k_next = tl.load(k_ptr + nxt[:, None] * skn, mask=(nxt < end)[:, None], other=0.0)
-        v_next = tl.load(v_ptr + nxt[:, None] * svn, mask=(nxt < end)[:, None], other=0.0)
+        k_next, v_next = _kv_tile(k_ptr, v_ptr, rows + BLOCK_N, end, skn, svn)
         fk = tl.where((rows < N_KV)[:, None], FEATURE_FN(k.to(tl.float32)), 0.0)
         # the product in the input dtype (φ(K) rounded to it, fp32 accumulation): wgmma takes transposed
         # 16-bit operands from shared memory
@@ -154,16 +158,12 @@ def linear_causal_apply_kernel(
     end = tl.minimum(p0 + BLOCK_M + HI, N_KV)
     k_ptr = K + b * skb + h * skh + offs_d[None, :]
     v_ptr = V + b * svb + h * svh + offs_d[None, :]
-    cols = a + offs_n
-    k_next = tl.load(k_ptr + cols[:, None] * skn, mask=(cols < end)[:, None], other=0.0)
-    v_next = tl.load(v_ptr + cols[:, None] * svn, mask=(cols < end)[:, None], other=0.0)
+    k_next, v_next = _kv_tile(k_ptr, v_ptr, a + offs_n, end, skn, svn)
     for start in range(a, end, BLOCK_N):
         cols = start + offs_n
         k = k_next
         v = v_next
-        nxt = cols + BLOCK_N  # the next tile's K and V, issued before this tile's work
-        k_next = tl.load(k_ptr + nxt[:, None] * skn, mask=(nxt < end)[:, None], other=0.0)
-        v_next = tl.load(v_ptr + nxt[:, None] * svn, mask=(nxt < end)[:, None], other=0.0)
+        k_next, v_next = _kv_tile(k_ptr, v_ptr, cols + BLOCK_N, end, skn, svn)  # issued before this tile's work
         fk = FEATURE_FN(k.to(tl.float32)).to(K.dtype.element_ty)
         s = tl.dot(fq_in, tl.trans(fk)) * (1.0 / HEAD_DIM)
         s = tl.where((cols[None, :] <= rows[:, None] + HI) & (cols < N_KV)[None, :], s, 0.0)
