@@ -420,19 +420,11 @@ def choose_tiling(plan: KernelPlan, shape: Shape, interpret: bool = False) -> Ti
 PERSISTENT_MAX_KV_HEAD_BYTES = 16 * 2**20
 
 
-#: the least gain the GPU model must predict for a persistent launch: below it the gain is inside the
-#: timing noise (the same kernel's median moves by up to 5 % between calls, notes_gpu.md v9) while the
-#: persistent programs' drift costs DRAM reads the model does not count (causal 4K: +32-37 % K/V bytes,
-#: non-causal 16K on the H100: +14 %, runs 11-12 and 23-24)
-PERSISTENT_MIN_GAIN = 0.03
-
-
 def _launch(plan: KernelPlan, shape: Shape, t: Tiling) -> Tiling:
-    """Persistent or a program per query tile (132 SMs, the H100/H200 rates): persistent where the GPU
-    model predicts it PERSISTENT_MIN_GAIN faster. A persistent program saves the per-program launch work
-    (+4-7 % at 4K, +19 % at 1K non-causal on the H200) but is dealt its query tiles round-robin, which
-    piles long causal tiles on a few programs at 16K (measured 26 % slower), while the block scheduler
-    starts the heaviest tiles first."""
+    """Persistent or a program per query tile, whichever the GPU model predicts faster (132 SMs, the
+    H100/H200 rates): a persistent program saves the per-program launch work (+4-7 % at 4K, +19 % at 1K
+    non-causal on the H200) but is dealt its query tiles round-robin, which piles long causal tiles on a
+    few programs at 16K (measured 26 % slower), while the block scheduler starts the heaviest tiles first."""
     if plan.split_k or shape.N_KV * shape.D * shape.elt_bytes * 2 > PERSISTENT_MAX_KV_HEAD_BYTES:
         return t
     import dataclasses
@@ -441,5 +433,4 @@ def _launch(plan: KernelPlan, shape: Shape, t: Tiling) -> Tiling:
     from einsim.gpu.model import predict
 
     dealt = dataclasses.replace(t, persistent=1)
-    gain = 1 - predict(plan, shape, dealt, H200).seconds / predict(plan, shape, t, H200).seconds
-    return dealt if gain >= PERSISTENT_MIN_GAIN else t
+    return dealt if predict(plan, shape, dealt, H200).seconds < predict(plan, shape, t, H200).seconds else t
