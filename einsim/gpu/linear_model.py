@@ -5,10 +5,10 @@ Input: a linear `KernelPlan`, a `Shape`, the `Tiling` and a `GpuArch`. Output: a
 (causal), the apply pass.
 
 Assumptions:
-- Products run on tf32 tensor cores (fp32 operands) at half the bf16 datasheet rate, except the causal
-  window's products, which take the input dtype (full rate); the feature map costs one exponential per
-  mapped element (elu1) at the MUFU rate. A kernel's compute is the larger of the two, spread over the
-  SMs its programs occupy.
+- Products with the fp32 state (φ(Q) times K^T V) run on tf32 tensor cores at half the bf16 datasheet
+  rate; the others (the state pass's φ(K)ᵀV, the causal window's) take the input dtype (full rate). The
+  feature map costs one exponential per mapped element (elu1) at the MUFU rate. A kernel's compute is
+  the larger of the two, spread over the SMs its programs occupy.
 - Bytes. The state pass reads K and V once and writes the fp32 chunk states (D² + D per chunk). The sum
   or scan reads them and writes the total (and, causal, the prefix states). The non-causal apply pass
   reads Q and writes O; its programs read the total state from L2. The causal apply pass reads Q, each
@@ -138,7 +138,7 @@ def predict_linear(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch, rep
         resident = [resident_programs(r, w, arch) for r, w in zip(reports, warps)]
     state, middle, apply = plan.kernels
     costs = [
-        _cost(state, bh * n_split, arch, tf32=2.0 * bh * shape.N_KV * D * D, exps=bh * shape.N_KV * D,
+        _cost(state, bh * n_split, arch, bf16=2.0 * bh * shape.N_KV * D * D, exps=bh * shape.N_KV * D,
               reads=kv_bytes, writes=part, inflight=deep * 2 * t.block_n * D * elt, resident=resident[0],
               issue_s=issue[0]),
     ]  # fmt: skip
