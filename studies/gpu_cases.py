@@ -9,8 +9,10 @@ triton are imported inside the functions, so the module imports on a machine wit
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import glob
+import json
 import math
 import os
 import platform
@@ -106,6 +108,55 @@ def one_pass_file(plans: dict, causal: bool = False, window: bool = False) -> st
             if k[0] == 1 and k[1] == causal and not k[2] and not k[3] and k[4] == window and not k[5]
         ),
         None,
+    )
+
+
+def probe_parser(doc: str, budget_s: float) -> argparse.ArgumentParser:
+    """The probe scripts' shared options: --out (the JSON's folder; $OUT on the lent machine) and
+    --budget-s (stop starting entries after this many seconds)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/einsim_gpu_out"))
+    ap.add_argument("--budget-s", type=float, default=budget_s)
+    return ap
+
+
+def start_probe(out: str, device: str = "cuda") -> tuple[dict, dict]:
+    """Create `out`, print the card and versions, and return (environment, the library's plans)."""
+    os.makedirs(out, exist_ok=True)
+    env = environment(device)
+    cudnn = f"  cudnn {env['cudnn']}" if env.get("cudnn") else ""
+    print(f"# card: {env['card']}  torch {env['torch']}  triton {env['triton']}{cudnn}", flush=True)
+    return env, library_plans(False)
+
+
+def save_probe(out: str, name: str, env: dict, recs: list[dict], **extra) -> None:
+    """Write {"env", **extra, "records"} to out/name (rewritten after every entry, so a hang loses one)."""
+    with open(os.path.join(out, name), "w") as fh:
+        json.dump({"env": env, **extra, "records": recs}, fh, indent=1, default=str)
+
+
+def measure_entry(env: dict, shape_index: int, name: str, case: Case, plans, device: str, seed: int, t0: float,
+                  window_field: bool = False) -> dict:  # fmt: skip
+    """A probe entry: the case checked and timed (`measure`), as a record with its shape, name and the
+    seconds since `t0`; printed. `window_field` records the window width (0 without one)."""
+    rec = {"card": env["card"], "shape_index": shape_index, "name": name, "B": case.B, "H": case.H,
+           "N_Q": case.N_Q, "N_KV": case.N_KV, "D": case.D, "causal": case.causal}  # fmt: skip
+    if window_field:
+        rec["window"] = case.window
+    rec.update(dtype=case.dtype, tiling=case.tiling)
+    rec.update(measure(case, plans, device, seed=seed))
+    rec["t_s"] = round(time.time() - t0, 1)
+    print_entry(rec)
+    return rec
+
+
+def print_entry(rec: dict) -> None:
+    """One probe entry: its name, shape, TFLOP/s, error and any failure."""
+    shape = f"{rec['B']}x{rec['H']} {rec['N_Q']}/{rec['N_KV']} D={rec['D']} causal={int(rec['causal'])}"
+    print(
+        f"{rec['name']:>14} {shape}: {rec.get('tflops', 0) or 0:6.1f} TF/s "
+        f"err {rec.get('rel_err', float('nan')):.1e} {rec.get('error', '')[:120]}",
+        flush=True,
     )
 
 

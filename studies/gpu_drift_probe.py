@@ -10,8 +10,6 @@ which launch property the re-reads follow. Writes `gpu_drift_probe.json` under -
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
@@ -19,7 +17,15 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from studies.gpu_cases import Case, environment, library_plans, one_pass_file, predict_case, time_case  # noqa: E402
+from studies.gpu_cases import (  # noqa: E402
+    Case,
+    one_pass_file,
+    predict_case,
+    probe_parser,
+    save_probe,
+    start_probe,
+    time_case,
+)
 from studies.gpu_ncu import run_ncu  # noqa: E402
 
 # Tiling fields: block_m, block_n, num_warps, num_stages, group_rows, lazy_rescale, tma, warp_specialize,
@@ -42,20 +48,14 @@ SHAPES = [
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/einsim_gpu_out"))
-    ap.add_argument("--budget-s", type=float, default=270.0)
-    args = ap.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
+    args = probe_parser(__doc__, 270.0).parse_args(argv)
     import torch
 
     from einsim.gpu.arch import arch_for
 
     t0 = time.time()
-    env = environment("cuda")
+    env, plans = start_probe(args.out)
     arch = arch_for(env["card"])
-    print(f"# card: {env['card']}  torch {env['torch']}  triton {env['triton']}", flush=True)
-    plans = library_plans(False)
     one = one_pass_file(plans)
     cases = [
         Case(f"1-pass-{name}", B, H, H, n, n, d, False, cascade=one, tiling=CONFIGS[name])
@@ -84,8 +84,7 @@ def main(argv=None) -> None:
     got = run_ncu({"drift": cases}, args.out, t0 + args.budget_s, False)
     for c, rec in zip(cases, recs):
         rec.update({k: v for k, v in got.get(c.key, {}).items() if k != "kernels"})
-    with open(os.path.join(args.out, "gpu_drift_probe.json"), "w") as fh:
-        json.dump({"env": env, "records": recs}, fh, indent=1, default=str)
+    save_probe(args.out, "gpu_drift_probe.json", env, recs)
     print(f"\n# {env['card']}: DRAM reads of the 1-pass kernel, measured vs lockstep waves (the model)")
     for rec in recs:
         kv = rec["N"] * rec["D"] * 2 * 2 * rec["H"]

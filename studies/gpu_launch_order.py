@@ -13,8 +13,6 @@ float64 ≤ 1e-2) and timed (do_bench median). Writes `gpu_launch_order.json` un
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
@@ -22,7 +20,15 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from studies.gpu_cases import Case, environment, library_plans, measure, one_pass_file, print_cudnn_ratios  # noqa: E402
+from studies.gpu_cases import (  # noqa: E402
+    Case,
+    measure_entry,
+    one_pass_file,
+    print_cudnn_ratios,
+    probe_parser,
+    save_probe,
+    start_probe,
+)
 
 # Tiling fields: block_m, block_n, num_warps, num_stages, group_rows, lazy_rescale, tma, warp_specialize,
 # splits, heavy_first, persistent
@@ -60,9 +66,7 @@ SHAPES = [
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/einsim_gpu_out"))
-    ap.add_argument("--budget-s", type=float, default=380.0)
+    ap = probe_parser(__doc__, 380.0)
     ap.add_argument("--interpret", action="store_true", help="tiny shapes in triton's interpreter (a dry run)")
     ap.add_argument("--fa1", action="store_true", help="FlashAttention-1 against the FA2 1-pass, D=128 (v9)")
     args = ap.parse_args(argv)
@@ -72,12 +76,8 @@ def main(argv=None) -> None:
         shapes, dev, dtype = [(1, 2, 256, 256, 64, True, ["ws", "ws-fwd", "ws-persist", "ptr"])], "cpu", "fp16"
         if args.fa1:
             shapes = [(1, 2, 256, 256, 64, False, ["ptr", "fa1:ptr", "fa1:ws-persist"])]
-    os.makedirs(args.out, exist_ok=True)
-
     t0 = time.time()
-    env = environment(dev)
-    print(f"# card: {env['card']}  torch {env['torch']}  triton {env['triton']}", flush=True)
-    plans = library_plans(False)
+    env, plans = start_probe(args.out, dev)
     files = {causal: one_pass_file(plans, causal) for causal in (False, True)}
     recs: list[dict] = []
     for si, (B, H, nq, nk, d, causal, cfgs) in enumerate(shapes):
@@ -88,30 +88,8 @@ def main(argv=None) -> None:
                 break
             f = ("flash_attention1.ein" if name.startswith("fa1:") else files[causal]) if tiling else ""
             case = Case(variant, B, H, H, nq, nk, d, causal, cascade=f, tiling=tiling, dtype=dtype)
-            rec = {
-                "card": env["card"],
-                "shape_index": si,
-                "name": name,
-                "B": B,
-                "H": H,
-                "N_Q": nq,
-                "N_KV": nk,
-                "D": d,
-                "causal": causal,
-                "dtype": dtype,
-                "tiling": tiling,
-            }
-            rec.update(measure(case, plans, dev, seed=11 + len(recs)))
-            rec["t_s"] = round(time.time() - t0, 1)
-            recs.append(rec)
-            print(
-                f"{name:>14} {B}x{H} {nq}/{nk} D={d} causal={int(causal)}: {rec.get('tflops', 0) or 0:6.1f} TF/s "
-                f"err {rec.get('rel_err', float('nan')):.1e} {rec.get('error', '')[:120]}",
-                flush=True,
-            )
-            name_out = "gpu_launch_order_fa1.json" if args.fa1 else "gpu_launch_order.json"
-            with open(os.path.join(args.out, name_out), "w") as fh:
-                json.dump({"env": env, "records": recs}, fh, indent=1, default=str)
+            recs.append(measure_entry(env, si, name, case, plans, dev, 11 + len(recs), t0))
+            save_probe(args.out, "gpu_launch_order_fa1.json" if args.fa1 else "gpu_launch_order.json", env, recs)
     print_cudnn_ratios(env["card"], recs)
 
 

@@ -12,8 +12,6 @@ reports the median TFLOP/s of each and the median over rounds of the per-round r
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import sys
@@ -26,30 +24,26 @@ from studies.gpu_cases import (  # noqa: E402
     Case,
     bench,
     check,
-    environment,
     flops,
-    library_plans,
     make_fn,
     make_inputs,
     one_pass_file,
+    probe_parser,
+    save_probe,
+    start_probe,
 )
 
 VARIANTS = ("1-pass", "sdpa-cudnn", "sdpa-flash")
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/einsim_gpu_out"))
+    ap = probe_parser(__doc__, 270.0)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--budget-s", type=float, default=270.0)
     args = ap.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
     import torch
 
     t0 = time.time()
-    env = environment("cuda")
-    print(f"# card: {env['card']}  torch {env['torch']}  triton {env['triton']}", flush=True)
-    plans = library_plans(False)
+    env, plans = start_probe(args.out)
     files = {causal: one_pass_file(plans, causal) for causal in (False, True)}
     shapes = [(n, d, causal) for d in (64, 128) for causal in (False, True) for n in (4096, 8192, 16384)]
     recs = []
@@ -89,8 +83,7 @@ def main(argv=None) -> None:
             f"err {rec.get('rel_err', float('nan')):.1e} {rec.get('error', '')[:100]}",
             flush=True,
         )
-        with open(os.path.join(args.out, "gpu_targets.json"), "w") as fh:
-            json.dump({"env": env, "rounds": args.rounds, "records": recs}, fh, indent=1, default=str)
+        save_probe(args.out, "gpu_targets.json", env, recs, rounds=args.rounds)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ prints a table last. Risky variants (warp specialization) run last.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
@@ -23,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("EINSIM_EXPERIMENTAL_WS", "1")  # measure the (wrong) warp-specialized kernel too
 
-from studies.gpu_cases import Case, check, environment, library_plans, one_pass_file, time_case  # noqa: E402
+from studies.gpu_cases import Case, check, one_pass_file, probe_parser, save_probe, start_probe, time_case  # noqa: E402
 
 # (name, Tiling fields: block_m, block_n, num_warps, num_stages, group_rows, lazy, tma, warp_specialize)
 CANDIDATES = {
@@ -47,24 +45,16 @@ SHAPES = [4096, 16384]
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/einsim_gpu_out"))
-    ap.add_argument("--budget-s", type=float, default=380.0)
-    args = ap.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
+    args = probe_parser(__doc__, 380.0).parse_args(argv)
     import torch
 
     t0 = time.time()
-    env = environment("cuda")
-    print(f"# card: {env['card']}  torch {env['torch']}  triton {env['triton']}  cudnn {env.get('cudnn')}", flush=True)
-    plans = library_plans(False)
+    env, plans = start_probe(args.out)
     one = one_pass_file(plans)
     recs: list[dict] = []
-    path = os.path.join(args.out, "gpu_tune_d128.json")
 
     def save():
-        with open(path, "w") as f:
-            json.dump({"env": env, "records": recs}, f, indent=1, default=str)
+        save_probe(args.out, "gpu_tune_d128.json", env, recs)
 
     jobs = []
     for d in (128, 64):

@@ -12,8 +12,6 @@ Writes `gpu_ws_v6.json` under --out and prints a table. (v5's output is results/
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
@@ -22,7 +20,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("EINSIM_EXPERIMENTAL_WS", "1")  # causal warp specialization is what is checked here
 
-from studies.gpu_cases import Case, environment, library_plans, measure, one_pass_file, print_cudnn_ratios  # noqa: E402
+from studies.gpu_cases import (  # noqa: E402
+    Case,
+    measure_entry,
+    one_pass_file,
+    print_cudnn_ratios,
+    probe_parser,
+    save_probe,
+    start_probe,
+)
 
 # Tiling fields: block_m, block_n, num_warps, num_stages, group_rows, lazy_rescale, tma, warp_specialize
 CONFIGS = {
@@ -56,17 +62,11 @@ WINDOW_SHAPES = [
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/einsim_gpu_out"))
-    ap.add_argument("--budget-s", type=float, default=400.0)
+    ap = probe_parser(__doc__, 400.0)
     ap.add_argument("--window", action="store_true", help="only the sliding-window entries")
     args = ap.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-
     t0 = time.time()
-    env = environment("cuda")
-    print(f"# card: {env['card']}  torch {env['torch']}  triton {env['triton']}", flush=True)
-    plans = library_plans(False)
+    env, plans = start_probe(args.out)
     files = {causal: one_pass_file(plans, causal) for causal in (False, True)}
     files["window"] = one_pass_file(plans, causal=True, window=True)
     shapes = WINDOW_SHAPES if args.window else [(*x, 0) for x in SHAPES]
@@ -80,16 +80,8 @@ def main(argv=None) -> None:
                 break
             f = files["window" if w else causal] if tiling else ""
             case = Case(variant, B, H, H, nq, nk, d, causal, cascade=f, tiling=tiling, window=w)
-            rec = {"card": env["card"], "shape_index": si, "name": name, "B": B, "H": H, "N_Q": nq, "N_KV": nk,
-                   "D": d, "causal": causal, "window": w, "dtype": "bf16", "tiling": tiling}
-            rec.update(measure(case, plans, "cuda", seed=7 + len(recs)))
-            rec["t_s"] = round(time.time() - t0, 1)
-            recs.append(rec)
-            print(f"{name:>12} {B}x{H} {nq}/{nk} D={d} causal={int(causal)}: {rec.get('tflops', 0) or 0:6.1f} TF/s "
-                  f"err {rec.get('rel_err', float('nan')):.1e} {rec.get('error', '')[:120]}", flush=True)
-            out_name = "gpu_ws_v6_window.json" if args.window else "gpu_ws_v6.json"
-            with open(os.path.join(args.out, out_name), "w") as fh:
-                json.dump({"env": env, "records": recs}, fh, indent=1, default=str)
+            recs.append(measure_entry(env, si, name, case, plans, "cuda", 7 + len(recs), t0, window_field=True))
+            save_probe(args.out, "gpu_ws_v6_window.json" if args.window else "gpu_ws_v6.json", env, recs)
     print_cudnn_ratios(env["card"], recs)
 
 if __name__ == "__main__":
