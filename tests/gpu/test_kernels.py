@@ -40,6 +40,12 @@ def _inputs(B, H, G, NQ, NK, D, dtype, seed):
     return mk(B, H, NQ, D), mk(B, G, NK, D), mk(B, G, NK, D)
 
 
+def _library(name: str):
+    """(cascade, plan) of the library file `name` (without .ein)."""
+    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), f"{name}.ein"))
+    return c, lower(c)
+
+
 def _lowerable(path):
     c = einsim.parse_file(path)
     try:
@@ -75,8 +81,7 @@ def test_library_cascade_matches_oracle(path):
 def test_sliding_window_matches_oracle(NQ, NK, W, tiling):
     """The window filter lowers to a band `M - P - W + 1 <= m - p <= M - P`: tiles before the window are
     skipped, tiles its bounds cut are masked (both loops of the pointer kernel)."""
-    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "sliding_window.ein"))
-    plan = lower(c)
+    c, plan = _library("sliding_window")
     assert plan.window and plan.variant == "1-pass-window"
     q, k, v = _inputs(2, 2, 2, NQ, NK, 32, torch.float32, NQ + NK + W)
     t = Tiling(*tiling) if tiling else None
@@ -103,8 +108,7 @@ def test_launch_order_and_persistent_launch_match_oracle(monkeypatch, name, NQ, 
     from einsim.gpu import runtime
 
     monkeypatch.setattr(runtime, "INTERPRETER_SMS", 3)
-    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), f"{name}.ein"))
-    plan = lower(c)
+    c, plan = _library(name)
     G = 1 if plan.grouped else 2
     q, k, v = _inputs(2, 2, G, NQ, NK, 32, torch.float32, NQ + 3 * NK + persistent)
     t = Tiling(32, 32, 4, 1, heavy_first=heavy_first, persistent=persistent)
@@ -125,8 +129,7 @@ def test_launch_order_and_persistent_launch_match_oracle(monkeypatch, name, NQ, 
 def test_split_k_matches_oracle(NQ, NK, tiling):
     """Split-K / flash-decoding: the pass kernel writes one summary per key chunk, the combine kernel
     merges them (GM, PRM, SD, SNV, AV of the cascade)."""
-    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "splitk_flash_decoding.ein"))
-    plan = lower(c)
+    c, plan = _library("splitk_flash_decoding")
     assert plan.split_k and plan.variant == "1-pass-splitk"
     q, k, v = _inputs(2, 2, 2, NQ, NK, 32, torch.float32, NQ + NK)
     t = Tiling(*tiling) if tiling else None
@@ -145,8 +148,7 @@ def test_split_k_property(nq, nk_tiles, splits, grouped, seed):
     """Any chunk count (more chunks than tiles included: empty chunks), query count, plain or grouped:
     the chunk summaries and their combine give the executor's output."""
     name = "gqa_splitk_decoding" if grouped else "splitk_flash_decoding"
-    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), f"{name}.ein"))
-    plan = lower(c)
+    c, plan = _library(name)
     H, G = (4, 2) if grouped else (2, 2)
     q, k, v = _inputs(1, H, G, nq, 16 * nk_tiles, 16, torch.float32, seed)
     t = Tiling(16, 16, 4, 1, group_rows=grouped and nq * H // G <= 64, splits=splits)
@@ -158,8 +160,7 @@ def test_grouped_split_k_decode_matches_oracle(splits):
     """GQA decode (one query, R = 4 query heads per K/V group) split into key chunks: the group's heads
     are stacked as tile rows, every chunk writes their summaries, the combine kernel maps rows back to
     heads."""
-    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "gqa_splitk_decoding.ein"))
-    plan = lower(c)
+    c, plan = _library("gqa_splitk_decoding")
     assert plan.split_k and plan.grouped
     q, k, v = _inputs(2, 8, 2, 1, 192, 32, torch.float32, 5 + splits)
     t = Tiling(16, 32, 4, 1, group_rows=True, splits=splits)
@@ -178,8 +179,7 @@ def test_sliding_window_property(nq, nk_tiles, w, tiling, seed):
     """Any window width, query count and tiling: the band's skipped, masked and unmasked tiles together
     give the executor's output (N_KV a multiple of the oracle's M0 = 16, N_Q <= N_KV)."""
     nk = max(16 * nk_tiles, 16 * -(-nq // 16))
-    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "sliding_window.ein"))
-    plan = lower(c)
+    c, plan = _library("sliding_window")
     q, k, v = _inputs(1, 2, 2, nq, nk, 16, torch.float32, seed)
     t = Tiling(*tiling) if tiling else None
     ref = oracle(c, plan, q, k, v, sizes={"W": w})
@@ -196,7 +196,7 @@ def test_band_filter_on_a_three_pass_cascade_matches_oracle():
 
 
 def test_window_needs_its_size_and_visible_keys():
-    plan = lower(einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "sliding_window.ein")))
+    _, plan = _library("sliding_window")
     q, k, v = _inputs(1, 2, 2, 64, 64, 32, torch.float32, 3)
     with pytest.raises(einsim.EinsimError, match="needs the size W"):
         prepare(plan, q, k, v)
@@ -285,8 +285,7 @@ def test_gpu_half_precision_vs_float64(text, dtype, tol):
 def test_online_rescaling_with_large_growing_logits(lazy):
     """Logits ×30 with keys sorted so the row max keeps growing: the lazy rescale branch is taken
     on some tiles and skipped on others; both forms match the oracle."""
-    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "cascade5_fa2.ein"))
-    plan = lower(c)
+    c, plan = _library("cascade5_fa2")
     q, k, v = _inputs(1, 2, 2, 64, 256, 32, torch.float32, 11)
     q = q * 30
     k = k * torch.linspace(0.1, 1.0, 256).to(k)[None, None, :, None]
@@ -308,8 +307,7 @@ def test_operand_order_of_the_score_does_not_matter():
 def test_tma_and_warp_specialize_options_build_and_run(tma, ws):
     """The TMA / warp-specialization options of the Tiling: the plan builds and runs; under the
     interpreter (no descriptors, no warp specialization) they fall back to the pointer path."""
-    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "cascade5_fa2.ein"))
-    plan = lower(c)
+    c, plan = _library("cascade5_fa2")
     q, k, v = _inputs(1, 2, 2, 64, 128, 32, torch.float32, 13)
     t = Tiling(64 if DEV == "cpu" else 128, 32 if DEV == "cpu" else 64, 4, 2, tma=tma, warp_specialize=ws)
     if ws and tma and DEV != "cpu" and not ws_verified(t) and os.environ.get("EINSIM_EXPERIMENTAL_WS") != "1":
@@ -363,8 +361,7 @@ def test_gpu_default_d128_warp_specialized_one_pass_vs_float64(name, NQ, NK, per
     """At D=128 the default tiling of a 1-pass plan, causal or not, is the warp-specialized TMA kernel
     (verified on the H200), launched a program per tile or persistent; fresh bf16 inputs, NaN-poisoned
     output, float64 reference."""
-    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), f"{name}.ein"))
-    plan = lower(c)
+    c, plan = _library(name)
     from einsim.gpu.plan import Shape, choose_tiling
 
     t = dataclasses.replace(choose_tiling(plan, Shape(2, 8, NQ, NK, 128, None)), persistent=persistent)
@@ -390,8 +387,7 @@ def test_linear_attention_matches_oracle(monkeypatch, NQ, NK, splits):
     from einsim.gpu import runtime
 
     monkeypatch.setattr(runtime, "INTERPRETER_SMS", 2)
-    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "linear_attention.ein"))
-    plan = lower(c)
+    c, plan = _library("linear_attention")
     assert plan.linear and plan.variant == "linear" and plan.score_fns == ("elu1",)
     q, k, v = _inputs(2, 2, 2, NQ, NK, 32, torch.float32, NQ + NK)
     t = Tiling(32, 32, 4, 1, splits=splits)
@@ -411,8 +407,7 @@ def test_causal_linear_attention_matches_oracle(NQ, NK, splits, dtype):
     p + (M - P) + 1) lowers to chunk states, their exclusive prefix scan and an apply pass that adds
     each query tile's last partial chunk exactly; checked against the executor's recurrence (fp16: the
     window's products in fp16, like P·V)."""
-    c = einsim.parse_file(os.path.join(os.path.dirname(LIBRARY[0]), "linear_attention_causal.ein"))
-    plan = lower(c)
+    c, plan = _library("linear_attention_causal")
     assert plan.linear and plan.causal and plan.variant == "linear-causal"
     assert [k.kind for k in plan.kernels] == ["linear-state", "linear-scan", "linear-causal-apply"]
     assert str(plan.band) == "m - p <= M - P"
