@@ -32,6 +32,7 @@ from einsim.gpu.plan import (
     choose_tiling,
     kernel_flags,
     launch_rows,
+    linear_launches,
     ws_applies,
 )
 
@@ -187,7 +188,6 @@ def _linear_reports(plan: KernelPlan, shape: Shape, t: Tiling, sm: int) -> list[
     from triton.compiler import ASTSource
 
     from einsim.gpu import linear_kernels as lk
-    from einsim.gpu.linear_model import SCAN_CHUNKS
     from einsim.gpu.runtime import triton_operator
 
     elt = {"bf16": "*bf16", "fp16": "*fp16", "fp32": "*fp32"}[shape.dtype]
@@ -195,13 +195,10 @@ def _linear_reports(plan: KernelPlan, shape: Shape, t: Tiling, sm: int) -> list[
     hi, _ = plan.band_offsets(shape)
     values = {**_int_args(shape, t), "CHUNK": chunk, "SLOTS": n_split + 1, "SLOT": n_split + 1, "NCHUNK": n_split,
               "HI": hi or 0}  # fmt: skip
-    consts = {"HEAD_DIM": shape.D, "BLOCK_M": t.block_m, "BLOCK_N": t.block_n, "CHUNK_BLOCK": SCAN_CHUNKS,
-              "TOTAL_ONLY": not plan.causal, "STATE_ROWS": min(32, shape.D),
-              "FEATURE_FN": triton_operator(plan.score_fns[0])}  # fmt: skip
-    apply = lk.linear_causal_apply_kernel if plan.causal else lk.linear_apply_kernel
-    launches = ((lk.linear_state_kernel, t.num_warps), (lk.linear_scan_kernel, 4), (apply, t.num_warps))
     reports = []
-    for pk, (kern, warps) in zip(plan.kernels, launches):
+    for pk, launch in zip(plan.kernels, linear_launches(plan, shape, t)):
+        kern = getattr(lk, launch.kernel)
+        consts = {**launch.flags, "FEATURE_FN": triton_operator(plan.score_fns[0])}
         names = kern.arg_names
         sig, const, div16 = {}, {}, []
         for n in names:
@@ -221,7 +218,7 @@ def _linear_reports(plan: KernelPlan, shape: Shape, t: Tiling, sm: int) -> list[
                     div16.append(n)
         attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in div16}
         src = ASTSource(kern, sig, {(names.index(k),): v for k, v in const.items()}, attrs)
-        reports.append(_compile(pk.label, src, warps, t.num_stages, sm))
+        reports.append(_compile(pk.label, src, launch.warps, launch.stages, sm))
     return reports
 
 

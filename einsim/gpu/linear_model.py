@@ -39,10 +39,15 @@ import math
 
 from einsim.gpu.arch import GpuArch
 from einsim.gpu.model import KernelCost, Prediction
-from einsim.gpu.plan import KernelPlan, Shape, Tiling, choose_splits, linear_apply_programs
-
-#: chunk states the scan program loads per round (einsim.gpu.runtime launches it with this)
-SCAN_CHUNKS = 32
+from einsim.gpu.plan import (
+    SCAN_CHUNKS,
+    KernelPlan,
+    Shape,
+    Tiling,
+    choose_splits,
+    linear_apply_programs,
+    linear_launches,
+)
 
 
 def window_tiles(shape: Shape, t: Tiling, hi: int, chunk: int) -> list[int]:
@@ -130,7 +135,7 @@ def predict_linear(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch, rep
         [float(rounds)] * (bh * D),
         apply_iters,
     )
-    warps = (t.num_warps, 4, t.num_warps)
+    warps = tuple(x.warps for x in linear_launches(plan, shape, t))
     issue = [0.0] * 3
     resident = [1, 16, 1]
     if reports is not None:

@@ -315,6 +315,39 @@ def ws_applies(plan: KernelPlan, shape: Shape, t: Tiling) -> bool:
     return t.tma and plan.passes == 1 and not t.group_rows and not plan.split_k
 
 
+#: chunk states the linear-attention scan program loads per round of loads
+SCAN_CHUNKS = 32
+
+
+@dataclass(frozen=True)
+class LinearLaunch:
+    """One launch of a linear-attention plan: its kernel in einsim.gpu.linear_kernels, warps, pipeline
+    stages and constexpr flags (the feature map, a jit function, apart)."""
+
+    kernel: str
+    warps: int
+    stages: int
+    flags: dict
+
+
+def linear_launches(plan: KernelPlan, shape: Shape, t: Tiling) -> tuple[LinearLaunch, ...]:
+    """The state, sum-or-scan and apply launches of a linear plan, as the runtime launches them and
+    einsim.gpu.inspect compiles them. The scan program handles one state row with 4 warps; the causal
+    apply pass takes the prefix state 32 rows at a time (the D x D state never in registers whole)."""
+    D = shape.D
+    apply = (
+        LinearLaunch("linear_causal_apply_kernel", t.num_warps, t.num_stages,
+                     dict(HEAD_DIM=D, BLOCK_M=t.block_m, BLOCK_N=t.block_n, STATE_ROWS=min(32, D)))
+        if plan.causal
+        else LinearLaunch("linear_apply_kernel", t.num_warps, t.num_stages, dict(HEAD_DIM=D, BLOCK_M=t.block_m))
+    )  # fmt: skip
+    return (
+        LinearLaunch("linear_state_kernel", t.num_warps, t.num_stages, dict(HEAD_DIM=D, BLOCK_N=t.block_n)),
+        LinearLaunch("linear_scan_kernel", 4, 3, dict(HEAD_DIM=D, CHUNK_BLOCK=SCAN_CHUNKS, TOTAL_ONLY=not plan.causal)),
+        apply,
+    )
+
+
 def kernel_flags(
     plan: KernelPlan, pk: PassKernel, shape: Shape, t: Tiling, *, tma: bool, warp_spec: bool, has_score_fn: bool
 ) -> dict:

@@ -28,6 +28,7 @@ from einsim.gpu.plan import (
     kernel_flags,
     launch_rows,
     linear_apply_programs,
+    linear_launches,
     persistent_applies,
     ws_applies,
     ws_verified,
@@ -250,7 +251,6 @@ def _prepare_linear(plan: KernelPlan, q, k, v, shape, tiling: Tiling | None):
     (non-causal) or prefix scan (causal), the apply pass; `prepare` has checked the shapes (a linear plan
     has no group rank, so K/V have as many heads as Q)."""
     from einsim.gpu import linear_kernels as lk
-    from einsim.gpu.linear_model import SCAN_CHUNKS
 
     if any(x.stride(3) != 1 for x in (q, k, v)):
         raise EinsimError("Linear attention needs a unit stride along the head dim of Q, K and V.")
@@ -263,28 +263,27 @@ def _prepare_linear(plan: KernelPlan, q, k, v, shape, tiling: Tiling | None):
     pz = torch.empty((B * H, slots, D), device=q.device, dtype=torch.float32)
     o = torch.empty_like(q)
     fn = triton_operator(plan.score_fns[0])
-    n_qt = triton.cdiv(NQ, t.block_m)
+    state, scan, apply = (
+        (getattr(lk, x.kernel), {**x.flags, "num_warps": x.warps, "num_stages": x.stages})
+        for x in linear_launches(plan, shape, t)
+    )
+    apply_grid = (triton.cdiv(NQ, t.block_m) if plan.causal else linear_apply_programs(shape, t, _sms(q)), B * H)
 
     def run() -> torch.Tensor:
-        lk.linear_state_kernel[(B * H, n_split)](
+        state[0][(B * H, n_split)](
             k, v, pkv, pz, k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1), v.stride(2), H, NK,
-            chunk, slots, HEAD_DIM=D, BLOCK_N=t.block_n, FEATURE_FN=fn, num_warps=t.num_warps,
-            num_stages=t.num_stages,
+            chunk, slots, FEATURE_FN=fn, **state[1],
         )  # fmt: skip
-        lk.linear_scan_kernel[(B * H, D)](
-            pkv, pz, n_split, slots, HEAD_DIM=D, CHUNK_BLOCK=SCAN_CHUNKS, TOTAL_ONLY=not plan.causal, num_warps=4
-        )  # fmt: skip
+        scan[0][(B * H, D)](pkv, pz, n_split, slots, **scan[1])
         if not plan.causal:
-            lk.linear_apply_kernel[(linear_apply_programs(shape, t, _sms(q)), B * H)](
+            apply[0][apply_grid](
                 q, o, pkv, pz, q.stride(0), q.stride(1), q.stride(2), o.stride(0), o.stride(1), o.stride(2), H, NQ,
-                slots, HEAD_DIM=D, BLOCK_M=t.block_m, FEATURE_FN=fn, num_warps=t.num_warps,
-                num_stages=t.num_stages,
+                slots, FEATURE_FN=fn, **apply[1],
             )  # fmt: skip
             return o
-        lk.linear_causal_apply_kernel[(n_qt, B * H)](
+        apply[0][apply_grid](
             q, k, v, o, pkv, pz, *q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *o.stride()[:3], H, NQ, NK, hi,
-            chunk, slots, HEAD_DIM=D, BLOCK_M=t.block_m, BLOCK_N=t.block_n, FEATURE_FN=fn, STATE_ROWS=min(32, D),
-            num_warps=t.num_warps, num_stages=t.num_stages,
+            chunk, slots, FEATURE_FN=fn, **apply[1],
         )  # fmt: skip
         return o
 
