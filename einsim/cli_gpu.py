@@ -4,7 +4,9 @@
 [--json] [--compile]` prints, per cascade, its kernels (one per pass, with the skeleton's flags) and the
 predicted DRAM bytes and time per kernel for the shape; a cascade the lowering cannot handle prints
 its error (the construct) and the command exits 2. `--compile` also compiles every kernel for sm_90 on
-the CPU and prints registers, shared memory and SASS counts (needs triton; no GPU). Neither needs torch.
+the CPU and prints registers, shared memory and SASS counts (needs triton; no GPU), and the prediction then
+uses them: linear attention's issue bound, and the SASS simulation of a program that has an SM to itself
+(decode). Neither needs torch.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def register(sub) -> None:
 def _gpu(args) -> int:
     from einsim.gpu.arch import ARCHS
     from einsim.gpu.lower import lower
-    from einsim.gpu.model import predict
+    from einsim.gpu.model import lone_programs, predict
     from einsim.gpu.plan import Shape, choose_tiling
 
     arch = ARCHS[args.arch]
@@ -70,7 +72,7 @@ def _gpu(args) -> int:
         t = choose_tiling(plan, shape)
         try:
             reports = None
-            if args.compile:  # the compiled kernels' facts also give linear attention its issue bound
+            if args.compile:  # the compiled kernels give linear attention its issue bound, decode its SASS timing
                 from einsim.gpu.inspect import compile_report
 
                 reports = compile_report(plan, shape, t)
@@ -107,6 +109,7 @@ def _gpu(args) -> int:
             / pr.seconds
             / 1e12,
         }
+        rec["lone_programs"] = lone_programs(plan, shape, t, arch)
         if reports is not None:
             rec["compiled"] = [str(r) for r in reports]
         out.append(rec)
@@ -131,5 +134,7 @@ def _gpu(args) -> int:
             print(f"  total {rec['predicted_ms']:.3f} ms = {rec['tflops']:.0f} TFLOP/s")
             if rec["variant"].startswith("linear") and "compiled" not in rec:
                 print("  (linear attention's kernels are issue-bound: add --compile for the time with that bound)")
+            elif rec["lone_programs"] and "compiled" not in rec:
+                print("  (each program has an SM to itself: add --compile to time it from its SASS, not Little's law)")
             print()
     return 2 if failed else 0

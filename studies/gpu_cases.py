@@ -385,17 +385,20 @@ def predict_case(case: Case, plans, arch):
         t = dataclasses.replace(t, lazy_rescale=True)
     if (plan.linear or plan.split_k) and not t.splits:  # the record pins the key chunks the launch used
         t = dataclasses.replace(t, splits=choose_splits(plan, shape, t, arch.sms)[0])
-    pr = predict(plan, shape, t, arch, compiled_reports(plan, shape, t))
+    pr = predict(plan, shape, t, arch, compiled_reports(plan, shape, t, arch))
     return pr, t
 
 
 _REPORTS: dict = {}
 
 
-def compiled_reports(plan, shape, t):
-    """The compiled kernels' facts (einsim.gpu.inspect) the model's issue bound uses — linear plans only,
+def compiled_reports(plan, shape, t, arch):
+    """The compiled kernels' facts (einsim.gpu.inspect) the model uses — for linear plans (the issue
+    bound) and launches whose programs each have an SM to themselves (the SASS simulation of decode) —
     cached per (plan, shape, tiling); None where they cannot be had (the interpreter, no ptxas)."""
-    if not plan.linear:
+    from einsim.gpu.model import lone_programs
+
+    if not (plan.linear or lone_programs(plan, shape, t, arch)):
         return None
     key = (plan, shape, t)
     if key not in _REPORTS:

@@ -48,7 +48,8 @@ def current_prediction(rec: dict, plans: dict):
     splits = int(t[8]) if len(t) > 8 else 0
     heavy = len(t) > 9 and bool(t[9])  # runs before heavy-first causal launches (run 10) recorded no flag
     tiling = Tiling(*t[:5], lazy_rescale=bool(lazy), tma=tma, warp_specialize=ws, splits=splits, heavy_first=heavy)
-    return predict(plans[f], shape, tiling, arch_for(rec["card"]), compiled_reports(plans[f], shape, tiling))
+    arch = arch_for(rec["card"])
+    return predict(plans[f], shape, tiling, arch, compiled_reports(plans[f], shape, tiling, arch))
 
 
 def _shape_key(r: dict) -> tuple:

@@ -50,6 +50,11 @@ class GpuArch:
     #: flight ((stages - 1) K/V tiles) per latency (Little's law), which binds when few programs run
     #: (decode of one sequence); fitted to run 9 (B=1 decode, 8-32 programs: 2.39-2.49 µs on the H200)
     load_latency_s: float = 2.4e-6
+    #: a global load's latency in the SASS issue simulation of a program alone on an SM (einsim.gpu.sass,
+    #: used with compiled reports where programs <= SMs): 1300 cycles at 1.98 GHz, fitted to the one
+    #: decode launch whose loads are exposed (BLOCK_N 128, 2 stages: 0.890 ms, H100, notes_gpu.md v11);
+    #: the other decode settings are bound by instruction issue and check it out of sample
+    sass_load_latency_s: float = 6.566e-7
     #: one block-wide decision per K/V tile (lazy rescaling: does any row's max grow by more than 2^8?)
     #: is a cross-warp reduction through shared memory and a barrier that the program's warps wait at;
     #: co-resident programs fill the wait. Fitted to run 2 (median over its 24 compute-bound lazy

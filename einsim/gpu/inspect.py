@@ -21,7 +21,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from einsim.errors import EinsimError
 from einsim.gpu.plan import (
@@ -35,6 +35,8 @@ from einsim.gpu.plan import (
     linear_launches,
     ws_applies,
 )
+from einsim.gpu.sass import loop_span
+from einsim.gpu.sass import parse as parse_sass
 
 SASS_OPS = ("HGMMA", "MUFU.EX2", "FFMA", "FMUL", "BAR.SYNC")
 
@@ -54,6 +56,8 @@ class KernelReport:
     #: static count of the rest (issued once per program: prologue, epilogue, unrolled loops)
     loop_instructions: int = 0
     other_instructions: int = 0
+    #: the parsed SASS (einsim.gpu.sass): what the model's lone-program issue simulation runs
+    instructions: tuple = field(default=(), repr=False, compare=False)
 
     def __str__(self) -> str:
         ops = " ".join(f"{k}={v}" for k, v in self.sass_counts.items())
@@ -102,27 +106,19 @@ def _compile(label: str, src, warps: int, stages: int, sm: int) -> KernelReport:
     regs = int(re.search(r"REG:(\d+)", usage).group(1))
     stack = int(re.search(r"STACK:(\d+)", usage).group(1))
     counts = {op: len(re.findall(rf"\b{re.escape(op)}\b", sass)) for op in SASS_OPS}
+    instructions = parse_sass(sass)
     loop, total = loop_body(sass)
     return KernelReport(
-        label, regs, int(k.metadata.shared), stack, counts, int(k.metadata.num_warps), loop, total - loop
+        label, regs, int(k.metadata.shared), stack, counts, int(k.metadata.num_warps), loop, total - loop, instructions
     )
 
 
 def loop_body(sass: str) -> tuple[int, int]:
     """(instructions in the longest backward-branch loop, all instructions) of a SASS listing, NOPs and the
     final self-branch excluded: a loop is the span from a backward branch's target to the branch."""
-    ins = []
-    for line in sass.splitlines():
-        m = re.match(r"\s*/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;", line)
-        if m and not m.group(2).startswith("NOP"):
-            ins.append((int(m.group(1), 16), m.group(2)))
-    loop = 0
-    for addr, text in ins:
-        m = re.search(r"\bBRA\s+(0x[0-9a-f]+)", text)
-        if m and int(m.group(1), 16) < addr:
-            start = int(m.group(1), 16)
-            loop = max(loop, sum(1 for a, _ in ins if start <= a <= addr))
-    return loop, len(ins)
+    ins = parse_sass(sass)
+    lo, hi = loop_span(ins)
+    return hi - lo + 1, len(ins)
 
 
 def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None, sm: int = 90) -> list[KernelReport]:

@@ -29,6 +29,10 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   DRAM bytes over the measured copy bandwidth — or, with few programs (decode of one sequence), over
   what they keep in flight per load latency (Little's law) — plus a launch cost. Resident programs per SM come from
   shared memory and a register estimate (checked against ptxas, einsim.gpu.inspect).
+- Lone programs. Given the compiled kernels (`reports`, einsim.gpu.inspect) and no more programs than SMs
+  (decode), each program has an SM to itself and its time is simulated from its SASS (einsim.gpu.sass:
+  instruction issue, scoreboard waits, and the global-load latency its software pipeline exposes); that
+  replaces Little's law, and DRAM bytes move at the copy bandwidth.
 Constants marked "fitted" in einsim.gpu.arch were fitted to run 1 of studies/gpu_benchmark.py on an
 H200 and checked against runs 2-5 (studies/notes_gpu.md); the re-stream factor of v1-v5 (1.3 per wave,
 fitted) is replaced by the lockstep wave count (v6); lazy rescaling's barrier wait is fitted to run 2
@@ -54,6 +58,7 @@ from einsim.gpu.plan import (
     persistent_applies,
     ws_applies,
 )
+from einsim.gpu.sass import lone_program_cycles
 
 
 @dataclass(frozen=True)
@@ -228,10 +233,21 @@ def _makespan_factor(work: list[float], slots: int) -> float:
     return max(free) / (total / slots)
 
 
+def lone_programs(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch) -> bool:
+    """Whether every program of the launch has an SM to itself: no more programs (query tiles x batch x
+    head programs x key chunks) than SMs, and not a persistent launch (whose programs loop over jobs)."""
+    if plan.linear or persistent_applies(plan, t):
+        return False
+    rows, hp = launch_rows(shape, t)
+    n_split, _ = choose_splits(plan, shape, t, arch.sms)
+    return math.ceil(rows / t.block_m) * shape.B * hp * n_split <= arch.sms
+
+
 def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, reports=None) -> Prediction:
     """Predicted DRAM bytes and time of every kernel of `plan` at `shape` on `arch`. `reports` (the
-    compiled kernels' facts from einsim.gpu.inspect.compile_report) add an instruction-issue bound to
-    linear attention's kernels (einsim.gpu.linear_model); other plans do not use them."""
+    compiled kernels' facts from einsim.gpu.inspect.compile_report, one per pass kernel) add an
+    instruction-issue bound to linear attention's kernels (einsim.gpu.linear_model) and, where every
+    program has an SM to itself (`lone_programs`), the simulated time of a program (einsim.gpu.sass)."""
     if plan.linear:
         from einsim.gpu.linear_model import predict_linear
 
@@ -248,12 +264,14 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
     work = _program_work(plan, t, tiles_q, shape.B * hp, n_split, chunk)
     persistent = persistent_applies(plan, t)
     launched = min(programs, arch.sms * t.persistent) if persistent else programs
+    lone = reports is not None and lone_programs(plan, shape, t, arch)
+    load_latency_cycles = round(arch.sass_load_latency_s * arch.clock_hz)
     points = float(tiles) * t.block_m * t.block_n
     q_bytes = shape.B * shape.H * shape.N_Q * shape.D * elt
     stat_bytes = shape.B * shape.H * shape.N_Q * 4
     kv_head = shape.N_KV * shape.D * elt
     costs = []
-    for pk in plan.kernels:
+    for i, pk in enumerate(plan.kernels):
         occ = ctas_per_sm(pk, shape, t, arch, warp_specialized=t.warp_specialize and ws_applies(plan, shape, t))
         slots = min(occ * arch.sms, launched) if persistent else occ * arch.sms
         mma = points * 2 * shape.D * pk.dots
@@ -298,6 +316,11 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
         # a program keeps (stages - 1) K/V tiles in flight: with few programs that, not HBM, binds
         inflight = max(1, t.num_stages - 1) * t.block_n * shape.D * elt * (1 + int(pk.do_pv))
         bw = min(arch.hbm_copy_bw, min(programs, slots) * inflight / arch.load_latency_s)
+        if lone:  # a program alone on its SM, simulated from its SASS: issue and exposed load latency
+            rep = reports[i]
+            fixed, per = lone_program_cycles(rep.instructions, max(1, rep.warps // 4), load_latency_cycles)
+            compute = max(compute, (fixed + max(work) * per) / arch.clock_hz)
+            bw = arch.hbm_copy_bw
         dram_s = (reads + writes) / bw
         seconds = max(compute, l2_s, dram_s) + arch.launch_s
         costs.append(

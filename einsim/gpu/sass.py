@@ -1,0 +1,232 @@
+"""Issue timing of one program from its SASS (pure Python: no GPU, no triton).
+
+Input: the SASS listing of a compiled kernel (`cuobjdump --dump-sass`, as einsim.gpu.inspect produces
+it, with each instruction's two 64-bit encoding words), the warps of one program, the trip count of its
+main loop and a global-load latency in cycles. Output: the cycles one program takes on an SM it has to
+itself — the launch regime of decode, where there are fewer programs than SMs.
+
+Model (Hopper, sm_90), one SM sub-partition (SMSP) simulated cycle by cycle: a program's warps are spread
+evenly over the four SMSPs, which run the same code in step.
+- Each instruction's control code — the high encoding word's bits 41-57, as ptxas writes them: stall
+  count, write and read scoreboard barrier, wait mask — carries the fixed-latency dependencies the compiler
+  resolved: a warp issues its next instruction `stall` cycles later at the earliest, and not before every
+  scoreboard barrier in its wait mask is released.
+- Variable-latency results release their barrier after a latency by class (`VARIABLE_LATENCY_CYCLES`,
+  round figures of public Hopper microbenchmarks; global loads take the `load_latency` argument).
+- cp.async groups (LDGSTS ... LDGDEPBAR; `DEPBAR.LE SB0, n`): a group completes a load latency after its
+  last copy was issued; DEPBAR waits until at most n groups are outstanding (the software pipeline's
+  stages). wgmma (HGMMA) holds the tensor pipe; `WARPGROUP.DEPBAR` waits for the last one to finish.
+- One instruction issues per cycle, from the warp that issued last if it can (greedy), else the first
+  ready one; each pipe accepts a warp instruction every `PIPE_CYCLES` cycles (fp32 32 lanes, integer 16,
+  MUFU and conversions 4, mma.sync one m16n8k16 per 8 cycles, shared/global memory instructions one per
+  32 bytes: the SM's 128 bytes per cycle shared by four SMSPs).
+- `BAR.SYNC` waits for the program's warps on the SMSP (the other SMSPs are in step).
+- The main loop is the longest backward-branch span (`loop_span`); the program runs the code before it
+  once, the loop `iterations` times and the code after it once (straight-line: every other instruction
+  counts once, as einsim.gpu.inspect counts them).
+Not modelled: co-resident programs and contention for L2/DRAM bandwidth (the GPU model's other terms),
+instruction-cache misses, bank conflicts and divergence.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+#: cycles before a variable-latency result's scoreboard barrier is released (global loads: the argument)
+VARIABLE_LATENCY_CYCLES = {
+    "LDS": 30,
+    "LDSM": 30,
+    "STS": 20,
+    "SHFL": 25,
+    "MUFU": 20,
+    "HMMA": 32,
+    "S2R": 25,
+    "S2UR": 25,
+    "LDC": 30,
+    "ULDC": 30,
+    "R2UR": 12,
+    "MATCH": 20,
+    "ATOMS": 30,
+    "F2F": 12,
+    "I2F": 12,
+    "F2I": 12,
+    "I2FP": 12,
+    "F2IP": 12,
+    "POPC": 12,
+    "FLO": 12,
+    "BREV": 12,
+}
+#: other variable-latency instructions (stores, async copies' register reads, ...)
+DEFAULT_LATENCY_CYCLES = 20
+#: a read barrier (the source registers may be overwritten) is released this many cycles after issue
+READ_LATENCY_CYCLES = 8
+#: wgmma results are ready this long after the tensor pipe finishes
+HGMMA_DRAIN_CYCLES = 20
+GLOBAL_LOADS = ("LDG", "LD", "LDL", "ATOM")
+_FP32 = {"FFMA", "FMUL", "FADD", "FMNMX", "FSETP", "FCHK", "FRND", "DADD", "DMUL", "DFMA"}
+_INT = {
+    "IMAD", "IADD3", "ISETP", "LOP3", "SHF", "SEL", "PRMT", "LEA", "VIADD", "IABS", "IMNMX", "FSEL", "P2R", "R2P",
+    "PLOP3", "MOV", "CS2R", "SGXT", "BMSK", "IADD", "VOTE", "F2FP", "HSETP2", "HADD2", "HMUL2", "HFMA2", "FSWZADD",
+    "MOV32I",
+}  # fmt: skip
+_XU = {"MUFU", "F2F", "I2F", "F2I", "I2FP", "F2IP", "POPC", "FLO", "BREV"}
+_MEMORY = {
+    "LDS", "STS", "LDSM", "STSM", "SHFL", "LDG", "STG", "LDGSTS", "ATOMS", "RED", "ATOM", "LDL", "STL", "LD", "ST"
+}  # fmt: skip
+#: cycles a pipe is busy per warp instruction on one SMSP
+PIPE_CYCLES = {"fp32": 1, "int": 2, "uniform": 1, "xu": 8, "mma": 8}
+
+
+@dataclass(frozen=True)
+class Instr:
+    """One SASS instruction: address, opcode (with modifiers), text, and its control code."""
+
+    addr: int
+    op: str
+    text: str
+    stall: int
+    write_bar: int  # 7: none
+    read_bar: int  # 7: none
+    wait_mask: int
+
+    @property
+    def base(self) -> str:
+        return self.op.split(".")[0]
+
+
+def parse(sass: str) -> tuple[Instr, ...]:
+    """The instructions of a SASS listing in address order (NOPs dropped), with the control code decoded
+    from the second encoding word (the line after the instruction)."""
+    lines = sass.splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        m = re.match(r"\s*/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;\s*(?:/\* (0x[0-9a-f]+) \*/)?", line)
+        if not m or m.group(2).startswith("NOP"):
+            continue
+        nxt = re.search(r"/\* (0x[0-9a-f]+) \*/", lines[i + 1]) if i + 1 < len(lines) else None
+        text = m.group(2)
+        op = re.sub(r"^@!?U?P[T0-9]+\s+", "", text).split()[0]
+        ctrl = (1, 7, 7, 0)  # a listing without encodings: no stall, no scoreboard
+        if nxt and m.group(3):
+            hi = int(nxt.group(1), 16)
+            ctrl = (hi >> 41) & 0xF, (hi >> 46) & 7, (hi >> 49) & 7, (hi >> 52) & 0x3F
+        out.append(Instr(int(m.group(1), 16), op, text, *ctrl))
+    return tuple(out)
+
+
+def loop_span(ins: tuple[Instr, ...]) -> tuple[int, int]:
+    """Indices (first, last) of the longest backward-branch loop — the span from a branch's target back
+    up to the branch — or (0, -1) if there is none. The final self-branch is not a loop."""
+    best = (0, 0, -1)
+    for x in ins:
+        m = re.search(r"\bBRA\s+(0x[0-9a-f]+)", x.text)
+        if m and int(m.group(1), 16) < x.addr:
+            start = int(m.group(1), 16)
+            idx = [j for j, y in enumerate(ins) if start <= y.addr <= x.addr]
+            if len(idx) > best[0]:
+                best = (len(idx), idx[0], idx[-1])
+    return best[1], best[2]
+
+
+def _pipe(x: Instr) -> tuple[str, int]:
+    b = x.base
+    if b in _FP32:
+        return "fp32", PIPE_CYCLES["fp32"]
+    if b.startswith("U") or b == "R2UR":
+        return "uniform", PIPE_CYCLES["uniform"]
+    if b in _INT:
+        return "int", PIPE_CYCLES["int"]
+    if b in _XU:
+        return "xu", PIPE_CYCLES["xu"]
+    if b == "HMMA":
+        return "mma", PIPE_CYCLES["mma"]
+    if b == "HGMMA":
+        m = re.search(r"HGMMA\.64x(\d+)x", x.op)
+        return "mma", (int(m.group(1)) if m else 64) // 2
+    if b in _MEMORY:
+        m = re.search(r"\.(8|16|32|64|128)\b", x.op)
+        width_bytes = int(m.group(1)) // 8 if m else 4
+        if b == "LDSM":
+            m = re.search(r"\.x(\d)", x.op)
+            width_bytes = 4 * (int(m.group(1)) if m else 4)
+        return "memory", max(1, 32 * width_bytes // 32)
+    return "", 0
+
+
+def _latency(x: Instr, load_latency: int) -> int:
+    if x.base in GLOBAL_LOADS:
+        return load_latency
+    return VARIABLE_LATENCY_CYCLES.get(x.base, DEFAULT_LATENCY_CYCLES)
+
+
+def program_cycles(ins: tuple[Instr, ...], warps: int, iterations: int, load_latency: int) -> int:
+    """Cycles for `warps` warps (one SMSP's share of one program) to run the code before the main loop,
+    the loop `iterations` times and the code after it, alone on the SMSP."""
+    lo, hi = loop_span(ins)
+    seq = ins[:lo] + ins[lo : hi + 1] * max(0, iterations) + ins[hi + 1 :] if hi >= lo else ins
+    n = len(seq)
+    pc, ready = [0] * warps, [0] * warps
+    bars = [[0] * 6 for _ in range(warps)]
+    tensor_done = [0] * warps
+    groups: list[list[int]] = [[] for _ in range(warps)]
+    open_group = [0] * warps
+    pipe_free: dict[str, int] = {}
+    arrived: set[int] = set()
+    cycle, last = 0, 0
+    while min(pc) < n:
+        for w in [last, *(v for v in range(warps) if v != last)]:
+            if pc[w] >= n or ready[w] > cycle:
+                continue
+            x = seq[pc[w]]
+            if x.base == "BAR" and "SYNC" in x.op:
+                arrived.add(w)
+                if len(arrived) < warps:
+                    ready[w] = cycle + 1
+                    continue
+                for v in range(warps):
+                    pc[v], ready[v] = pc[v] + 1, cycle + 2
+                arrived.clear()
+                continue
+            if any(bars[w][b] > cycle for b in range(6) if x.wait_mask >> b & 1):
+                continue
+            if x.base == "WARPGROUP" and "DEPBAR" in x.op and tensor_done[w] > cycle:
+                continue
+            if x.base == "DEPBAR":
+                m = re.search(r"SB0,\s*(0x[0-9a-f]+|\d+)", x.text)
+                keep = int(m.group(1), 0) if m else 0
+                waited = groups[w][: len(groups[w]) - keep] if keep else groups[w]
+                if waited and max(waited) > cycle:
+                    continue
+            pipe, busy = _pipe(x)
+            if pipe and pipe_free.get(pipe, 0) > cycle:
+                continue
+            if pipe:
+                pipe_free[pipe] = cycle + busy
+            if x.write_bar != 7:
+                bars[w][x.write_bar] = cycle + _latency(x, load_latency)
+            if x.read_bar != 7:
+                bars[w][x.read_bar] = cycle + READ_LATENCY_CYCLES
+            if x.base == "HGMMA":
+                tensor_done[w] = max(tensor_done[w], cycle) + busy + HGMMA_DRAIN_CYCLES
+            elif x.base == "LDGSTS":
+                open_group[w] = max(open_group[w], cycle + load_latency)
+            elif x.base == "LDGDEPBAR":
+                groups[w].append(open_group[w])
+                open_group[w] = 0
+            ready[w] = cycle + max(x.stall, 1)
+            pc[w] += 1
+            last = w
+            break
+        cycle += 1
+    return cycle
+
+
+@functools.lru_cache(maxsize=256)
+def lone_program_cycles(ins: tuple[Instr, ...], warps: int, load_latency: int) -> tuple[float, float]:
+    """(fixed cycles, cycles per loop iteration) of one program alone on an SM: simulated at 2 and 6
+    iterations (the steady state of the software pipeline), so n iterations take fixed + n·per."""
+    a, b = program_cycles(ins, warps, 2, load_latency), program_cycles(ins, warps, 6, load_latency)
+    per = (b - a) / 4
+    return a - 2 * per, per

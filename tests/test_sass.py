@@ -1,0 +1,128 @@
+"""einsim.gpu.sass: the control-code decoding and the one-program issue simulation, on hand-made SASS
+whose cycle counts are worked out by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from einsim.gpu.sass import (
+    PIPE_CYCLES,
+    READ_LATENCY_CYCLES,
+    VARIABLE_LATENCY_CYCLES,
+    Instr,
+    lone_program_cycles,
+    loop_span,
+    parse,
+    program_cycles,
+)
+
+NONE = 7  # no scoreboard barrier
+
+
+def _hi(stall=1, wbar=NONE, rbar=NONE, wait=0) -> int:
+    """The high encoding word with a control code (bits 41-57 as ptxas writes them)."""
+    return (stall << 41) | (wbar << 46) | (rbar << 49) | (wait << 52)
+
+
+def _listing(rows) -> str:
+    """A cuobjdump-style listing: (address, instruction, control fields) -> two lines per instruction."""
+    out = []
+    for addr, text, ctrl in rows:
+        out.append(f"        /*{addr:04x}*/                   {text} ;      /* 0x0000000000007a02 */")
+        out.append(f"                                                       /* 0x{_hi(**ctrl):016x} */")
+    return "\n".join(out)
+
+
+def _ins(op, stall=1, wbar=NONE, rbar=NONE, wait=0, text=None, addr=0) -> Instr:
+    return Instr(addr, op, text or op, stall, wbar, rbar, wait)
+
+
+def test_parse_decodes_the_control_code():
+    sass = _listing(
+        [
+            (0x0, "LDS R4, [R2]", dict(stall=2, wbar=0)),
+            (0x10, "NOP", {}),
+            (0x20, "@P0 FADD R5, R4, R4", dict(stall=4, rbar=3, wait=0b000001)),
+        ]
+    )
+    lds, fadd = parse(sass)
+    assert (lds.addr, lds.op, lds.stall, lds.write_bar, lds.read_bar, lds.wait_mask) == (0, "LDS", 2, 0, NONE, 0)
+    got = (fadd.addr, fadd.op, fadd.stall, fadd.write_bar, fadd.read_bar, fadd.wait_mask)
+    assert got == (0x20, "FADD", 4, NONE, 3, 1)
+    assert fadd.base == "FADD"
+
+
+def test_parse_without_encodings_means_no_stall_and_no_scoreboard():
+    (x,) = parse("        /*0000*/                   IMAD R2, R3, R4, RZ ;")
+    assert (x.stall, x.write_bar, x.read_bar, x.wait_mask) == (1, NONE, NONE, 0)
+
+
+def test_loop_span_is_the_longest_backward_branch():
+    ins = (
+        _ins("MOV", addr=0x0),
+        _ins("IMAD", addr=0x10),
+        _ins("FADD", addr=0x20),
+        _ins("BRA", text="@P0 BRA 0x10", addr=0x30),
+        _ins("EXIT", addr=0x40),
+        _ins("BRA", text="BRA 0x50", addr=0x50),  # the final self-branch: not a loop
+    )
+    assert loop_span(ins) == (1, 3)
+    assert loop_span(ins[:3]) == (0, -1)
+
+
+def test_stall_counts_and_the_fp32_pipe():
+    # three independent FADDs, one cycle apart: issued at 0, 1, 2
+    assert program_cycles((_ins("FADD"),) * 3, 1, 0, 100) == 3
+    # a stall count of 4 after the first: issued at 0, 4, 5
+    assert program_cycles((_ins("FADD", stall=4), _ins("FADD"), _ins("FADD")), 1, 0, 100) == 6
+
+
+def test_the_integer_pipe_takes_two_cycles_per_warp_instruction():
+    # IMADs at 0, 2, 4 (16 lanes per SMSP), even with a stall count of 1
+    assert PIPE_CYCLES["int"] == 2
+    assert program_cycles((_ins("IMAD"),) * 3, 1, 0, 100) == 5
+
+
+def test_a_scoreboard_wait_lasts_the_producers_latency():
+    # LDS sets barrier 0 at cycle 0; the FADD waiting on it issues at the shared-memory latency
+    lds = _ins("LDS", wbar=0)
+    use = _ins("FADD", wait=0b1)
+    assert program_cycles((lds, use), 1, 0, 100) == VARIABLE_LATENCY_CYCLES["LDS"] + 1
+    # a global load takes the load latency argument
+    assert program_cycles((_ins("LDG", wbar=2), _ins("FADD", wait=0b100)), 1, 0, 250) == 251
+    # a read barrier is released sooner
+    assert program_cycles((_ins("STS", rbar=1), _ins("IMAD", wait=0b10)), 1, 0, 100) == READ_LATENCY_CYCLES + 1
+
+
+def test_cp_async_groups_wait_at_depbar_for_all_but_the_newest():
+    copy, commit = _ins("LDGSTS"), _ins("LDGDEPBAR")
+    wait0 = _ins("DEPBAR", text="DEPBAR.LE SB0, 0x0")
+    wait1 = _ins("DEPBAR", text="DEPBAR.LE SB0, 0x1")
+    # one group (copy at 0, done at 300): DEPBAR.LE SB0, 0 waits for it -> issued at 300
+    assert program_cycles((copy, commit, wait0), 1, 0, 300) == 301
+    # two groups (copies at 0 and 4: a copy of 4 bytes per lane holds the memory pipe 4 cycles, done at 300
+    # and 304): keeping one outstanding waits only for the first -> 300; waiting for both -> 304
+    assert program_cycles((copy, commit, copy, commit, wait1), 1, 0, 300) == 301
+    assert program_cycles((copy, commit, copy, commit, wait0), 1, 0, 300) == 305
+
+
+def test_two_warps_share_the_issue_slot_and_meet_at_the_barrier():
+    # each warp: FADD (stall 3), BAR.SYNC, FADD. Warp 0 issues at 0, warp 1 at 1; both reach the barrier
+    # (warp 0 at 3, warp 1 at 4), released at 4 and ready at 6; the FADDs issue at 6 and 7
+    body = (_ins("FADD", stall=3), _ins("BAR.SYNC.DEFER_BLOCKING", text="BAR.SYNC.DEFER_BLOCKING 0x0"), _ins("FADD"))
+    assert program_cycles(body, 2, 0, 100) == 8
+
+
+def test_the_loop_runs_its_iterations_and_lone_cycles_are_linear_in_them():
+    # before the loop: one FADD; the loop: an LDG whose result the next FADD waits for, then the branch
+    ins = (
+        _ins("FADD", addr=0x0),
+        _ins("LDG", wbar=0, addr=0x10),
+        _ins("FADD", wait=0b1, addr=0x20),
+        _ins("BRA", text="@P0 BRA 0x10", addr=0x30),
+        _ins("EXIT", addr=0x40),
+    )
+    # per iteration: LDG at t, FADD at t + 50, BRA at t + 51, next LDG at t + 52
+    assert program_cycles(ins, 1, 3, 50) == 1 + 3 * 52 + 1
+    fixed, per = lone_program_cycles(ins, 1, 50)
+    assert per == pytest.approx(52) and fixed + 3 * per == pytest.approx(program_cycles(ins, 1, 3, 50))
