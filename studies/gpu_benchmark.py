@@ -199,6 +199,17 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             Case(v + f"-decode-bn{bn}-s{st}", 1, 8, 8, 1, 65536, 128, False, cascade=f, group="decode",
                  tiling=(16, bn, 4, st, True))
         )  # fmt: skip
+    # registered before run 26 (notes v11): settings the SASS simulation of a lone program (einsim.gpu.sass)
+    # was not fitted on — 2 stages at BLOCK_N 64 and 32 (loads exposed), 8 warps, and head dim 64
+    for bn, st, w, d in [] if interpret or not one else [(64, 2, 4, 128), (32, 2, 4, 128), (128, 3, 8, 128)]:
+        v, f = one[0]
+        cases.append(
+            Case(v + f"-decode-bn{bn}-s{st}-w{w}", 1, 8, 8, 1, 65536, d, False, cascade=f, group="decode",
+                 tiling=(16, bn, w, st, True))
+        )  # fmt: skip
+    for B, H, m, d in [] if interpret or not one else [(1, 8, 65536, 64), (1, 32, 32768, 64)]:
+        v, f = one[0]
+        cases.append(Case(v + "-decode", B, H, H, 1, m, d, False, cascade=f, group="decode", profile=True))
     # GQA prefill and decode over a KV cache (H = 32 query heads on G = 8 K/V heads). Without a grouped
     # cascade in the library, decode runs the plain plans with as many K/V heads as query heads.
     grouped = [(v, f, False) for v, f in einsim_variants(False, True)]

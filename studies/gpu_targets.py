@@ -8,10 +8,14 @@ makes a ratio to cuDNN depend on which ran when. Here every target shape (N ∈ 
 flash in turn, `--rounds` times, on inputs made once per shape (checked once against float64); it
 reports the median TFLOP/s of each and the median over rounds of the per-round ratios. Writes
 `gpu_targets.json` under --out and prints the table.
+`--launches tile,dealt,bm256` (notes v11) adds the 1-pass kernel under other launches to the alternation,
+as `1-pass@NAME`: a program per tile or persistent programs dealt their jobs round-robin (D=128), one
+256-row 16-warp program per SM (D=64).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import sys
@@ -34,12 +38,27 @@ from studies.gpu_cases import (  # noqa: E402
 )
 
 VARIANTS = ("1-pass", "sdpa-cudnn", "sdpa-flash")
+#: launch name -> (head dims it applies to, Tiling fields replaced in the default tiling)
+LAUNCHES = {
+    "tile": ((128,), {"persistent": 0}),
+    "dealt": ((128,), {"persistent": 1}),
+    "bm256": ((64,), {"block_m": 256, "num_warps": 16}),
+}
+
+
+def _launch_tiling(plans, cascade: str, B: int, H: int, n: int, d: int, name: str) -> tuple:
+    from einsim.gpu.plan import Shape, choose_tiling
+
+    plan = next(p for f, p in plans.values() if f == cascade)
+    return dataclasses.astuple(dataclasses.replace(choose_tiling(plan, Shape(B, H, n, n, d)), **LAUNCHES[name][1]))
 
 
 def main(argv=None) -> None:
     ap = probe_parser(__doc__, 270.0)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--launches", default="", help="comma-separated: " + ", ".join(LAUNCHES))
     args = ap.parse_args(argv)
+    launches = [x for x in args.launches.split(",") if x]
     import torch
 
     t0 = time.time()
@@ -52,15 +71,19 @@ def main(argv=None) -> None:
             break
         B, H = 16384 // n, 2048 // d
         cases = {v: Case(v, B, H, H, n, n, d, causal, cascade=files[causal] if v == "1-pass" else "") for v in VARIANTS}
+        for name in (x for x in launches if d in LAUNCHES[x][0]):
+            t = _launch_tiling(plans, files[causal], B, H, n, d, name)
+            cases[f"1-pass@{name}"] = Case(f"1-pass@{name}", B, H, H, n, n, d, causal, cascade=files[causal], tiling=t)
+        variants = tuple(cases)
         rec = {"card": env["card"], "B": B, "H": H, "N": n, "D": d, "causal": causal, "dtype": "bf16", "ms": {}}
         try:
-            rec["rel_err"] = check(cases["1-pass"], plans, "cuda", seed=3)
+            rec["rel_err"] = {v: check(c, plans, "cuda", seed=3) for v, c in cases.items() if c.cascade}
             runs = {}
             for v, c in cases.items():
                 q, k, v_ = make_inputs(c, 42, "cuda")
                 runs[v] = make_fn(c, plans, q, k, v_)[0]
             for r in range(args.rounds):
-                order = VARIANTS if r % 2 == 0 else VARIANTS[::-1]  # alternate who goes first
+                order = variants if r % 2 == 0 else variants[::-1]  # alternate who goes first
                 for v in order:
                     rec["ms"].setdefault(v, []).append(bench(runs[v], "cuda"))
             fl = flops(cases["1-pass"])
@@ -69,6 +92,11 @@ def main(argv=None) -> None:
                 ratios = [b / a for a, b in zip(rec["ms"]["1-pass"], rec["ms"][ref])]
                 rec[f"ratio_{ref}"] = statistics.median(ratios)
                 rec[f"ratio_{ref}_range"] = [min(ratios), max(ratios)]
+            for v in (x for x in variants if "@" in x):  # other launches over the default, per round
+                rec[f"ratio_{v}"] = statistics.median(a / b for a, b in zip(rec["ms"]["1-pass"], rec["ms"][v]))
+                rec[f"ratio_{v}_cudnn"] = statistics.median(
+                    b / a for a, b in zip(rec["ms"][v], rec["ms"]["sdpa-cudnn"])
+                )
             del runs
         except Exception as e:  # noqa: BLE001
             rec["error"] = repr(e)[:300]
@@ -80,9 +108,15 @@ def main(argv=None) -> None:
             f"cuDNN {tf.get('sdpa-cudnn', 0):5.0f}  flash {tf.get('sdpa-flash', 0):5.0f} TF/s | "
             f"x cuDNN {rec.get('ratio_sdpa-cudnn', 0):.2f} "
             f"{rec.get('ratio_sdpa-cudnn_range', '')}  x flash {rec.get('ratio_sdpa-flash', 0):.2f} "
-            f"err {rec.get('rel_err', float('nan')):.1e} {rec.get('error', '')[:100]}",
+            f"err {max(rec.get('rel_err', {}).values(), default=float('nan')):.1e} {rec.get('error', '')[:100]}",
             flush=True,
         )
+        for v in (x for x in rec.get("ms", {}) if "@" in x):
+            print(
+                f"    {v:>14}: {tf.get(v, 0):5.0f} TF/s, x default {rec.get(f'ratio_{v}', 0):.3f}, "
+                f"x cuDNN {rec.get(f'ratio_{v}_cudnn', 0):.2f}",
+                flush=True,
+            )
         save_probe(args.out, "gpu_targets.json", env, recs, rounds=args.rounds)
 
 
