@@ -20,6 +20,19 @@ from . import cascades as C
 LIB = Path(__file__).resolve().parents[2] / "workloads" / "cascades"
 
 
+def _run_compiled(code: str, timeout: int = 300) -> None:
+    """Run `code` (with LIB, the cascade library's path, defined) in compiled mode in a subprocess — ptxas
+    from the triton wheel, no GPU — and check that it printed ok; skip where the wheel has no ptxas."""
+    import triton
+
+    if not os.path.exists(os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")):
+        pytest.skip("triton wheel without the NVIDIA backend's ptxas")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    code = f"LIB = {str(LIB)!r}\n" + code
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+
+
 def _plan(text):
     return lower(einsim.parse(text))
 
@@ -276,14 +289,7 @@ assert 96 <= eager.registers <= 128, eager  # ncu on the H200: 113
 assert lazy.sass_counts["BAR.SYNC"] > eager.sass_counts["BAR.SYNC"]
 print("ok")
 """
-    import triton
-
-    if not os.path.exists(os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")):
-        pytest.skip("triton wheel without the NVIDIA backend's ptxas")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    code = f"LIB_FA2 = {str(LIB / 'cascade5_fa2.ein')!r}\n" + code
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+    _run_compiled(f"LIB_FA2 = {str(LIB / 'cascade5_fa2.ein')!r}\n" + code)
 
 
 def test_linear_attention_kernels_compile_for_hopper():
@@ -323,13 +329,7 @@ for kern, ptrs, mma in kernels:
     print(kern.__name__, re.search(r"REG:(\\d+)", usage).group(1), c.metadata.shared)
 print("ok")
 """
-    import triton
-
-    if not os.path.exists(os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")):
-        pytest.skip("triton wheel without the NVIDIA backend's ptxas")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+    _run_compiled(code)
 
 
 def test_linear_attention_model_golden():
@@ -417,15 +417,7 @@ assert all(r.spill_stores == 0 and r.loop_instructions > 0 for r in (state, scan
 assert state.loop_instructions > state.other_instructions and state.sass_counts["HGMMA"] > 0, state
 print("ok")
 """
-    import triton
-
-    if not os.path.exists(os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")):
-        pytest.skip("triton wheel without the NVIDIA backend's ptxas")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    out = subprocess.run(
-        [sys.executable, "-c", f"LIB = {str(LIB)!r}\n" + code], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+    _run_compiled(code)
 
 
 def test_loop_body_reads_the_backward_branch():
@@ -550,14 +542,7 @@ two = compile_report(lower(einsim.parse_file(LIB + '/twopass_deferred.ein')), sh
 assert all(k.warps == 4 for k in two), two
 print("ok")
 """
-    import triton
-
-    if not os.path.exists(os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")):
-        pytest.skip("triton wheel without the NVIDIA backend's ptxas")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    code = f"LIB = {str(LIB)!r}\n" + code
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+    _run_compiled(code)
 
 
 def test_lone_programs_are_timed_from_their_sass():
@@ -616,15 +601,7 @@ assert abs(ms[128, 4] / ms[128, 3] - 1) < 0.03, ms
 assert ms[32, 3] > 1.8 * ms[128, 3], ms
 print("ok", ms)
 """
-    import triton
-
-    if not os.path.exists(os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")):
-        pytest.skip("triton wheel without the NVIDIA backend's ptxas")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    out = subprocess.run(
-        [sys.executable, "-c", f"LIB = {str(LIB)!r}\n" + code], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+    _run_compiled(code)
 
 
 def test_compiled_instruction_counts_match_the_executed_counts():
@@ -662,12 +639,4 @@ for (name, sh, tt), counts in executed.items():
         assert abs(got / n - 1) < 0.02, (name, sh, rep.label, got, n)
 print("ok")
 """
-    import triton
-
-    if not os.path.exists(os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "ptxas")):
-        pytest.skip("triton wheel without the NVIDIA backend's ptxas")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    out = subprocess.run(
-        [sys.executable, "-c", f"LIB = {str(LIB)!r}\n" + code], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+    _run_compiled(code, timeout=600)
