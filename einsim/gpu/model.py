@@ -316,8 +316,8 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
         # a program keeps (stages - 1) K/V tiles in flight: with few programs that, not HBM, binds
         inflight = max(1, t.num_stages - 1) * t.block_n * shape.D * elt * (1 + int(pk.do_pv))
         bw = min(arch.hbm_copy_bw, min(programs, slots) * inflight / arch.load_latency_s)
-        if lone:  # a program alone on its SM, simulated from its SASS: issue and exposed load latency
-            rep = reports[i]
+        rep = reports[i] if lone else None
+        if rep is not None and rep.instructions:  # alone on its SM, simulated from its SASS: issue, load latency
             fixed, per = lone_program_cycles(rep.instructions, max(1, rep.warps // 4), load_latency_cycles)
             compute = max(compute, (fixed + max(work) * per) / arch.clock_hz)
             bw = arch.hbm_copy_bw
