@@ -1,8 +1,12 @@
-"""Regression table for the spatial-array model: `python -m einsim.model.regress [--update]`.
+"""Regression table of einsim's models: `python -m einsim.model.regress [--update]`.
 
-Computes a fixed set of (config, model, seq) points and compares them with tests/regression_model.json
-(or rewrites it with --update; review the diff). Keys are "config|model|seq"; values are the headline
-numbers plus the per-Einsum busy cycles and the energy breakdown.
+Computes a fixed set of points and compares them with tests/regression_model.json (or rewrites it with
+--update; review the diff).
+- The spatial-array model: keys "config|model|seq"; values are the headline numbers plus the per-Einsum
+  busy cycles and the energy breakdown.
+- The GPU model (einsim.gpu.model, without compiled reports, so no triton is needed): keys
+  "gpu|cascade file|B,H,N_Q,N_KV,D|arch" for every library cascade that lowers at a prefill and a
+  decode shape; values are the launch tiling and, per kernel, its time, DRAM bytes and bound.
 """
 
 from __future__ import annotations
@@ -15,12 +19,48 @@ from pathlib import Path
 
 from einsim.model import CONFIGS, simulate
 
-PATH = Path(__file__).resolve().parents[2] / "tests" / "regression_model.json"
+ROOT = Path(__file__).resolve().parents[2]
+PATH = ROOT / "tests" / "regression_model.json"
 POINTS = [(m, s) for m in ("bert", "xlm") for s in (1024, 65536)] + [("t5", 1048576)]
+#: the GPU model's points: (B, H, N_Q, N_KV, D) at prefill and decode, on both cards
+GPU_SHAPES = [(4, 16, 4096, 4096, 128), (4, 32, 4096, 4096, 64), (1, 8, 1, 65536, 128)]
+
+
+def gpu_points(cascades: Path = ROOT / "workloads" / "cascades") -> dict[str, dict]:
+    """The GPU model's predictions for every cascade file under `cascades` that lowers."""
+    import dataclasses
+
+    from einsim.errors import EinsimError
+    from einsim.gpu.arch import ARCHS
+    from einsim.gpu.lower import lower
+    from einsim.gpu.model import predict
+    from einsim.gpu.plan import Shape, choose_tiling
+    from einsim.parse import parse_file
+
+    out = {}
+    for f in sorted(cascades.glob("*.ein")):
+        try:
+            plan = lower(parse_file(f))
+        except EinsimError:
+            continue
+        for B, H, nq, nk, d in GPU_SHAPES:
+            shape = Shape(B, H, nq, nk, d, 8 if plan.grouped else None, "bf16", (("W", 1024),) if plan.window else ())
+            t = choose_tiling(plan, shape)
+            for name, arch in sorted(ARCHS.items()):
+                pr = predict(plan, shape, t, arch)
+                out[f"gpu|{f.name}|{B},{H},{nq},{nk},{d}|{name}"] = {
+                    "tiling": dataclasses.asdict(t),
+                    "kernels": {
+                        f"{k.index} {k.label}": {"seconds": k.seconds, "dram_read_bytes": k.dram_read_bytes,
+                                  "dram_write_bytes": k.dram_write_bytes, "bound": k.bound}
+                        for k in pr.kernels
+                    },
+                }  # fmt: skip
+    return out
 
 
 def compute() -> dict[str, dict]:
-    out = {}
+    out = gpu_points()
     for m, s in POINTS:
         for c in CONFIGS:
             r = simulate(c, m, s)
