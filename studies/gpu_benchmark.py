@@ -401,6 +401,7 @@ def main(argv=None) -> None:
                             "exp_ms": k.exp_s * 1e3,
                             "fp32_ms": k.fp32_s * 1e3,
                             "dram_ms": k.dram_s * 1e3,
+                            "issue_ms": k.issue_s * 1e3,
                         }
                         for k in pr.kernels
                     ],

@@ -104,7 +104,7 @@ def _cost(
     seconds = max(compute, dram_s, l2_s) + waves * serial_rounds * arch.load_latency_s + arch.launch_s
     return KernelCost(
         pk.index, pk.label, programs, resident, 0.0, tf32 + bf16, exps, 0.0, reads, writes, mma_s, exp_s, 0.0,
-        compute, l2_s, dram_s, seconds,
+        compute, l2_s, dram_s, seconds, issue_s,
     )  # fmt: skip
 
 

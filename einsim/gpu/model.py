@@ -82,12 +82,17 @@ class KernelCost:
     l2_s: float
     dram_s: float
     seconds: float
+    #: instruction issue from the compiled kernel (linear attention's issue bound, or the SASS simulation of
+    #: a program alone on its SM); 0 where not modelled. compute_s includes it
+    issue_s: float = 0.0
 
     @property
     def bound(self) -> str:
         if self.dram_s >= max(self.l2_s, self.compute_s):
             return "memory"
-        return "l2" if self.l2_s >= self.compute_s else "compute"
+        if self.l2_s >= self.compute_s:
+            return "l2"
+        return "issue" if self.issue_s > 0 and self.issue_s >= self.compute_s else "compute"
 
 
 @dataclass(frozen=True)
@@ -317,9 +322,11 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
         inflight = max(1, t.num_stages - 1) * t.block_n * shape.D * elt * (1 + int(pk.do_pv))
         bw = min(arch.hbm_copy_bw, min(programs, slots) * inflight / arch.load_latency_s)
         rep = reports[i] if lone else None
+        issue = 0.0
         if rep is not None and rep.instructions:  # alone on its SM, simulated from its SASS: issue, load latency
             fixed, per = lone_program_cycles(rep.instructions, max(1, rep.warps // 4), load_latency_cycles)
-            compute = max(compute, (fixed + max(work) * per) / arch.clock_hz)
+            issue = (fixed + max(work) * per) / arch.clock_hz
+            compute = max(compute, issue)
             bw = arch.hbm_copy_bw
         dram_s = (reads + writes) / bw
         seconds = max(compute, l2_s, dram_s) + arch.launch_s
@@ -342,6 +349,7 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
                 l2_s,
                 dram_s,
                 seconds,
+                issue,
             )
         )
     if plan.split_k:

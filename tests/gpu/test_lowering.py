@@ -573,7 +573,8 @@ def test_lone_programs_are_timed_from_their_sass():
     lone_s = (512 * 19802 + 1) / arch.clock_hz
     pr = predict(plan, sh, t, arch, [rep])
     assert pr.kernels[0].seconds == pytest.approx(lone_s + arch.launch_s)
-    assert pr.kernels[0].compute_s == pytest.approx(lone_s)
+    assert pr.kernels[0].compute_s == pytest.approx(lone_s) == pr.kernels[0].issue_s
+    assert pr.kernels[0].bound == "issue"
     tb = choose_tiling(plan, big)
     assert predict(plan, big, tb, arch, [rep]) == predict(plan, big, tb, arch)
 
