@@ -126,3 +126,12 @@ def test_the_loop_runs_its_iterations_and_lone_cycles_are_linear_in_them():
     assert program_cycles(ins, 1, 3, 50) == 1 + 3 * 52 + 1
     fixed, per = lone_program_cycles(ins, 1, 50)
     assert per == pytest.approx(52) and fixed + 3 * per == pytest.approx(program_cycles(ins, 1, 3, 50))
+
+
+def test_a_simulation_past_the_cycle_cap_is_an_error_not_a_hang(monkeypatch):
+    from einsim.errors import EinsimError
+    from einsim.gpu import sass
+
+    monkeypatch.setattr(sass, "MAX_CYCLES", 1000)
+    with pytest.raises(EinsimError, match="did not finish|without finishing"):
+        program_cycles((_ins("LDG", wbar=0), _ins("FADD", wait=0b1)), 1, 0, 10**6)

@@ -34,6 +34,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+from einsim.errors import EinsimError
+
 #: cycles before a variable-latency result's scoreboard barrier is released (global loads: the argument)
 VARIABLE_LATENCY_CYCLES = {
     "LDS": 30,
@@ -75,6 +77,8 @@ _XU = {"MUFU", "F2F", "I2F", "F2I", "I2FP", "F2IP", "POPC", "FLO", "BREV"}
 _MEMORY = {
     "LDS", "STS", "LDSM", "STSM", "SHFL", "LDG", "STG", "LDGSTS", "ATOMS", "RED", "ATOM", "LDL", "STL", "LD", "ST"
 }  # fmt: skip
+#: a simulation longer than this has stalled (a wait the model cannot release)
+MAX_CYCLES = 500_000_000
 #: cycles a pipe is busy per warp instruction on one SMSP
 PIPE_CYCLES = {"fp32": 1, "int": 2, "uniform": 1, "xu": 8, "mma": 8}
 
@@ -176,6 +180,11 @@ def program_cycles(ins: tuple[Instr, ...], warps: int, iterations: int, load_lat
     arrived: set[int] = set()
     cycle, last = 0, 0
     while min(pc) < n:
+        if cycle > MAX_CYCLES:
+            raise EinsimError(
+                f"the SASS simulation ran past {MAX_CYCLES} cycles without finishing (warps stuck at instructions "
+                f"{sorted(set(pc))} of {n}); a barrier or wait this model does not know? Report the kernel."
+            )
         for w in [last, *(v for v in range(warps) if v != last)]:
             if pc[w] >= n or ready[w] > cycle:
                 continue
