@@ -182,29 +182,20 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             sfx = "" if st == 3 else f"-s{st}"
             t = None if st == 3 else (16, 128, 4, st, True)
             cases.append(Case(v + "-decode" + sfx, B, H, H, 1, m, d, False, cascade=f, group="decode", tiling=t))
-    # registered after run 16 (notes v9): BLOCK_N 64 with 3 and 5 stages tells the stages-in-flight
-    # hypothesis (0.75 ms at 5 stages) from the v8 law (0.63 ms) and a 55 GB/s per-program cap (0.61 ms)
-    for st in [] if interpret or not one else [3, 5]:
+    # decode launches registered before they ran, one entry per (variant suffix, BLOCK_N, stages, warps):
+    # - after run 16 (notes v9): BLOCK_N 64 with 3 and 5 stages tells the stages-in-flight hypothesis
+    #   (0.75 ms at 5 stages) from the v8 law (0.63 ms) and a 55 GB/s per-program cap (0.61 ms);
+    # - after run 17 (notes v10): a lone program's loop iteration has a floor of ~1 µs whatever the pipeline
+    #   depth: BLOCK_N 32 at 3 and 5 stages ~2.0 ms (the v8 law: 2.5 and 1.24 ms). (BLOCK_N 128 at 5
+    #   stages, registered too, does not fit shared memory: 270 336 > 232 448 bytes, runs 20-24.);
+    # - before run 26 (notes v11): settings the SASS simulation of a lone program (einsim.gpu.sass) was not
+    #   fitted on — 2 stages at BLOCK_N 64 and 32 (loads exposed) and 8 warps (head dim 64 below).
+    registered = [("-bn64-s3", 64, 3, 4), ("-bn64-s5", 64, 5, 4), ("-bn32-s3", 32, 3, 4), ("-bn32-s5", 32, 5, 4),
+                  ("-bn64-s2-w4", 64, 2, 4), ("-bn32-s2-w4", 32, 2, 4), ("-bn128-s3-w8", 128, 3, 8)]  # fmt: skip
+    for sfx, bn, st, w in [] if interpret or not one else registered:
         v, f = one[0]
         cases.append(
-            Case(v + f"-decode-bn64-s{st}", 1, 8, 8, 1, 65536, 128, False, cascade=f, group="decode",
-                 tiling=(16, 64, 4, st, True))
-        )  # fmt: skip
-    # registered after run 17 (notes v10): a lone program's loop iteration has a floor of ~1 µs whatever the
-    # pipeline depth: BLOCK_N 32 at 3 and 5 stages ~2.0 ms (the v8 law: 2.5 and 1.24 ms). (BLOCK_N 128 at 5
-    # stages, registered too, does not fit shared memory: 270 336 > 232 448 bytes, runs 20-24.)
-    for bn, st in [] if interpret or not one else [(32, 3), (32, 5)]:
-        v, f = one[0]
-        cases.append(
-            Case(v + f"-decode-bn{bn}-s{st}", 1, 8, 8, 1, 65536, 128, False, cascade=f, group="decode",
-                 tiling=(16, bn, 4, st, True))
-        )  # fmt: skip
-    # registered before run 26 (notes v11): settings the SASS simulation of a lone program (einsim.gpu.sass)
-    # was not fitted on — 2 stages at BLOCK_N 64 and 32 (loads exposed), 8 warps, and head dim 64
-    for bn, st, w, d in [] if interpret or not one else [(64, 2, 4, 128), (32, 2, 4, 128), (128, 3, 8, 128)]:
-        v, f = one[0]
-        cases.append(
-            Case(v + f"-decode-bn{bn}-s{st}-w{w}", 1, 8, 8, 1, 65536, d, False, cascade=f, group="decode",
+            Case(v + "-decode" + sfx, 1, 8, 8, 1, 65536, 128, False, cascade=f, group="decode",
                  tiling=(16, bn, w, st, True))
         )  # fmt: skip
     for B, H, m, d in [] if interpret or not one else [(1, 8, 65536, 64), (1, 32, 32768, 64)]:
