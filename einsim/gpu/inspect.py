@@ -107,18 +107,12 @@ def _compile(label: str, src, warps: int, stages: int, sm: int) -> KernelReport:
     stack = int(re.search(r"STACK:(\d+)", usage).group(1))
     counts = {op: len(re.findall(rf"\b{re.escape(op)}\b", sass)) for op in SASS_OPS}
     instructions = parse_sass(sass)
-    loop, total = loop_body(sass)
+    lo, hi = loop_span(instructions)
+    loop = hi - lo + 1
     return KernelReport(
-        label, regs, int(k.metadata.shared), stack, counts, int(k.metadata.num_warps), loop, total - loop, instructions
-    )
-
-
-def loop_body(sass: str) -> tuple[int, int]:
-    """(instructions in the longest backward-branch loop, all instructions) of a SASS listing, NOPs and the
-    final self-branch excluded: a loop is the span from a backward branch's target to the branch."""
-    ins = parse_sass(sass)
-    lo, hi = loop_span(ins)
-    return hi - lo + 1, len(ins)
+        label, regs, int(k.metadata.shared), stack, counts, int(k.metadata.num_warps), loop,
+        len(instructions) - loop, instructions,
+    )  # fmt: skip
 
 
 def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None, sm: int = 90) -> list[KernelReport]:

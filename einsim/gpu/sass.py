@@ -149,13 +149,13 @@ def _pipe(x: Instr) -> tuple[str, int]:
     if b == "HGMMA":
         m = re.search(r"HGMMA\.64x(\d+)x", x.op)
         return "mma", (int(m.group(1)) if m else 64) // 2
-    if b in _MEMORY:
+    if b in _MEMORY:  # 32 lanes x the bytes per lane, at 32 bytes per cycle: the bytes per lane in cycles
         m = re.search(r"\.(8|16|32|64|128)\b", x.op)
-        width_bytes = int(m.group(1)) // 8 if m else 4
+        lane_bytes = max(1, int(m.group(1)) // 8) if m else 4
         if b == "LDSM":
             m = re.search(r"\.x(\d)", x.op)
-            width_bytes = 4 * (int(m.group(1)) if m else 4)
-        return "memory", max(1, 32 * width_bytes // 32)
+            lane_bytes = 4 * (int(m.group(1)) if m else 4)
+        return "memory", lane_bytes
     return "", 0
 
 

@@ -423,7 +423,7 @@ print("ok")
 def test_loop_body_reads_the_backward_branch():
     """SASS: the loop spans a backward branch's target to the branch; NOPs and the final self-branch
     (a forward-or-equal target) are not loops."""
-    from einsim.gpu.inspect import loop_body
+    from einsim.gpu.sass import loop_span, parse
 
     sass = "\n".join(
         f"        /*{a:04x}*/                   {op} ;"
@@ -431,7 +431,9 @@ def test_loop_body_reads_the_backward_branch():
                       (0x30, "FADD R6, R5, R6"), (0x40, "NOP"), (0x50, "@P0 BRA 0x20"), (0x60, "EXIT"),
                       (0x70, "BRA 0x70")]
     )  # fmt: skip
-    assert loop_body(sass) == (3, 7)
+    ins = parse(sass)
+    lo, hi = loop_span(ins)
+    assert (hi - lo + 1, len(ins)) == (3, 7)
 
 
 def test_cli_gpu_prints_plan_and_prediction(capsys):
