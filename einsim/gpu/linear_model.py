@@ -85,6 +85,26 @@ def issue_seconds(iterations: list[float], report, warps: int, arch: GpuArch) ->
     return max(free) / arch.clock_hz
 
 
+def kernel_iterations(plan: KernelPlan, shape: Shape, t: Tiling, sms: int) -> tuple[list[float], ...]:
+    """Main-loop trip count of every program of the three launches (state, scan, apply), in launch order:
+    the state pass's key tiles per chunk, the scan's rounds of SCAN_CHUNKS chunks, and the apply pass's
+    query tiles (non-causal) or exact-window key tiles (causal)."""
+    bh = shape.B * shape.H
+    n_split, chunk = choose_splits(plan, shape, t, sms)
+    tiles, per = math.ceil(shape.N_KV / t.block_n), chunk // t.block_n
+    if plan.causal:
+        win = window_tiles(shape, t, plan.band_offsets(shape)[0], chunk)
+        apply_iters = [float(n) for _ in range(bh) for n in win]  # grid (query tiles, heads)
+    else:
+        n_qt, apply_p = math.ceil(shape.N_Q / t.block_m), linear_apply_programs(shape, t, sms)
+        apply_iters = [float(len(range(p, n_qt, apply_p))) for _ in range(bh) for p in range(apply_p)]
+    return (
+        [float(min(per, tiles - s * per)) for s in range(n_split) for _ in range(bh)],  # grid (heads, chunks)
+        [float(math.ceil(n_split / SCAN_CHUNKS))] * (bh * shape.D),
+        apply_iters,
+    )
+
+
 def _cost(
     pk, programs: int, arch: GpuArch, *, tf32: float = 0.0, bf16: float = 0.0, exps: float = 0.0,
     reads: float = 0.0, writes: float = 0.0, l2_bytes: float = 0.0, inflight: float = math.inf,
@@ -119,22 +139,9 @@ def predict_linear(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch, rep
     kv_bytes = 2 * bh * shape.N_KV * D * elt
     q_bytes = bh * shape.N_Q * D * elt
     deep = max(1, t.num_stages - 1)
-    n_qt = math.ceil(shape.N_Q / t.block_m)
-    tiles = math.ceil(shape.N_KV / t.block_n)
-    per = chunk // t.block_n
     rounds = math.ceil(n_split / SCAN_CHUNKS)
-    if plan.causal:
-        hi, _ = plan.band_offsets(shape)
-        win = window_tiles(shape, t, hi, chunk)
-        apply_iters = [float(n) for _ in range(bh) for n in win]  # grid (query tiles, heads)
-    else:
-        apply_p = linear_apply_programs(shape, t, arch.sms)
-        apply_iters = [float(len(range(p, n_qt, apply_p))) for _ in range(bh) for p in range(apply_p)]
-    iterations = (
-        [float(min(per, tiles - s * per)) for s in range(n_split) for _ in range(bh)],  # grid (heads, chunks)
-        [float(rounds)] * (bh * D),
-        apply_iters,
-    )
+    iterations = kernel_iterations(plan, shape, t, arch.sms)
+    apply_iters = iterations[2]
     warps = tuple(x.warps for x in linear_launches(plan, shape, t))
     issue = [0.0] * 3
     resident = [1, 16, 1]
@@ -160,6 +167,8 @@ def predict_linear(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch, rep
                   resident=resident[2], serial_rounds=1, issue_s=issue[2])
         )  # fmt: skip
         return Prediction(tuple(costs))
+    hi, _ = plan.band_offsets(shape)
+    win = window_tiles(shape, t, hi, chunk)
     slots_read = len({(p0 + hi + 1) // chunk for p0 in range(0, shape.N_Q, t.block_m)})
     tile_kv = 2 * t.block_n * D * elt
     costs.append(

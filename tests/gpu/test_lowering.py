@@ -612,12 +612,11 @@ def test_compiled_instruction_counts_match_the_executed_counts():
     the rest, einsim.gpu.inspect); Nsight Compute's smsp__inst_executed.sum on the H100 (v11 probe,
     studies/results/gpu_stall_probe_v11.csv) agrees within 2 % for each of linear attention's kernels."""
     code = """
-import math, einsim
+import einsim
 from einsim.gpu.inspect import compile_report
-from einsim.gpu.linear_model import window_tiles
+from einsim.gpu.linear_model import kernel_iterations
 from einsim.gpu.lower import lower
-from einsim.gpu.plan import SCAN_CHUNKS, Shape, Tiling, choose_splits, choose_tiling, linear_apply_programs
-from einsim.gpu.plan import linear_launches
+from einsim.gpu.plan import Shape, Tiling, choose_tiling, linear_launches
 executed = {  # (cascade, shape, tiling): state, scan, apply kernels
     ('linear_attention', (4, 32, 4096, 4096, 64), None): (20009472, 6488064, 32059392),
     ('linear_attention_causal', (4, 32, 4096, 4096, 64), None): (22372352, 17924096, 112820224),
@@ -627,15 +626,7 @@ for (name, sh, tt), counts in executed.items():
     plan = lower(einsim.parse_file(LIB + '/' + name + '.ein'))
     shape = Shape(*sh)
     t = Tiling(*tt) if tt else choose_tiling(plan, shape)
-    n_split, chunk = choose_splits(plan, shape, t, 132)
-    tiles, per, bh = math.ceil(shape.N_KV / t.block_n), chunk // t.block_n, shape.B * shape.H
-    if plan.causal:
-        apply = window_tiles(shape, t, plan.band_offsets(shape)[0], chunk) * bh
-    else:
-        n_qt, p = math.ceil(shape.N_Q / t.block_m), linear_apply_programs(shape, t, 132)
-        apply = [len(range(q, n_qt, p)) for q in range(p)] * bh
-    iterations = ([min(per, tiles - s * per) for s in range(n_split)] * bh,
-                  [math.ceil(n_split / SCAN_CHUNKS)] * (bh * shape.D), apply)
+    iterations = kernel_iterations(plan, shape, t, 132)
     launches = linear_launches(plan, shape, t)
     for rep, its, launch, n in zip(compile_report(plan, shape, t), iterations, launches, counts):
         got = sum(i * rep.loop_instructions + rep.other_instructions for i in its) * launch.warps
