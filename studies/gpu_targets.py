@@ -59,6 +59,8 @@ def main(argv=None) -> None:
     ap.add_argument("--launches", default="", help="comma-separated: " + ", ".join(LAUNCHES))
     args = ap.parse_args(argv)
     launches = [x for x in args.launches.split(",") if x]
+    if unknown := [x for x in launches if x not in LAUNCHES]:
+        ap.error(f"--launches: unknown {', '.join(unknown)}; choose from {', '.join(LAUNCHES)} (comma-separated).")
     import torch
 
     t0 = time.time()
