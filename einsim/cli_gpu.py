@@ -51,6 +51,10 @@ def _gpu(args) -> int:
     from einsim.gpu.plan import Shape, choose_tiling
 
     arch = ARCHS[args.arch]
+    for flag in ("B", "H", "G", "N", "NQ", "D"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise EinsimError(f"--{flag} {value}: sizes must be positive integers (e.g. --{flag} 1).")
     sizes = []
     for x in args.size:
         name, _, val = x.partition("=")

@@ -452,6 +452,14 @@ def test_cli_gpu_prints_plan_and_prediction(capsys):
     assert rec["variant"] == "1-pass-window"
 
 
+def test_cli_gpu_refuses_sizes_below_one_in_one_line(capsys):
+    from einsim.cli import main
+
+    assert main(["gpu", str(LIB / "decode_fa2.ein"), "--N", "-5"]) == 2
+    err = capsys.readouterr().err
+    assert "--N -5: sizes must be positive" in err and "Traceback" not in err
+
+
 def test_every_library_cascade_lowers_or_names_the_einsum():
     import glob
 
