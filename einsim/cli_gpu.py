@@ -44,6 +44,15 @@ def register(sub) -> None:
     p.set_defaults(func=_gpu)
 
 
+def check_sizes(args) -> None:
+    """Refuse a size flag (--B, --H, --G, --N, --NQ, --D) below one, naming it (also used by
+    `python -m einsim.gpu.inspect`)."""
+    for flag in ("B", "H", "G", "N", "NQ", "D"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise EinsimError(f"--{flag} {value}: sizes must be positive integers (e.g. --{flag} 1).")
+
+
 def _gpu(args) -> int:
     from einsim.gpu.arch import ARCHS
     from einsim.gpu.lower import lower
@@ -51,10 +60,7 @@ def _gpu(args) -> int:
     from einsim.gpu.plan import Shape, choose_tiling
 
     arch = ARCHS[args.arch]
-    for flag in ("B", "H", "G", "N", "NQ", "D"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise EinsimError(f"--{flag} {value}: sizes must be positive integers (e.g. --{flag} 1).")
+    check_sizes(args)
     sizes = []
     for x in args.size:
         name, _, val = x.partition("=")

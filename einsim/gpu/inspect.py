@@ -214,6 +214,7 @@ def _linear_reports(plan: KernelPlan, shape: Shape, t: Tiling, sm: int) -> list[
 
 def main(argv=None) -> None:
     import einsim
+    from einsim.cli_gpu import check_sizes
     from einsim.gpu.lower import lower
 
     ap = argparse.ArgumentParser(description="Compile a cascade's GPU kernels for sm_90 on the CPU; print resources.")
@@ -232,12 +233,18 @@ def main(argv=None) -> None:
     ap.add_argument("--ws", action="store_true", help="warp-specialize the K/V loop (needs --tma)")
     ap.add_argument("--persistent", type=int, default=None, help="persistent launch: programs per SM")
     args = ap.parse_args(argv)
+    check_sizes(args)
     plan = lower(einsim.parse_file(args.cascade))
     sizes = tuple((n, int(v)) for n, v in (x.split("=", 1) for x in args.size))
     shape = Shape(args.B, args.H, args.NQ or args.N, args.N, args.D, args.G, args.dtype, sizes)
     t = choose_tiling(plan, shape)
     if args.tiling:
-        bm, bn, nw, ns = (int(x) for x in args.tiling.split(","))
+        fields = args.tiling.split(",")
+        if len(fields) != 4 or not all(x.strip().isdigit() and int(x) > 0 for x in fields):
+            raise EinsimError(
+                f"--tiling {args.tiling!r}: expected four positive integers, BLOCK_M,BLOCK_N,warps,stages."
+            )
+        bm, bn, nw, ns = (int(x) for x in fields)
         t = dataclasses.replace(t, block_m=bm, block_n=bn, num_warps=nw, num_stages=ns)
     t = dataclasses.replace(
         t, lazy_rescale=args.lazy or t.lazy_rescale, tma=args.tma or t.tma, warp_specialize=args.ws or t.warp_specialize

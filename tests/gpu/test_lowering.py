@@ -452,12 +452,18 @@ def test_cli_gpu_prints_plan_and_prediction(capsys):
     assert rec["variant"] == "1-pass-window"
 
 
-def test_cli_gpu_refuses_sizes_below_one_in_one_line(capsys):
+def test_gpu_commands_refuse_bad_sizes_in_one_line(capsys):
     from einsim.cli import main
 
     assert main(["gpu", str(LIB / "decode_fa2.ein"), "--N", "-5"]) == 2
     err = capsys.readouterr().err
     assert "--N -5: sizes must be positive" in err and "Traceback" not in err
+    for bad, needle in (["--N", "0"], "--N 0: sizes"), (["--tiling", "1,2"], "four positive integers"):
+        out = subprocess.run(
+            [sys.executable, "-m", "einsim.gpu.inspect", str(LIB / "cascade5_fa2.ein"), *bad],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 2 and needle in out.stderr and "Traceback" not in out.stderr, out.stderr
 
 
 def test_every_library_cascade_lowers_or_names_the_einsum():
