@@ -14,6 +14,7 @@ from einsim.gpu.sass import (
     loop_span,
     parse,
     program_cycles,
+    slot_cycles,
 )
 
 NONE = 7  # no scoreboard barrier
@@ -135,3 +136,14 @@ def test_a_simulation_past_the_cycle_cap_is_an_error_not_a_hang(monkeypatch):
     monkeypatch.setattr(sass, "MAX_CYCLES", 1000)
     with pytest.raises(EinsimError, match="did not finish|without finishing"):
         program_cycles((_ins("LDG", wbar=0), _ins("FADD", wait=0b1)), 1, 0, 10**6)
+
+
+def test_co_resident_slots_share_the_issue_slot_and_programs_follow_each_other():
+    from einsim.gpu.sass import LAUNCH_GAP_CYCLES
+
+    fadd = (_ins("FADD"),)
+    # two slots of one warp, one FADD each: issued at 0 and 1
+    assert slot_cycles(fadd, 1, [[0], [0]], 100) == 2
+    # one slot, two programs: the FADD at 0, the boundary at 1, the next program's FADD a launch gap later
+    assert slot_cycles(fadd, 1, [[0, 0]], 100) == 1 + LAUNCH_GAP_CYCLES + 1
+    assert slot_cycles(fadd, 1, [[0]], 100) == program_cycles(fadd, 1, 0, 100) == 1

@@ -66,6 +66,8 @@ DEFAULT_LATENCY_CYCLES = 20
 READ_LATENCY_CYCLES = 8
 #: wgmma results are ready this long after the tensor pipe finishes
 HGMMA_DRAIN_CYCLES = 20
+#: a slot's next program starts this long after the previous one ends (block launch)
+LAUNCH_GAP_CYCLES = 300
 GLOBAL_LOADS = ("LDG", "LD", "LDL", "ATOM")
 _FP32 = {"FFMA", "FMUL", "FADD", "FMNMX", "FSETP", "FCHK", "FRND", "DADD", "DMUL", "DFMA"}
 _INT = {
@@ -168,35 +170,67 @@ def _latency(x: Instr, load_latency: int) -> int:
 def program_cycles(ins: tuple[Instr, ...], warps: int, iterations: int, load_latency: int) -> int:
     """Cycles for `warps` warps (one SMSP's share of one program) to run the code before the main loop,
     the loop `iterations` times and the code after it, alone on the SMSP."""
+    return slot_cycles(ins, warps, [[iterations]], load_latency)
+
+
+def _program(ins: tuple[Instr, ...], iterations: int) -> tuple[Instr, ...]:
     lo, hi = loop_span(ins)
-    seq = ins[:lo] + ins[lo : hi + 1] * max(0, iterations) + ins[hi + 1 :] if hi >= lo else ins
-    n = len(seq)
-    pc, ready = [0] * warps, [0] * warps
-    bars = [[0] * 6 for _ in range(warps)]
-    tensor_done = [0] * warps
-    groups: list[list[int]] = [[] for _ in range(warps)]
-    open_group = [0] * warps
+    return ins[:lo] + ins[lo : hi + 1] * max(0, iterations) + ins[hi + 1 :] if hi >= lo else ins
+
+
+def slot_cycles(
+    ins: tuple[Instr, ...],
+    warps: int,
+    slot_iterations: list[list[int]],
+    load_latency: int,
+    hgmma_drain: int = HGMMA_DRAIN_CYCLES,
+) -> int:
+    """Cycles for resident program slots sharing one SMSP: slot s runs programs of `warps` warps each back
+    to back, their main loops `slot_iterations[s]` times; between two programs of a slot its warps meet,
+    and the next program starts LAUNCH_GAP_CYCLES later with its scoreboards clear. One slot with one
+    program is a program alone on its SM (`program_cycles`); several slots are co-resident programs, which
+    the GPU model does not use yet (studies/gpu_sass_alternatives.py)."""
+    boundary = None  # a program boundary in a slot's sequence
+    seqs = []
+    for its in slot_iterations:
+        seq: list = []
+        for k, n in enumerate(its):
+            seq += [boundary] if k else []
+            seq += _program(ins, n)
+        seqs.append(seq)
+    total = warps * len(seqs)
+    slot = [w // warps for w in range(total)]
+    pc, ready = [0] * total, [0] * total
+    bars = [[0] * 6 for _ in range(total)]
+    tensor_done = [0] * total
+    groups: list[list[int]] = [[] for _ in range(total)]
+    open_group = [0] * total
     pipe_free: dict[str, int] = {}
-    arrived: set[int] = set()
+    arrived: list[set[int]] = [set() for _ in seqs]
+    done = [not seqs[slot[w]] for w in range(total)]
     cycle, last = 0, 0
-    while min(pc) < n:
+    while not all(done):
         if cycle > MAX_CYCLES:
             raise EinsimError(
                 f"the SASS simulation ran past {MAX_CYCLES} cycles without finishing (warps stuck at instructions "
-                f"{sorted(set(pc))} of {n}); a barrier or wait this model does not know? Report the kernel."
+                f"{sorted(set(pc))}); a barrier or wait this model does not know? Report the kernel."
             )
-        for w in [last, *(v for v in range(warps) if v != last)]:
-            if pc[w] >= n or ready[w] > cycle:
+        for w in [last, *(v for v in range(total) if v != last)]:
+            if done[w] or ready[w] > cycle:
                 continue
+            seq, s = seqs[slot[w]], slot[w]
             x = seq[pc[w]]
-            if x.base == "BAR" and "SYNC" in x.op:
-                arrived.add(w)
-                if len(arrived) < warps:
+            if x is boundary or (x.base == "BAR" and "SYNC" in x.op):  # the slot's warps meet
+                arrived[s].add(w)
+                if len(arrived[s]) < warps:
                     ready[w] = cycle + 1
                     continue
-                for v in range(warps):
-                    pc[v], ready[v] = pc[v] + 1, cycle + 2
-                arrived.clear()
+                for v in range(s * warps, (s + 1) * warps):
+                    pc[v], ready[v] = pc[v] + 1, cycle + (LAUNCH_GAP_CYCLES if x is boundary else 2)
+                    if x is boundary:
+                        bars[v], groups[v], open_group[v], tensor_done[v] = [0] * 6, [], 0, 0
+                    done[v] = pc[v] >= len(seq)
+                arrived[s].clear()
                 continue
             if any(bars[w][b] > cycle for b in range(6) if x.wait_mask >> b & 1):
                 continue
@@ -218,7 +252,7 @@ def program_cycles(ins: tuple[Instr, ...], warps: int, iterations: int, load_lat
             if x.read_bar != 7:
                 bars[w][x.read_bar] = cycle + READ_LATENCY_CYCLES
             if x.base == "HGMMA":
-                tensor_done[w] = max(tensor_done[w], cycle) + busy + HGMMA_DRAIN_CYCLES
+                tensor_done[w] = max(tensor_done[w], cycle) + busy + hgmma_drain
             elif x.base == "LDGSTS":
                 open_group[w] = max(open_group[w], cycle + load_latency)
             elif x.base == "LDGDEPBAR":
@@ -226,6 +260,7 @@ def program_cycles(ins: tuple[Instr, ...], warps: int, iterations: int, load_lat
                 open_group[w] = 0
             ready[w] = cycle + max(x.stall, 1)
             pc[w] += 1
+            done[w] = pc[w] >= len(seq)
             last = w
             break
         cycle += 1
