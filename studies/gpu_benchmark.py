@@ -198,6 +198,16 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             Case(v + "-decode" + sfx, 1, 8, 8, 1, 65536, 128, False, cascade=f, group="decode",
                  tiling=(16, bn, w, st, True))
         )  # fmt: skip
+    # - before run 30 (notes v12): settings and shapes the SM-level simulation (four SMSPs, one shared-memory
+    #   queue, NOPs) has not seen — (variant suffix, H, N, D, BLOCK_N, stages, warps)
+    registered_v12 = [("-bn64-s3-w8", 8, 65536, 128, 64, 3, 8), ("-bn32-s4", 8, 65536, 128, 32, 4, 4),
+                      ("-bn128-s2-w8", 8, 65536, 128, 128, 2, 8), ("-bn64-s3", 8, 65536, 64, 64, 3, 4),
+                      ("-bn64-s3", 16, 32768, 128, 64, 3, 4), ("-bn32-s3", 32, 16384, 128, 32, 3, 4)]  # fmt: skip
+    for sfx, H, m, d, bn, st, w in [] if interpret or not one else registered_v12:
+        v, f = one[0]
+        cases.append(
+            Case(v + "-decode" + sfx, 1, H, H, 1, m, d, False, cascade=f, group="decode", tiling=(16, bn, w, st, True))
+        )  # fmt: skip
     for B, H, m, d in [] if interpret or not one else [(1, 8, 65536, 64), (1, 32, 32768, 64)]:
         v, f = one[0]
         cases.append(Case(v + "-decode", B, H, H, 1, m, d, False, cascade=f, group="decode", profile=True))

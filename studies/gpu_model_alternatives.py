@@ -83,16 +83,23 @@ def part_a(records: list[dict], plans) -> None:
     print(f"  within ±10 %: lockstep {ok[0]}, dephased {ok[1]} of {len(seen)}\n")
 
 
-def _slot_seconds(iterations: list[float], report, warps: int, arch, drain: int) -> float:
+def resident_slots(iterations: list[float], report, warps: int, arch) -> tuple[list[list[int]], float]:
+    """SM 0's resident program slots in launch order (the programs dealt round-robin to the slots), their
+    first SIMULATED_PER_SLOT programs' loop trip counts, and the factor that scales those to all of them."""
     from einsim.gpu.linear_model import resident_programs
-    from einsim.gpu.sass import slot_cycles
 
     k = min(resident_programs(report, warps, arch), math.ceil(len(iterations) / arch.sms))
-    per_slot = [iterations[j :: arch.sms * k] for j in range(k)]  # SM 0's slots, in launch order
+    per_slot = [iterations[j :: arch.sms * k] for j in range(k)]
     simulated = [[round(n) for n in slot[:SIMULATED_PER_SLOT]] for slot in per_slot]
+    return simulated, max(len(s) for s in per_slot) / max(len(s) for s in simulated)
+
+
+def _slot_seconds(iterations: list[float], report, warps: int, arch, drain: int) -> float:
+    from einsim.gpu.sass import slot_cycles
+
+    simulated, scale = resident_slots(iterations, report, warps, arch)
     latency = round(arch.sass_load_latency_s * arch.clock_hz)
-    cycles = slot_cycles(report.instructions, max(1, warps // 4), simulated, latency, hgmma_drain=drain)
-    scale = max(len(s) for s in per_slot) / max(len(s) for s in simulated)
+    cycles = slot_cycles(report.instructions, warps, simulated, latency, hgmma_drain=drain)
     return cycles * scale / arch.clock_hz
 
 

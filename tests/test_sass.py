@@ -46,11 +46,21 @@ def test_parse_decodes_the_control_code():
             (0x20, "@P0 FADD R5, R4, R4", dict(stall=4, rbar=3, wait=0b000001)),
         ]
     )
-    lds, fadd = parse(sass)
+    lds, nop, fadd = parse(sass)
+    assert nop.base == "NOP"  # NOPs issue (ptxas pads mma.sync dependencies with them)
     assert (lds.addr, lds.op, lds.stall, lds.write_bar, lds.read_bar, lds.wait_mask) == (0, "LDS", 2, 0, NONE, 0)
     got = (fadd.addr, fadd.op, fadd.stall, fadd.write_bar, fadd.read_bar, fadd.wait_mask)
     assert got == (0x20, "FADD", 4, NONE, 3, 1)
     assert fadd.base == "FADD"
+
+
+def test_parse_drops_the_padding_after_the_last_instruction():
+    sass = _listing([(0x0, "NOP", dict(stall=3)), (0x10, "EXIT", {}), (0x20, "BRA 0x20", {}), (0x30, "NOP", {})])
+    assert [x.base for x in parse(sass)] == ["NOP", "EXIT", "BRA"]
+
+
+def test_a_nop_holds_its_warp_for_its_stall_count():
+    assert program_cycles((_ins("NOP", stall=5), _ins("FADD")), 1, 0, 100) == 6
 
 
 def test_parse_without_encodings_means_no_stall_and_no_scoreboard():
@@ -82,36 +92,59 @@ def test_the_integer_pipe_takes_two_cycles_per_warp_instruction():
     # IMADs at 0, 2, 4 (16 lanes per SMSP), even with a stall count of 1
     assert PIPE_CYCLES["int"] == 2
     assert program_cycles((_ins("IMAD"),) * 3, 1, 0, 100) == 5
+    # integer multiplies run on fmaheavy, the rest on the ALU: alternating, they issue every cycle
+    assert program_cycles((_ins("IMAD"), _ins("IADD3")) * 2, 1, 0, 100) == 4
 
 
 def test_a_scoreboard_wait_lasts_the_producers_latency():
-    # LDS sets barrier 0 at cycle 0; the FADD waiting on it issues at the shared-memory latency
+    # LDS (4 bytes per lane: 128 bytes, one cycle of the SM's data path) issued at 0 leaves the path at 1
+    # and sets barrier 0 a shared-memory latency later; the FADD waiting on it issues then
     lds = _ins("LDS", wbar=0)
     use = _ins("FADD", wait=0b1)
-    assert program_cycles((lds, use), 1, 0, 100) == VARIABLE_LATENCY_CYCLES["LDS"] + 1
+    assert program_cycles((lds, use), 1, 0, 100) == 1 + VARIABLE_LATENCY_CYCLES["LDS"] + 1
     # a global load takes the load latency argument
-    assert program_cycles((_ins("LDG", wbar=2), _ins("FADD", wait=0b100)), 1, 0, 250) == 251
+    assert program_cycles((_ins("LDG", wbar=2), _ins("FADD", wait=0b100)), 1, 0, 250) == 1 + 250 + 1
     # a read barrier is released sooner
-    assert program_cycles((_ins("STS", rbar=1), _ins("IMAD", wait=0b10)), 1, 0, 100) == READ_LATENCY_CYCLES + 1
+    assert program_cycles((_ins("STS", rbar=1), _ins("IMAD", wait=0b10)), 1, 0, 100) == 1 + READ_LATENCY_CYCLES + 1
+
+
+def test_the_sms_four_sub_partitions_share_one_shared_memory_data_path():
+    # a 4-warp program: one warp per SMSP, each issues LDS.128 (512 bytes: 4 cycles at 128 bytes per cycle)
+    # at cycle 0; the path serves them one after another (done at 4, 8, 12, 16), so the last warp's FADD
+    # issues at 16 + the LDS latency
+    lds = _ins("LDS.128", wbar=0)
+    use = _ins("FADD", wait=0b1)
+    assert program_cycles((lds, use), 4, 0, 100) == 16 + VARIABLE_LATENCY_CYCLES["LDS"] + 1
+
+
+def test_a_full_memory_queue_throttles_issue(monkeypatch):
+    from einsim.gpu import sass
+
+    # with a queue of 8 cycles, LDS.128s (4 cycles each) issue at 0, 1, 2 (backlog 4, 7, 10 > 8 after the
+    # third), then at 4 and 8: one per 4 cycles, the data path's rate
+    monkeypatch.setattr(sass, "MIO_QUEUE_CYCLES", 8)
+    assert program_cycles((_ins("LDS.128"),) * 5, 1, 0, 100) == 9
 
 
 def test_cp_async_groups_wait_at_depbar_for_all_but_the_newest():
     copy, commit = _ins("LDGSTS"), _ins("LDGDEPBAR")
     wait0 = _ins("DEPBAR", text="DEPBAR.LE SB0, 0x0")
     wait1 = _ins("DEPBAR", text="DEPBAR.LE SB0, 0x1")
-    # one group (copy at 0, done at 300): DEPBAR.LE SB0, 0 waits for it -> issued at 300
-    assert program_cycles((copy, commit, wait0), 1, 0, 300) == 301
-    # two groups (copies at 0 and 4: a copy of 4 bytes per lane holds the memory pipe 4 cycles, done at 300
-    # and 304): keeping one outstanding waits only for the first -> 300; waiting for both -> 304
-    assert program_cycles((copy, commit, copy, commit, wait1), 1, 0, 300) == 301
-    assert program_cycles((copy, commit, copy, commit, wait0), 1, 0, 300) == 305
+    # one group (copy issued at 0 leaves the data path at 1, done at 301): DEPBAR.LE SB0, 0 waits for it
+    assert program_cycles((copy, commit, wait0), 1, 0, 300) == 302
+    # two groups (copies issued at 0 and 2, done at 301 and 303): keeping one outstanding waits only for
+    # the first -> issued at 301; waiting for both -> 303
+    assert program_cycles((copy, commit, copy, commit, wait1), 1, 0, 300) == 302
+    assert program_cycles((copy, commit, copy, commit, wait0), 1, 0, 300) == 304
 
 
-def test_two_warps_share_the_issue_slot_and_meet_at_the_barrier():
-    # each warp: FADD (stall 3), BAR.SYNC, FADD. Warp 0 issues at 0, warp 1 at 1; both reach the barrier
-    # (warp 0 at 3, warp 1 at 4), released at 4 and ready at 6; the FADDs issue at 6 and 7
+def test_two_warps_share_an_smsps_issue_slot_and_all_meet_at_the_barrier():
+    # 8 warps, two per SMSP (w and w + 4), each: FADD (stall 3), BAR.SYNC, FADD. On each SMSP warp w issues
+    # at 0, warp w + 4 at 1; all reach the barrier by 4, released at 4 and ready at 6; FADDs at 6 and 7
     body = (_ins("FADD", stall=3), _ins("BAR.SYNC.DEFER_BLOCKING", text="BAR.SYNC.DEFER_BLOCKING 0x0"), _ins("FADD"))
-    assert program_cycles(body, 2, 0, 100) == 8
+    assert program_cycles(body, 8, 0, 100) == 8
+    # with one warp per SMSP nothing waits: the FADDs at 0, the barrier at 3, released, FADDs at 5
+    assert program_cycles(body, 4, 0, 100) == 6
 
 
 def test_the_loop_runs_its_iterations_and_lone_cycles_are_linear_in_them():
@@ -123,10 +156,11 @@ def test_the_loop_runs_its_iterations_and_lone_cycles_are_linear_in_them():
         _ins("BRA", text="@P0 BRA 0x10", addr=0x30),
         _ins("EXIT", addr=0x40),
     )
-    # per iteration: LDG at t, FADD at t + 50, BRA at t + 51, next LDG at t + 52
-    assert program_cycles(ins, 1, 3, 50) == 1 + 3 * 52 + 1
+    # per iteration: LDG at t (leaves the data path at t + 1), FADD at t + 51, BRA at t + 52, next LDG at
+    # t + 53
+    assert program_cycles(ins, 1, 3, 50) == 1 + 3 * 53 + 1
     fixed, per = lone_program_cycles(ins, 1, 50)
-    assert per == pytest.approx(52) and fixed + 3 * per == pytest.approx(program_cycles(ins, 1, 3, 50))
+    assert per == pytest.approx(53) and fixed + 3 * per == pytest.approx(program_cycles(ins, 1, 3, 50))
 
 
 def test_a_simulation_past_the_cycle_cap_is_an_error_not_a_hang(monkeypatch):
@@ -142,8 +176,43 @@ def test_co_resident_slots_share_the_issue_slot_and_programs_follow_each_other()
     from einsim.gpu.sass import LAUNCH_GAP_CYCLES
 
     fadd = (_ins("FADD"),)
-    # two slots of one warp, one FADD each: issued at 0 and 1
-    assert slot_cycles(fadd, 1, [[0], [0]], 100) == 2
+    # two slots of one warp run on SMSPs 0 and 1: both FADDs at 0; a fifth slot shares SMSP 0 with the first
+    assert slot_cycles(fadd, 1, [[0], [0]], 100) == 1
+    assert slot_cycles(fadd, 1, [[0]] * 5, 100) == 2
     # one slot, two programs: the FADD at 0, the boundary at 1, the next program's FADD a launch gap later
     assert slot_cycles(fadd, 1, [[0, 0]], 100) == 1 + LAUNCH_GAP_CYCLES + 1
     assert slot_cycles(fadd, 1, [[0]], 100) == program_cycles(fadd, 1, 0, 100) == 1
+
+
+def test_profiling_does_not_change_the_timing_and_counts_every_warp_cycle():
+    # two warps per SMSP contend for issue, a shared-memory round trip, a barrier: the profile holds one
+    # count per warp and cycle, `selected` once per issued instruction, and the cycles are unchanged
+    body = (
+        _ins("LDS.128", wbar=0, addr=0x0),
+        _ins("FADD", wait=0b1, stall=2, addr=0x10),
+        _ins("BAR.SYNC.DEFER_BLOCKING", text="BAR.SYNC.DEFER_BLOCKING 0x0", addr=0x20),
+        _ins("FADD", addr=0x30),
+    )
+    profile: dict = {}
+    cycles = slot_cycles(body, 8, [[0]], 100, profile=profile)
+    assert cycles == program_cycles(body, 8, 0, 100)
+    counts = {}
+    for reasons in profile.values():
+        for why, n in reasons.items():
+            counts[why] = counts.get(why, 0) + n
+    assert counts["selected"] == 8 * 3  # LDS, FADD, FADD per warp (the barrier is not an issue)
+    assert counts["short_scoreboard"] > 0 and counts["not_selected"] > 0 and counts["barrier"] > 0
+    # every warp is counted every cycle until it finishes: no more than warps x cycles
+    assert sum(counts.values()) <= 8 * cycles
+
+
+def test_wgmma_queues_on_the_tensor_pipe_without_holding_issue():
+    from einsim.gpu.sass import HGMMA_DRAIN_CYCLES
+
+    # two m64n64k16 wgmmas (32 cycles of the SMSP's tensor pipe each) issue at 0 and 1 and finish at 32 and
+    # 64; WARPGROUP.DEPBAR (issued at 2 at the earliest) waits for the last plus the drain
+    mma = _ins("HGMMA.64x64x16.F32.BF16")
+    wait = _ins("WARPGROUP.DEPBAR.LE", text="WARPGROUP.DEPBAR.LE gsb0, 0x0")
+    assert program_cycles((mma, mma, wait), 1, 0, 100) == 64 + HGMMA_DRAIN_CYCLES + 1
+    # an FADD after the wgmmas is not held up by them
+    assert program_cycles((mma, mma, _ins("FADD")), 1, 0, 100) == 3

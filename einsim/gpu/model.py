@@ -324,7 +324,7 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
         rep = reports[i] if lone else None
         issue = 0.0
         if rep is not None and rep.instructions:  # alone on its SM, simulated from its SASS: issue, load latency
-            fixed, per = lone_program_cycles(rep.instructions, max(1, rep.warps // 4), load_latency_cycles)
+            fixed, per = lone_program_cycles(rep.instructions, rep.warps, load_latency_cycles)
             issue = (fixed + max(work) * per) / arch.clock_hz
             compute = max(compute, issue)
             bw = arch.hbm_copy_bw

@@ -3,29 +3,38 @@
 Input: the SASS listing of a compiled kernel (`cuobjdump --dump-sass`, as einsim.gpu.inspect produces
 it, with each instruction's two 64-bit encoding words), the warps of one program, the trip count of its
 main loop and a global-load latency in cycles. Output: the cycles one program takes on an SM it has to
-itself — the launch regime of decode, where there are fewer programs than SMs.
+itself — the launch regime of decode, where there are fewer programs than SMs — or co-resident programs.
 
-Model (Hopper, sm_90), one SM sub-partition (SMSP) simulated cycle by cycle: a program's warps are spread
-evenly over the four SMSPs, which run the same code in step.
+Model (Hopper, sm_90), one SM simulated cycle by cycle: warp w runs on sub-partition (SMSP) w mod 4.
 - Each instruction's control code — the high encoding word's bits 41-57, as ptxas writes them: stall
   count, write and read scoreboard barrier, wait mask — carries the fixed-latency dependencies the compiler
   resolved: a warp issues its next instruction `stall` cycles later at the earliest, and not before every
-  scoreboard barrier in its wait mask is released.
+  scoreboard barrier in its wait mask is released. NOPs are instructions like any other (ptxas pads
+  mma.sync chains with them).
 - Variable-latency results release their barrier after a latency by class (`VARIABLE_LATENCY_CYCLES`,
   round figures of public Hopper microbenchmarks; global loads take the `load_latency` argument).
 - cp.async groups (LDGSTS ... LDGDEPBAR; `DEPBAR.LE SB0, n`): a group completes a load latency after its
-  last copy was issued; DEPBAR waits until at most n groups are outstanding (the software pipeline's
-  stages). wgmma (HGMMA) holds the tensor pipe; `WARPGROUP.DEPBAR` waits for the last one to finish.
-- One instruction issues per cycle, from the warp that issued last if it can (greedy), else the first
-  ready one; each pipe accepts a warp instruction every `PIPE_CYCLES` cycles (fp32 32 lanes, integer 16,
-  MUFU and conversions 4, mma.sync one m16n8k16 per 8 cycles, shared/global memory instructions one per
-  32 bytes: the SM's 128 bytes per cycle shared by four SMSPs).
-- `BAR.SYNC` waits for the program's warps on the SMSP (the other SMSPs are in step).
+  last copy left the data path; DEPBAR waits until at most n groups are outstanding (the software
+  pipeline's stages). wgmma (HGMMA) is asynchronous: it queues on the SMSP's tensor pipe (N/2 cycles for
+  an m64nNk16) without holding issue, and `WARPGROUP.DEPBAR` waits for the warp's last one to drain.
+- Each SMSP issues one instruction per cycle, from the warp that issued last if it can (greedy), else the
+  first ready one; its pipes accept a warp instruction every `PIPE_CYCLES` cycles (FP32 on the two FMA
+  pipes 32 lanes, the ALU 16, integer multiplies on fmaheavy 16, MUFU and conversions 4, mma.sync one
+  m16n8k16 per 8 cycles).
+- Shared-memory, shuffle and global memory instructions go through one queue per SM (the MIO and the
+  shared-memory/L1 data path, 128 bytes per cycle: 32 lanes x the bytes per lane): issue does not wait
+  for the data path, the result does (its latency counts from when the path has served it), and a warp
+  waits to issue one while the queue's backlog exceeds `MIO_QUEUE_CYCLES`. The SMSPs take turns first.
+  Contention there desynchronizes the SMSPs, which then wait for each other at barriers.
+- `BAR.SYNC` waits for all warps of the program.
 - The main loop is the longest backward-branch span (`loop_span`); the program runs the code before it
   once, the loop `iterations` times and the code after it once (straight-line: every other instruction
   counts once, as einsim.gpu.inspect counts them).
-Not modelled: co-resident programs and contention for L2/DRAM bandwidth (the GPU model's other terms),
-instruction-cache misses, bank conflicts and divergence.
+Checked against Nsight Compute's per-instruction stall samples (`studies/gpu_sass_profile.py`). Not
+modelled: bank conflicts (the 8-way conflicted shared-memory reductions of linear attention's state
+kernel), wgmma's shared-memory operand reads, the read latency of global memory instructions' address
+operands, contention for L2/DRAM bandwidth (the GPU model's other terms), instruction-cache misses and
+divergence.
 """
 
 from __future__ import annotations
@@ -69,11 +78,14 @@ HGMMA_DRAIN_CYCLES = 20
 #: a slot's next program starts this long after the previous one ends (block launch)
 LAUNCH_GAP_CYCLES = 300
 GLOBAL_LOADS = ("LDG", "LD", "LDL", "ATOM")
-_FP32 = {"FFMA", "FMUL", "FADD", "FMNMX", "FSETP", "FCHK", "FRND", "DADD", "DMUL", "DFMA"}
+#: the FMA pipes (fmaheavy + fmalite: 32 FP32 lanes per SMSP); fp16x2 arithmetic runs there too
+_FP32 = {"FFMA", "FMUL", "FADD", "FCHK", "FRND", "DADD", "DMUL", "DFMA", "HADD2", "HMUL2", "HFMA2", "FSWZADD"}
+#: integer multiplies run on fmaheavy alone (16 lanes), beside the ALU
+_IMAD = {"IMAD", "IMUL"}
+#: the ALU (16 lanes): integer, logic, comparisons, min/max, selects, moves, FP32-to-16-bit packing
 _INT = {
-    "IMAD", "IADD3", "ISETP", "LOP3", "SHF", "SEL", "PRMT", "LEA", "VIADD", "IABS", "IMNMX", "FSEL", "P2R", "R2P",
-    "PLOP3", "MOV", "CS2R", "SGXT", "BMSK", "IADD", "VOTE", "F2FP", "HSETP2", "HADD2", "HMUL2", "HFMA2", "FSWZADD",
-    "MOV32I",
+    "IADD3", "ISETP", "LOP3", "SHF", "SEL", "PRMT", "LEA", "VIADD", "IABS", "IMNMX", "FSEL", "P2R", "R2P",
+    "PLOP3", "MOV", "CS2R", "SGXT", "BMSK", "IADD", "VOTE", "F2FP", "HSETP2", "MOV32I", "FMNMX", "FSETP",
 }  # fmt: skip
 _XU = {"MUFU", "F2F", "I2F", "F2I", "I2FP", "F2IP", "POPC", "FLO", "BREV"}
 _MEMORY = {
@@ -82,7 +94,14 @@ _MEMORY = {
 #: a simulation longer than this has stalled (a wait the model cannot release)
 MAX_CYCLES = 500_000_000
 #: cycles a pipe is busy per warp instruction on one SMSP
-PIPE_CYCLES = {"fp32": 1, "int": 2, "uniform": 1, "xu": 8, "mma": 8}
+PIPE_CYCLES = {"fp32": 1, "int": 2, "imad": 2, "uniform": 1, "xu": 8, "mma": 8}
+#: sub-partitions (SMSPs) of an SM: each issues one instruction per cycle and has its own pipes
+SMSPS = 4
+#: the SM's shared-memory/L1 data path (MIO), shared by its SMSPs: bytes per cycle (32 banks x 4 bytes)
+MIO_BYTES_PER_CYCLE = 128
+#: the MIO queue accepts a memory instruction while its backlog is at most this many cycles (else the
+#: warp waits: Nsight Compute's "MIO throttle")
+MIO_QUEUE_CYCLES = 32
 
 
 @dataclass(frozen=True)
@@ -103,13 +122,16 @@ class Instr:
 
 
 def parse(sass: str) -> tuple[Instr, ...]:
-    """The instructions of a SASS listing in address order (NOPs dropped), with the control code decoded
-    from the second encoding word (the line after the instruction)."""
+    """The instructions of a SASS listing in address order, with the control code decoded from the second
+    encoding word (the line after the instruction). NOPs are kept — ptxas pads mma.sync dependencies with
+    them, and they issue like any instruction (Nsight Compute counts them executed; 16 per loop iteration
+    in the 64-key decode kernel, notes v12) — except the alignment padding after the kernel's last
+    instruction."""
     lines = sass.splitlines()
     out = []
     for i, line in enumerate(lines):
         m = re.match(r"\s*/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;\s*(?:/\* (0x[0-9a-f]+) \*/)?", line)
-        if not m or m.group(2).startswith("NOP"):
+        if not m:
             continue
         nxt = re.search(r"/\* (0x[0-9a-f]+) \*/", lines[i + 1]) if i + 1 < len(lines) else None
         text = m.group(2)
@@ -119,6 +141,8 @@ def parse(sass: str) -> tuple[Instr, ...]:
             hi = int(nxt.group(1), 16)
             ctrl = (hi >> 41) & 0xF, (hi >> 46) & 7, (hi >> 49) & 7, (hi >> 52) & 0x3F
         out.append(Instr(int(m.group(1), 16), op, text, *ctrl))
+    while out and out[-1].base == "NOP":
+        out.pop()
     return tuple(out)
 
 
@@ -144,6 +168,8 @@ def _pipe(x: Instr) -> tuple[str, int]:
         return "uniform", PIPE_CYCLES["uniform"]
     if b in _INT:
         return "int", PIPE_CYCLES["int"]
+    if b in _IMAD:
+        return "imad", PIPE_CYCLES["imad"]
     if b in _XU:
         return "xu", PIPE_CYCLES["xu"]
     if b == "HMMA":
@@ -168,8 +194,8 @@ def _latency(x: Instr, load_latency: int) -> int:
 
 
 def program_cycles(ins: tuple[Instr, ...], warps: int, iterations: int, load_latency: int) -> int:
-    """Cycles for `warps` warps (one SMSP's share of one program) to run the code before the main loop,
-    the loop `iterations` times and the code after it, alone on the SMSP."""
+    """Cycles for one program of `warps` warps to run the code before the main loop, the loop `iterations`
+    times and the code after it, alone on its SM."""
     return slot_cycles(ins, warps, [[iterations]], load_latency)
 
 
@@ -184,12 +210,19 @@ def slot_cycles(
     slot_iterations: list[list[int]],
     load_latency: int,
     hgmma_drain: int = HGMMA_DRAIN_CYCLES,
+    profile: dict | None = None,
 ) -> int:
-    """Cycles for resident program slots sharing one SMSP: slot s runs programs of `warps` warps each back
+    """Cycles for resident program slots sharing one SM: slot s runs programs of `warps` warps each back
     to back, their main loops `slot_iterations[s]` times; between two programs of a slot its warps meet,
-    and the next program starts LAUNCH_GAP_CYCLES later with its scoreboards clear. One slot with one
-    program is a program alone on its SM (`program_cycles`); several slots are co-resident programs, which
-    the GPU model does not use yet (studies/gpu_sass_alternatives.py)."""
+    and the next program starts LAUNCH_GAP_CYCLES later with its scoreboards clear. Warp w of the SM (slot
+    s's warps are s·warps … s·warps + warps − 1) runs on SMSP w mod 4. One slot with one program is a
+    program alone on its SM (`program_cycles`).
+
+    `profile`, if given, is filled as Nsight Compute's per-instruction warp-state samples are: for every
+    warp and cycle, the address of the instruction it is at (issued or waiting to issue; -1 between
+    programs) gets one count under a reason — selected, not_selected, wait (a stall count),
+    short_scoreboard, long_scoreboard (a global load or cp.async group), barrier, mio_throttle,
+    math_pipe_throttle, gmma."""
     boundary = None  # a program boundary in a slot's sequence
     seqs = []
     for its in slot_iterations:
@@ -200,71 +233,115 @@ def slot_cycles(
         seqs.append(seq)
     total = warps * len(seqs)
     slot = [w // warps for w in range(total)]
+    on_smsp = [[w for w in range(total) if w % SMSPS == p] for p in range(SMSPS)]
     pc, ready = [0] * total, [0] * total
-    bars = [[0] * 6 for _ in range(total)]
+    bars = [[0.0] * 6 for _ in range(total)]
     tensor_done = [0] * total
-    groups: list[list[int]] = [[] for _ in range(total)]
-    open_group = [0] * total
-    pipe_free: dict[str, int] = {}
+    groups: list[list[float]] = [[] for _ in range(total)]
+    open_group = [0.0] * total
+    pipe_free: list[dict[str, int]] = [{} for _ in range(SMSPS)]
+    mio_free = 0.0  # when the SM's shared-memory/LSU data path has drained its queue
     arrived: list[set[int]] = [set() for _ in seqs]
     done = [not seqs[slot[w]] for w in range(total)]
-    cycle, last = 0, 0
+    last = [ws[0] if ws else 0 for ws in on_smsp]
+    waiting = ["wait"] * total  # why a warp not ready yet waits: its last stall count, or a barrier
+    from_l1tex = [[False] * 6 for _ in range(total)]  # a barrier set by a global load: a long scoreboard
+    cycle = 0
     while not all(done):
         if cycle > MAX_CYCLES:
             raise EinsimError(
                 f"the SASS simulation ran past {MAX_CYCLES} cycles without finishing (warps stuck at instructions "
                 f"{sorted(set(pc))}); a barrier or wait this model does not know? Report the kernel."
             )
-        for w in [last, *(v for v in range(total) if v != last)]:
-            if done[w] or ready[w] > cycle:
-                continue
-            seq, s = seqs[slot[w]], slot[w]
-            x = seq[pc[w]]
-            if x is boundary or (x.base == "BAR" and "SYNC" in x.op):  # the slot's warps meet
-                arrived[s].add(w)
-                if len(arrived[s]) < warps:
-                    ready[w] = cycle + 1
+        for k in range(SMSPS):  # the SMSPs take turns first at the shared data path
+            p = (cycle + k) % SMSPS
+            issued = False
+            for w in [last[p], *(v for v in on_smsp[p] if v != last[p])] if on_smsp[p] else []:
+                if done[w]:
                     continue
-                for v in range(s * warps, (s + 1) * warps):
-                    pc[v], ready[v] = pc[v] + 1, cycle + (LAUNCH_GAP_CYCLES if x is boundary else 2)
-                    if x is boundary:
-                        bars[v], groups[v], open_group[v], tensor_done[v] = [0] * 6, [], 0, 0
-                    done[v] = pc[v] >= len(seq)
-                arrived[s].clear()
-                continue
-            if any(bars[w][b] > cycle for b in range(6) if x.wait_mask >> b & 1):
-                continue
-            if x.base == "WARPGROUP" and "DEPBAR" in x.op and tensor_done[w] > cycle:
-                continue
-            if x.base == "DEPBAR":
-                m = re.search(r"SB0,\s*(0x[0-9a-f]+|\d+)", x.text)
-                keep = int(m.group(1), 0) if m else 0
-                waited = groups[w][: len(groups[w]) - keep] if keep else groups[w]
-                if waited and max(waited) > cycle:
+                seq, s = seqs[slot[w]], slot[w]
+                x = seq[pc[w]]
+                if ready[w] > cycle:
+                    if profile is not None:
+                        _note(profile, x, waiting[w])
                     continue
-            pipe, busy = _pipe(x)
-            if pipe and pipe_free.get(pipe, 0) > cycle:
-                continue
-            if pipe:
-                pipe_free[pipe] = cycle + busy
-            if x.write_bar != 7:
-                bars[w][x.write_bar] = cycle + _latency(x, load_latency)
-            if x.read_bar != 7:
-                bars[w][x.read_bar] = cycle + READ_LATENCY_CYCLES
-            if x.base == "HGMMA":
-                tensor_done[w] = max(tensor_done[w], cycle) + busy + hgmma_drain
-            elif x.base == "LDGSTS":
-                open_group[w] = max(open_group[w], cycle + load_latency)
-            elif x.base == "LDGDEPBAR":
-                groups[w].append(open_group[w])
-                open_group[w] = 0
-            ready[w] = cycle + max(x.stall, 1)
-            pc[w] += 1
-            done[w] = pc[w] >= len(seq)
-            last = w
-            break
+                if x is boundary or (x.base == "BAR" and "SYNC" in x.op):  # the program's warps meet
+                    if issued:  # profiling after this SMSP's issue: the warp arrives next cycle, as unprofiled
+                        _note(profile, x, "barrier")
+                        continue
+                    arrived[s].add(w)
+                    if len(arrived[s]) < warps:
+                        ready[w], waiting[w] = cycle + 1, "barrier"
+                        if profile is not None:
+                            _note(profile, x, "barrier")
+                        continue
+                    for v in range(s * warps, (s + 1) * warps):
+                        pc[v], ready[v] = pc[v] + 1, cycle + (LAUNCH_GAP_CYCLES if x is boundary else 2)
+                        waiting[v] = "barrier"
+                        if x is boundary:
+                            bars[v], groups[v], open_group[v], tensor_done[v] = [0.0] * 6, [], 0.0, 0
+                        done[v] = pc[v] >= len(seq)
+                    arrived[s].clear()
+                    continue
+                why = ""
+                pipe, busy = _pipe(x)
+                if any(bars[w][b] > cycle for b in range(6) if x.wait_mask >> b & 1):
+                    long = any(bars[w][b] > cycle and from_l1tex[w][b] for b in range(6) if x.wait_mask >> b & 1)
+                    why = "long_scoreboard" if long else "short_scoreboard"
+                elif x.base == "WARPGROUP" and "DEPBAR" in x.op and tensor_done[w] > cycle:
+                    why = "gmma"
+                elif x.base == "DEPBAR":
+                    m = re.search(r"SB0,\s*(0x[0-9a-f]+|\d+)", x.text)
+                    keep = int(m.group(1), 0) if m else 0
+                    waited = groups[w][: len(groups[w]) - keep] if keep else groups[w]
+                    why = "long_scoreboard" if waited and max(waited) > cycle else ""
+                if not why and pipe == "memory" and mio_free - cycle > MIO_QUEUE_CYCLES:  # the queue is full
+                    why = "mio_throttle"
+                elif not why and pipe and pipe != "memory" and x.base != "HGMMA" and pipe_free[p].get(pipe, 0) > cycle:
+                    why = "math_pipe_throttle"
+                elif not why and issued:
+                    why = "not_selected"
+                if why:
+                    if profile is not None:
+                        _note(profile, x, why)
+                    continue
+                finish = float(cycle)  # when the instruction leaves its pipe (memory: the SM's data path)
+                if pipe == "memory":
+                    finish = max(float(cycle), mio_free) + busy * 32 / MIO_BYTES_PER_CYCLE
+                    mio_free = finish
+                elif x.base == "HGMMA":  # asynchronous: queued on the SMSP's tensor pipe, issue does not wait
+                    finish = max(float(cycle), pipe_free[p].get(pipe, 0)) + busy
+                    pipe_free[p][pipe] = finish
+                elif pipe:
+                    pipe_free[p][pipe] = cycle + busy
+                if x.write_bar != 7:
+                    bars[w][x.write_bar] = finish + _latency(x, load_latency)
+                    from_l1tex[w][x.write_bar] = x.base in GLOBAL_LOADS
+                if x.read_bar != 7:
+                    bars[w][x.read_bar] = finish + READ_LATENCY_CYCLES
+                    from_l1tex[w][x.read_bar] = False
+                if x.base == "HGMMA":
+                    tensor_done[w] = finish + hgmma_drain
+                elif x.base == "LDGSTS":
+                    open_group[w] = max(open_group[w], finish + load_latency)
+                elif x.base == "LDGDEPBAR":
+                    groups[w].append(open_group[w])
+                    open_group[w] = 0.0
+                ready[w], waiting[w] = cycle + max(x.stall, 1), "wait"
+                pc[w] += 1
+                done[w] = pc[w] >= len(seq)
+                last[p] = w
+                issued = True
+                if profile is None:
+                    break
+                _note(profile, x, "selected")
         cycle += 1
     return cycle
+
+
+def _note(profile: dict, x: Instr | None, why: str) -> None:
+    at = profile.setdefault(x.addr if x is not None else -1, {})
+    at[why] = at.get(why, 0) + 1
 
 
 @functools.lru_cache(maxsize=256)
