@@ -156,6 +156,13 @@ def build_cases(plans, interpret: bool) -> list[Case]:
                 t = (bm, 64, warps, st)
                 cases.append(Case(f"{v}-bm{bm}-w{warps}-s{st}", B, H, H, n, n, d, causal, cascade=f, group="linear",
                                   tiling=t, profile=True))  # fmt: skip
+    # registered in notes v12 before they ran: shapes no linear kernel has been timed at, for the SASS
+    # simulation of co-resident programs (bank conflicts included) that replaced the issue law
+    for B, H, n, d in [] if interpret or not lin else [(2, 32, 8192, 64), (8, 16, 2048, 128), (1, 32, 32768, 64),
+                                                         (4, 8, 8192, 128)]:  # fmt: skip
+        for causal, f in sorted(lin.items()):
+            v = "linear-causal" if causal else "linear"
+            cases.append(Case(v, B, H, H, n, n, d, causal, cascade=f, group="linear-v12"))
     # decode of one sequence (B = 1): few programs unless the keys are split (split-K / flash-decoding)
     # (the grouped split-K cascade is timed with the GQA decode below; here its name would collide)
     splits = [(f"{k[0]}-pass-splitk", f) for k, (f, _) in structures(plans) if k[5] and not k[3] and not k[2]]

@@ -25,7 +25,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from studies.gpu_model_alternatives import resident_slots  # noqa: E402
 from studies.gpu_sass_probe import LIB, PROBES, _tiling  # noqa: E402
 
 RESULTS = ROOT / "studies" / "results"
@@ -73,7 +72,7 @@ def measured_cycles(path: Path = CYCLES) -> dict[int, float]:
 def simulate(plan, shape, t, report, index: int, warps: int, arch) -> tuple[float, float, dict]:
     """(cycles, instructions issued per SM, profile) of the kernel's programs on one SM: decode's lone
     program, or linear attention's resident slots (scaled to all of SM 0's programs)."""
-    from einsim.gpu.linear_model import kernel_iterations
+    from einsim.gpu.linear_model import kernel_iterations, resident_slots
     from einsim.gpu.sass import slot_cycles
 
     latency = round(arch.sass_load_latency_s * arch.clock_hz)

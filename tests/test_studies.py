@@ -258,14 +258,14 @@ def test_cascade_is_a_sweep_axis(tmp_path, capsys):
     assert cli_main([*bad[:6], "G=4", "R=3", *bad[6:]]) == 0
 
 
-def test_gpu_model_alternatives_part_a_keeps_its_conclusion(capsys):
-    """studies/gpu_model_alternatives.py, part A (no GPU, no compile): on the committed records the lockstep
+def test_gpu_model_alternatives_keeps_its_conclusion(capsys):
+    """studies/gpu_model_alternatives.py (no GPU, no compile): on the committed records the lockstep
     re-read count (the model) puts more long-head DRAM counts within ±10 % than the dephased alternative."""
     import re
 
     from studies.gpu_model_alternatives import main
 
-    main(["--part", "A"])
+    main([])
     m = re.search(r"within ±10 %: lockstep (\d+), dephased (\d+) of (\d+)", capsys.readouterr().out)
     assert m, "no summary line"
     lockstep, dephased, n = map(int, m.groups())

@@ -60,11 +60,6 @@ class GpuArch:
     #: co-resident programs fill the wait. Fitted to run 2 (median over its 24 compute-bound lazy
     #: records, 213-1089 ns); runs 3-8 check it (notes_gpu.md, v9)
     cta_sync_s: float = 3.4e-7
-    #: cycles between two issues of one warp when nothing else is ready (Nsight Compute's "warp cycles
-    #: per issued instruction" with 2 warps per scheduler: 9.05, 7.33 and 7.49 on the three
-    #: linear-attention kernels, H200 run 20, studies/gpu_stall_probe.py; their mean). An SM with w warps
-    #: per scheduler issues 4·min(1, w / issue_cpi) instructions per cycle (einsim.gpu.linear_model)
-    issue_cpi: float = 8.0
 
     @property
     def mufu_rate(self) -> float:

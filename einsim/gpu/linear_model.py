@@ -20,21 +20,24 @@ Assumptions:
   iterations of loads in flight per `arch.load_latency_s` (Little's law, as for decode in
   einsim.gpu.model), and the loads before its loop (the state of an apply program) cost one latency per
   wave of programs.
-- Instruction issue, when the compiled kernels' facts are given (`reports`, from einsim.gpu.inspect:
-  registers, shared memory, SASS instructions per loop iteration and outside the loop). With few warps
-  per SM a warp's next instruction waits on its previous ones: an SM holding w warps per scheduler
-  issues 4·min(1, w / `arch.issue_cpi`) instructions per cycle (Nsight Compute measured 0.85-1.1 for
-  these kernels). Resident programs per SM follow from registers (allocated in 8s per thread), shared
-  memory (+1 KiB per program) and threads; each program's instructions (its loop iterations times the
-  loop body, plus the rest once) are list-scheduled onto the resident slots in launch order.
+- Instruction issue, when the compiled kernels are given (`reports`, from einsim.gpu.inspect: registers,
+  shared memory, the SASS): one SM's resident programs are simulated from their SASS (einsim.gpu.sass:
+  four sub-partitions, one shared-memory queue, bank conflicts from the lanes' addresses, scoreboard
+  latencies). Resident programs per SM follow from registers (allocated in 8s per thread), shared memory
+  (+1 KiB per program) and threads; the launch's programs are dealt round-robin to the SMs' resident
+  slots, SM 0's slots run their first `SIMULATED_PROGRAMS_PER_SLOT` programs (their own loop trip counts)
+  and the time is scaled to all of SM 0's programs by their instructions. (Until v12 a law — 4·min(1,
+  w / 8) instructions per cycle for w warps per scheduler — stood here: 56 of 82 records within ±25 %
+  against 80 for the simulation, studies/notes_gpu.md.)
 - Time: the largest of compute (the larger of the roofline and the issue time), DRAM bytes over
   min(copy bandwidth, the latency-bound rate) and L2 bytes over `arch.l2_read_bw`, plus the serial
-  latencies and a launch.
+  latencies and a launch. With the compiled kernels the simulation has run the loads at their latency,
+  so the latency-bound rate and the serial latencies are dropped (as for decode in einsim.gpu.model).
 """
 
 from __future__ import annotations
 
-import heapq
+import functools
 import math
 
 from einsim.gpu.arch import GpuArch
@@ -48,6 +51,11 @@ from einsim.gpu.plan import (
     linear_apply_programs,
     linear_launches,
 )
+from einsim.gpu.sass import slot_cycles
+
+#: programs simulated per resident slot (the rest scaled): the first carries the start-up, the second the
+#: steady state
+SIMULATED_PROGRAMS_PER_SLOT = 2
 
 
 def window_tiles(shape: Shape, t: Tiling, hi: int, chunk: int) -> list[int]:
@@ -70,19 +78,37 @@ def resident_programs(report, warps: int, arch: GpuArch) -> int:
                       2048 // threads, 32))  # fmt: skip
 
 
+def resident_slots(iterations: list[float], report, warps: int, arch: GpuArch) -> tuple[list[list[int]], float]:
+    """SM 0's resident program slots (the launch's programs dealt round-robin to the SMs' slots): the loop
+    trip counts of each slot's first SIMULATED_PROGRAMS_PER_SLOT programs, and the factor that scales the
+    simulated programs to all of SM 0's: the busiest slot's instructions (loop trips x loop body + the rest,
+    per program) over those of its simulated programs — programs' trip counts vary (the causal apply's
+    windows), so a count of programs would misweigh them."""
+    k = min(resident_programs(report, warps, arch), math.ceil(len(iterations) / arch.sms))
+    per_slot = [iterations[j :: arch.sms * k] for j in range(k)]
+    simulated = [[round(n) for n in slot[:SIMULATED_PROGRAMS_PER_SLOT]] for slot in per_slot]
+
+    def work(programs) -> float:  # instructions a warp issues: the loop n times and the rest once, per program
+        return sum(n * report.loop_instructions + report.other_instructions for n in programs)
+
+    busiest = max(range(k), key=lambda j: work(per_slot[j]))
+    return simulated, work(per_slot[busiest]) / max(work(simulated[busiest]), 1)
+
+
 def issue_seconds(iterations: list[float], report, warps: int, arch: GpuArch) -> float:
-    """Instruction issue of a launch whose programs (in launch order) run `iterations` of the compiled
-    loop: each program's warps issue iterations·loop + rest instructions; an SM holding k programs issues
-    4·min(1, k·warps / 4 / issue_cpi) per cycle, shared by them; programs start on the first free slot."""
+    """Time of a launch whose programs (in launch order) run `iterations` of the compiled loop, from the
+    SASS simulation of SM 0's resident programs (einsim.gpu.sass.slot_cycles)."""
     if not iterations:
         return 0.0
-    k = min(resident_programs(report, warps, arch), math.ceil(len(iterations) / arch.sms))
-    per_cycle = 4 * min(1.0, k * warps / 4 / arch.issue_cpi) / k  # instructions per cycle for one program
-    free = [0.0] * (arch.sms * k)
-    for n in iterations:
-        cycles = (n * report.loop_instructions + report.other_instructions) * warps / per_cycle
-        heapq.heappush(free, heapq.heappop(free) + cycles)
-    return max(free) / arch.clock_hz
+    simulated, scale = resident_slots(iterations, report, warps, arch)
+    latency = round(arch.sass_load_latency_s * arch.clock_hz)
+    return _slot_cycles(report.instructions, warps, tuple(map(tuple, simulated)), latency) * scale / arch.clock_hz
+
+
+@functools.lru_cache(maxsize=1024)
+def _slot_cycles(ins: tuple, warps: int, slots: tuple, latency: int) -> int:
+    """slot_cycles, remembered: the same kernel and slots recur across shapes, launches and cards."""
+    return slot_cycles(ins, warps, [list(s) for s in slots], latency)
 
 
 def kernel_iterations(plan: KernelPlan, shape: Shape, t: Tiling, sms: int) -> tuple[list[float], ...]:
@@ -117,11 +143,13 @@ def _cost(
     compute = max(mma_s, exp_s) * max(1.0, arch.sms / max(programs, 1))  # idle SMs when programs are few
     compute = max(compute, issue_s)
     slots = min(programs, arch.sms * resident)
-    bw = min(arch.hbm_copy_bw, slots * inflight / arch.load_latency_s)
+    # the SASS simulation (issue_s) runs the programs' loads at their latency: no latency terms beside it
+    bw = arch.hbm_copy_bw if issue_s else min(arch.hbm_copy_bw, slots * inflight / arch.load_latency_s)
     dram_s = (reads + writes) / bw
     l2_s = l2_bytes / arch.l2_read_bw
     waves = math.ceil(programs / slots)
-    seconds = max(compute, dram_s, l2_s) + waves * serial_rounds * arch.load_latency_s + arch.launch_s
+    serial_s = 0.0 if issue_s else waves * serial_rounds * arch.load_latency_s
+    seconds = max(compute, dram_s, l2_s) + serial_s + arch.launch_s
     return KernelCost(
         pk.index, pk.label, programs, resident, 0.0, tf32 + bf16, exps, 0.0, reads, writes, mma_s, exp_s, 0.0,
         compute, l2_s, dram_s, seconds, issue_s,

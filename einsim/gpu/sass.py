@@ -25,14 +25,15 @@ Model (Hopper, sm_90), one SM simulated cycle by cycle: warp w runs on sub-parti
   shared-memory/L1 data path, 128 bytes per cycle: 32 lanes x the bytes per lane): issue does not wait
   for the data path, the result does (its latency counts from when the path has served it), and a warp
   waits to issue one while the queue's backlog exceeds `MIO_QUEUE_CYCLES`. The SMSPs take turns first.
+  A bank-conflicted access takes its wavefronts over the conflict-free number times as long
+  (einsim.gpu.banks, from the lanes' addresses).
   Contention there desynchronizes the SMSPs, which then wait for each other at barriers.
 - `BAR.SYNC` waits for all warps of the program.
 - The main loop is the longest backward-branch span (`loop_span`); the program runs the code before it
   once, the loop `iterations` times and the code after it once (straight-line: every other instruction
   counts once, as einsim.gpu.inspect counts them).
 Checked against Nsight Compute's per-instruction stall samples (`studies/gpu_sass_profile.py`). Not
-modelled: bank conflicts (the 8-way conflicted shared-memory reductions of linear attention's state
-kernel), wgmma's shared-memory operand reads, the read latency of global memory instructions' address
+modelled: wgmma's shared-memory operand reads, the read latency of global memory instructions' address
 operands, contention for L2/DRAM bandwidth (the GPU model's other terms), instruction-cache misses and
 divergence.
 """
@@ -44,6 +45,7 @@ import re
 from dataclasses import dataclass
 
 from einsim.errors import EinsimError
+from einsim.gpu.banks import conflict_factors
 
 #: cycles before a variable-latency result's scoreboard barrier is released (global loads: the argument)
 VARIABLE_LATENCY_CYCLES = {
@@ -224,6 +226,7 @@ def slot_cycles(
     short_scoreboard, long_scoreboard (a global load or cp.async group), barrier, mio_throttle,
     math_pipe_throttle, gmma."""
     boundary = None  # a program boundary in a slot's sequence
+    conflicts = conflict_factors(ins)  # shared-memory accesses that take more than one pass of the banks
     seqs = []
     for its in slot_iterations:
         seq: list = []
@@ -307,7 +310,7 @@ def slot_cycles(
                     continue
                 finish = float(cycle)  # when the instruction leaves its pipe (memory: the SM's data path)
                 if pipe == "memory":
-                    finish = max(float(cycle), mio_free) + busy * 32 / MIO_BYTES_PER_CYCLE
+                    finish = max(float(cycle), mio_free) + busy * 32 / MIO_BYTES_PER_CYCLE * conflicts.get(x.addr, 1.0)
                     mio_free = finish
                 elif x.base == "HGMMA":  # asynchronous: queued on the SMSP's tensor pipe, issue does not wait
                     finish = max(float(cycle), pipe_free[p].get(pipe, 0)) + busy
