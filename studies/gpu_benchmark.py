@@ -163,6 +163,13 @@ def build_cases(plans, interpret: bool) -> list[Case]:
         for causal, f in sorted(lin.items()):
             v = "linear-causal" if causal else "linear"
             cases.append(Case(v, B, H, H, n, n, d, causal, cascade=f, group="linear-v12"))
+    # registered in notes v12 before run 33, with the model as committed after run 32 (no latency terms
+    # beside the simulation, simulated programs scaled by instructions)
+    for B, H, n, d in [] if interpret or not lin else [(1, 64, 8192, 64), (2, 8, 16384, 128), (16, 16, 1024, 128),
+                                                         (1, 16, 65536, 64)]:  # fmt: skip
+        for causal, f in sorted(lin.items()):
+            v = "linear-causal" if causal else "linear"
+            cases.append(Case(v, B, H, H, n, n, d, causal, cascade=f, group="linear-v12b"))
     # decode of one sequence (B = 1): few programs unless the keys are split (split-K / flash-decoding)
     # (the grouped split-K cascade is timed with the GQA decode below; here its name would collide)
     splits = [(f"{k[0]}-pass-splitk", f) for k, (f, _) in structures(plans) if k[5] and not k[3] and not k[2]]
