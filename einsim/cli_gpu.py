@@ -5,8 +5,8 @@
 predicted DRAM bytes and time per kernel for the shape; a cascade the lowering cannot handle prints
 its error (the construct) and the command exits 2. `--compile` also compiles every kernel for sm_90 on
 the CPU and prints registers, shared memory and SASS counts (needs triton; no GPU), and the prediction then
-uses them: linear attention's issue bound, and the SASS simulation of a program that has an SM to itself
-(decode). Neither needs torch.
+uses them: the SASS simulation of one SM's resident programs (linear attention) or of a program that has
+an SM to itself (decode), bank conflicts included. Neither needs torch.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def _gpu(args) -> int:
         t = choose_tiling(plan, shape)
         try:
             reports = None
-            if args.compile:  # the compiled kernels give linear attention its issue bound, decode its SASS timing
+            if args.compile:  # the compiled kernels give linear attention and decode their SASS-simulated time
                 from einsim.gpu.inspect import compile_report
 
                 reports = compile_report(plan, shape, t)
@@ -143,7 +143,7 @@ def _gpu(args) -> int:
                 print(f"    sm_90: {line}")
             print(f"  total {rec['predicted_ms']:.3f} ms = {rec['tflops']:.0f} TFLOP/s")
             if rec["variant"].startswith("linear") and "compiled" not in rec:
-                print("  (linear attention's kernels are issue-bound: add --compile for the time with that bound)")
+                print("  (linear attention's kernels are issue-bound: add --compile to simulate them from their SASS)")
             elif rec["lone_programs"] and "compiled" not in rec:
                 print("  (each program has an SM to itself: add --compile to time it from its SASS, not Little's law)")
             print()

@@ -3,7 +3,7 @@
 Input: a `KernelPlan`, a `Shape` and optionally a `Tiling`. Output: one `KernelReport` per kernel launch
 — registers, shared memory, spills from ptxas, counts of the SASS instructions that matter for attention
 (HGMMA = wgmma, MUFU.EX2, FFMA, BAR.SYNC), and the instructions a warp issues per iteration of the
-kernel's main loop and outside it (what the GPU model's issue bound uses for linear attention) — using
+kernel's main loop and outside it, and the parsed SASS that the GPU model simulates (einsim.gpu.sass) — using
 the ptxas/cuobjdump that ship with the triton wheel. Kernels are compiled as the launcher specializes
 them: pointers 16-byte aligned, integer arguments divisible by 16 marked so. What costs no device time:
 e.g. lazy rescaling adds 3 BAR.SYNC per K/V tile, which is why it ran slower on the H200

@@ -158,7 +158,8 @@ def _cost(
 
 def predict_linear(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch, reports=None) -> Prediction:
     """Predicted DRAM bytes and time of the kernels of a linear-attention plan; `reports` (one
-    einsim.gpu.inspect.KernelReport per kernel, as compiled for this shape and tiling) add the issue bound."""
+    einsim.gpu.inspect.KernelReport per kernel, as compiled for this shape and tiling) add the simulated
+    issue time (`issue_seconds`)."""
     elt, D = shape.elt_bytes, shape.D
     bh = shape.B * shape.H
     n_split, chunk = choose_splits(plan, shape, t, arch.sms)

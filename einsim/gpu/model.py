@@ -82,8 +82,8 @@ class KernelCost:
     l2_s: float
     dram_s: float
     seconds: float
-    #: instruction issue from the compiled kernel (linear attention's issue bound, or the SASS simulation of
-    #: a program alone on its SM); 0 where not modelled. compute_s includes it
+    #: instruction issue from the compiled kernel (the SASS simulation of one SM's resident programs for
+    #: linear attention, or of a program alone on its SM); 0 where not modelled. compute_s includes it
     issue_s: float = 0.0
 
     @property
@@ -250,8 +250,8 @@ def lone_programs(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch) -> b
 
 def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, reports=None) -> Prediction:
     """Predicted DRAM bytes and time of every kernel of `plan` at `shape` on `arch`. `reports` (the
-    compiled kernels' facts from einsim.gpu.inspect.compile_report, one per pass kernel) add an
-    instruction-issue bound to linear attention's kernels (einsim.gpu.linear_model) and, where every
+    compiled kernels' facts from einsim.gpu.inspect.compile_report, one per pass kernel) add the simulated
+    issue time of linear attention's kernels (einsim.gpu.linear_model) and, where every
     program has an SM to itself (`lone_programs`), the simulated time of a program (einsim.gpu.sass)."""
     if plan.linear:
         from einsim.gpu.linear_model import predict_linear

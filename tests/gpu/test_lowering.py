@@ -636,7 +636,7 @@ print("ok", ms)
 
 
 def test_compiled_instruction_counts_match_the_executed_counts():
-    """The issue bound counts a program's instructions from the compiled SASS (loop body x iterations +
+    """The compiled count of a program's instructions (from the SASS the model simulates) (loop body x iterations +
     the rest, einsim.gpu.inspect); Nsight Compute's smsp__inst_executed.sum on the H100 (v11 probe,
     studies/results/gpu_stall_probe_v11.csv) agrees within 2 % for each of linear attention's kernels, and
     its per-instruction executed counts (v12) within 0.5 % for decode at 128-, 64- and 32-key tiles."""
