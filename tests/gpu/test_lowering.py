@@ -636,8 +636,8 @@ print("ok", ms)
 
 
 def test_compiled_instruction_counts_match_the_executed_counts():
-    """The compiled count of a program's instructions (from the SASS the model simulates) (loop body x iterations +
-    the rest, einsim.gpu.inspect); Nsight Compute's smsp__inst_executed.sum on the H100 (v11 probe,
+    """A program's compiled instruction count (loop body x iterations + the rest, einsim.gpu.inspect, from
+    the SASS the model simulates) against Nsight Compute's smsp__inst_executed.sum on the H100 (v11 probe,
     studies/results/gpu_stall_probe_v11.csv) agrees within 2 % for each of linear attention's kernels, and
     its per-instruction executed counts (v12) within 0.5 % for decode at 128-, 64- and 32-key tiles."""
     code = """
