@@ -637,9 +637,9 @@ print("ok", ms)
 
 def test_compiled_instruction_counts_match_the_executed_counts():
     """A program's compiled instruction count (loop body x iterations + the rest, einsim.gpu.inspect, from
-    the SASS the model simulates) against Nsight Compute's smsp__inst_executed.sum on the H100 (v11 probe,
-    studies/results/gpu_stall_probe_v11.csv) agrees within 2 % for each of linear attention's kernels, and
-    its per-instruction executed counts (v12) within 0.5 % for decode at 128-, 64- and 32-key tiles."""
+    the SASS the model simulates) agrees with Nsight Compute's smsp__inst_executed.sum on the H100 (v11
+    probe, studies/results/gpu_stall_probe_v11.csv) within 2 % for each of linear attention's kernels, and
+    with its per-instruction executed counts (v12) within 0.5 % for decode at 128-, 64- and 32-key tiles."""
     code = """
 import einsim
 from einsim.gpu.inspect import compile_report
