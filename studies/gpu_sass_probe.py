@@ -37,7 +37,7 @@ PROBES = [
 ]
 
 
-def _tiling(tt):
+def probe_tiling(tt):
     from einsim.gpu.plan import Tiling
 
     if tt is None:
@@ -59,7 +59,7 @@ def run(only: list[int] | None = None) -> None:
             continue
         plan = lower(einsim.parse_file(str(LIB / name)))
         q, k, v = (torch.randn(B, H, n, D, device="cuda", generator=g, dtype=torch.bfloat16) for n in (NQ, NK, NK))
-        fn, _ = prepare(plan, q, k, v, _tiling(tt))
+        fn, _ = prepare(plan, q, k, v, probe_tiling(tt))
         out = fn()
         torch.cuda.synchronize()
         print(f"ran {name} {(B, H, NQ, NK, D)} {tt} finite={bool(torch.isfinite(out).all())}", flush=True)
@@ -94,7 +94,7 @@ def compare(folder: Path) -> None:
     print(f"{len(gpu)} cubins from the GPU")
     for name, sh, tt in PROBES:
         plan = lower(einsim.parse_file(str(LIB / name)))
-        for rep in compile_report(plan, Shape(*sh), _tiling(tt)):
+        for rep in compile_report(plan, Shape(*sh), probe_tiling(tt)):
             mine = [x.text for x in rep.instructions]
             best = max(gpu, key=lambda k: difflib.SequenceMatcher(None, mine, gpu[k], autojunk=False).quick_ratio())
             theirs = gpu_parsed[best]

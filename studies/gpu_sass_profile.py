@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from studies.gpu_sass_probe import LIB, PROBES, _tiling  # noqa: E402
+from studies.gpu_sass_probe import LIB, PROBES, probe_tiling  # noqa: E402
 
 RESULTS = ROOT / "studies" / "results"
 SOURCE = RESULTS / "gpu_sass_source_h100.csv.gz"
@@ -75,13 +75,12 @@ def simulate(plan, shape, t, report, index: int, warps: int, arch) -> tuple[floa
     from einsim.gpu.linear_model import kernel_iterations, resident_slots
     from einsim.gpu.sass import slot_cycles
 
-    latency = round(arch.sass_load_latency_s * arch.clock_hz)
     if plan.linear:
         slots, scale = resident_slots(kernel_iterations(plan, shape, t, arch.sms)[index], report, warps, arch)
     else:
         slots, scale = [[shape.N_KV // t.block_n]], 1.0
     profile: dict = {}
-    cycles = slot_cycles(report.instructions, warps, slots, latency, profile=profile) * scale
+    cycles = slot_cycles(report.instructions, warps, slots, arch.sass_load_latency_cycles, profile=profile) * scale
     return cycles, scale, profile
 
 
@@ -100,7 +99,7 @@ def main(argv=None) -> None:
     at = 0
     for i, (name, sh, tt) in enumerate(PROBES):
         plan, shape = lower(einsim.parse_file(str(LIB / name))), Shape(*sh)
-        t = _tiling(tt) or choose_tiling(plan, shape)
+        t = probe_tiling(tt) or choose_tiling(plan, shape)
         reports = compile_report(plan, shape, t)
         warps = [x.warps for x in linear_launches(plan, shape, t)] if plan.linear else [t.num_warps]
         for j, rep in enumerate(reports):

@@ -62,6 +62,11 @@ class GpuArch:
     cta_sync_s: float = 3.4e-7
 
     @property
+    def sass_load_latency_cycles(self) -> int:
+        """The SASS simulation's global-load latency in SM cycles."""
+        return round(self.sass_load_latency_s * self.clock_hz)
+
+    @property
     def mufu_rate(self) -> float:
         return self.sms * self.mufu_per_clk_sm * self.clock_hz
 

@@ -36,13 +36,6 @@ _ZERO = ((0,) * LANES, False)
 _UNIFORM = ((0,) * LANES, True)
 
 
-def _operands(text: str) -> tuple[str, list[str]]:
-    """(opcode with modifiers, operands) of an instruction's text, its guard predicate removed."""
-    body = re.sub(r"^@!?U?P[T0-9]+\s+", "", text)
-    op, _, rest = body.partition(" ")
-    return op, [o.strip() for o in rest.split(",")] if rest else []
-
-
 def _value(tok: str, regs: dict):
     """A source operand's value."""
     tok = tok.strip()
@@ -181,7 +174,7 @@ def _blocks(ins) -> tuple[list[tuple[int, int]], dict[int, list[int]]]:
     succ: dict[int, list[int]] = {}
     for k, (_, last) in enumerate(blocks):
         x = ins[last]
-        guarded = re.match(r"^@!?U?P[0-6]\s", x.text) is not None
+        guarded = x.guarded
         nxt = [k + 1] if k + 1 < len(blocks) else []
         if x.base == "BRA" and last in targets:
             succ[k] = [block_of[targets[last]]] + (nxt if guarded else [])
@@ -195,7 +188,7 @@ def _blocks(ins) -> tuple[list[tuple[int, int]], dict[int, list[int]]]:
 def _transfer(ins, first: int, last: int, regs: dict, out: dict | None) -> dict:
     regs = dict(regs)
     for x in ins[first : last + 1]:
-        op, src = _operands(x.text)
+        op, src = x.op, x.operands
         base = op.split(".")[0]
         if out is not None and base in _SHARED:
             m = re.search(r"\[([^\]]*)\]", x.text)
@@ -207,7 +200,7 @@ def _transfer(ins, first: int, last: int, regs: dict, out: dict | None) -> dict:
             src = src[1:]
         if not src or not re.fullmatch(r"R\d+", src[0]):
             continue
-        guarded = re.match(r"^@!?U?P[0-6]\s", x.text) is not None
+        guarded = x.guarded
         val = _evaluate(op, src[1:], regs)
         n = int(src[0][1:])
         for k in range(_width(op)):  # a wide result writes the registers after its destination too

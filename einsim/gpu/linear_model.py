@@ -101,8 +101,8 @@ def issue_seconds(iterations: list[float], report, warps: int, arch: GpuArch) ->
     if not iterations:
         return 0.0
     simulated, scale = resident_slots(iterations, report, warps, arch)
-    latency = round(arch.sass_load_latency_s * arch.clock_hz)
-    return _slot_cycles(report.instructions, warps, tuple(map(tuple, simulated)), latency) * scale / arch.clock_hz
+    cycles = _slot_cycles(report.instructions, warps, tuple(map(tuple, simulated)), arch.sass_load_latency_cycles)
+    return cycles * scale / arch.clock_hz
 
 
 @functools.lru_cache(maxsize=1024)

@@ -270,7 +270,7 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
     persistent = persistent_applies(plan, t)
     launched = min(programs, arch.sms * t.persistent) if persistent else programs
     lone = reports is not None and lone_programs(plan, shape, t, arch)
-    load_latency_cycles = round(arch.sass_load_latency_s * arch.clock_hz)
+    load_latency_cycles = arch.sass_load_latency_cycles
     points = float(tiles) * t.block_m * t.block_n
     q_bytes = shape.B * shape.H * shape.N_Q * shape.D * elt
     stat_bytes = shape.B * shape.H * shape.N_Q * 4

@@ -122,6 +122,17 @@ class Instr:
     def base(self) -> str:
         return self.op.split(".")[0]
 
+    @property
+    def guarded(self) -> bool:
+        """Executed only where a predicate (P0-P6, not the always-true PT) holds."""
+        return re.match(r"@!?U?P[0-6]\s", self.text) is not None
+
+    @property
+    def operands(self) -> list[str]:
+        """The operands after the opcode, destination first."""
+        rest = self.text.split(self.op, 1)[1] if self.op in self.text else ""
+        return [o.strip() for o in rest.split(",")] if rest.strip() else []
+
 
 def parse(sass: str) -> tuple[Instr, ...]:
     """The instructions of a SASS listing in address order, with the control code decoded from the second

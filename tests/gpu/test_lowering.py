@@ -681,7 +681,7 @@ def test_bank_conflicts_from_the_sass_match_nsight_compute():
     code = """
 import csv, gzip, io, sys
 sys.path.insert(0, LIB + '/../..')
-from studies.gpu_sass_probe import PROBES, _tiling
+from studies.gpu_sass_probe import PROBES, probe_tiling
 import einsim
 from einsim.gpu.banks import lane_addresses, wavefronts
 from einsim.gpu.inspect import compile_report
@@ -706,7 +706,7 @@ seen = followed = conflicted = 0
 k = 0
 for name, sh, tt in PROBES:
     plan, shape = lower(einsim.parse_file(LIB + '/' + name)), Shape(*sh)
-    for rep in compile_report(plan, shape, _tiling(tt) or choose_tiling(plan, shape)):
+    for rep in compile_report(plan, shape, probe_tiling(tt) or choose_tiling(plan, shape)):
         lanes = lane_addresses(rep.instructions)
         for x in rep.instructions:
             if (k, x.addr) in truth and x.base in ('LDS', 'STS', 'LDSM', 'STSM'):
