@@ -89,8 +89,14 @@ def compare(folder: Path) -> None:
     from einsim.gpu.plan import Shape
     from einsim.gpu.sass import loop_span, parse
 
-    gpu = {k: _ops(s) for k, s in _gpu_sass(folder).items()}
-    gpu_parsed = {k: parse(s) for k, s in _gpu_sass(folder).items()}
+    dumped = _gpu_sass(folder)
+    if not dumped:
+        raise SystemExit(
+            f"{folder}: no .cubin files there. Give --compare the folder TRITON_CACHE_DIR pointed at during "
+            "`--run` on the GPU (unpack the tcache.tgz that run wrote)."
+        )
+    gpu = {k: _ops(s) for k, s in dumped.items()}
+    gpu_parsed = {k: parse(s) for k, s in dumped.items()}
     print(f"{len(gpu)} cubins from the GPU")
     for name, sh, tt in PROBES:
         plan = lower(einsim.parse_file(str(LIB / name)))
