@@ -27,8 +27,8 @@ Assumptions:
   (+1 KiB per program) and threads; the launch's programs are dealt round-robin to the SMs' resident
   slots, SM 0's slots run their first `SIMULATED_PROGRAMS_PER_SLOT` programs (their own loop trip counts)
   and the time is scaled to all of SM 0's programs by their instructions. (Until v12 a law — 4·min(1,
-  w / 8) instructions per cycle for w warps per scheduler — stood here: 56 of 82 records within ±25 %
-  against 80 for the simulation, studies/notes_gpu.md.)
+  w / 8) instructions per cycle for w warps per scheduler — stood here: 56 of the 82 distinct linear
+  records of runs 20-24 within ±25 %; the simulation has 212 of the 214 of runs 19-34, notes_gpu.md v12.)
 - Time: the largest of compute (the larger of the roofline and the issue time), DRAM bytes over
   min(copy bandwidth, the latency-bound rate) and L2 bytes over `arch.l2_read_bw`, plus the serial
   latencies and a launch. With the compiled kernels the simulation has run the loads at their latency,
