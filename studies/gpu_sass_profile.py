@@ -6,9 +6,11 @@ on an H100 (notes_gpu.md v12): for each kernel of the probes in studies/gpu_sass
 instruction's executed count and its stall samples by reason — and studies/results/gpu_stall_probe_v11.csv
 (the same kernels' elapsed cycles, H100, v11). Needs no GPU; compiles the kernels on the CPU (ptxas from
 the triton wheel).
-Output, per decode and linear-attention kernel: executed instructions (ncu) against the compiled count,
-elapsed cycles against the simulation's, the cycles per issued instruction by reason (ncu's samples scaled
-to the measured cycles; the simulation's warp-cycles), and the instructions where the two differ most.
+Output: for every kernel, how many of its shared-memory accesses einsim.gpu.banks follows and how many of
+those have the measured wavefronts (and the total); for each decode and linear-attention kernel, executed
+instructions (ncu) against the compiled count, elapsed cycles against the simulation's, the cycles per
+issued instruction by reason (ncu's samples scaled to the measured cycles; the simulation's warp-cycles),
+and the instructions where the two differ most.
 
     python studies/gpu_sass_profile.py [--top N]
 """
@@ -40,13 +42,14 @@ REASONS = {"selected": "selected", "not_selected": "not_selected", "wait": "wait
 
 
 def ncu_kernels(path: Path = SOURCE) -> list[dict]:
-    """The source page's kernels in launch order: name and per-instruction rows (offset from the kernel's
-    first instruction, SASS text, executed count, stall samples by reason)."""
+    """The source page's kernels in launch order: name, per-instruction rows (offset from the kernel's
+    first instruction, SASS text, executed count, stall samples by reason) and, per shared-memory
+    instruction offset, its wavefronts over the conflict-free number (`conflicts`)."""
     kernels, header = [], None
     with gzip.open(path, "rt") as f:
         for row in csv.reader(io.StringIO(f.read())):
             if row[:1] == ["Kernel Name"]:
-                kernels.append({"name": row[1], "rows": []})
+                kernels.append({"name": row[1], "rows": [], "conflicts": {}})
                 header = None
             elif row[:1] == ["Address"]:
                 header = row
@@ -55,9 +58,14 @@ def ncu_kernels(path: Path = SOURCE) -> list[dict]:
                 stalls = {k[6:]: float(v) for k, v in d.items() if k.startswith("stall_") and "Not Issued" not in k}
                 kernels[-1]["rows"].append((int(d["Address"], 16), d["Source"].strip(),
                                             float(d["Instructions Executed"]), stalls))  # fmt: skip
+                if float(d["L1 Wavefronts Shared Ideal"] or 0) > 0:
+                    kernels[-1]["conflicts"][int(d["Address"], 16)] = float(d["L1 Wavefronts Shared"]) / float(
+                        d["L1 Wavefronts Shared Ideal"]
+                    )
     for k in kernels:
         base = k["rows"][0][0]
         k["rows"] = [(a - base, *rest) for a, *rest in k["rows"]]
+        k["conflicts"] = {a - base: c for a, c in k["conflicts"].items()}
     return kernels
 
 
@@ -84,6 +92,23 @@ def simulate(plan, shape, t, report, index: int, warps: int, arch) -> tuple[floa
     return cycles, scale, profile
 
 
+def bank_check(report, measured: dict) -> tuple[int, int, int]:
+    """(shared-memory accesses Nsight Compute counted, of those the analysis follows, of those with the
+    measured conflict degree within 5 %)."""
+    from einsim.gpu.banks import lane_addresses, wavefronts
+
+    lanes = lane_addresses(report.instructions)
+    seen = followed = right = 0
+    for x in report.instructions:
+        if x.base in ("LDS", "STS", "LDSM", "STSM") and x.addr in measured:
+            seen += 1
+            if x.addr in lanes:
+                followed += 1
+                got, ideal = wavefronts(*lanes[x.addr])
+                right += abs(got / ideal - measured[x.addr]) < 0.05
+    return seen, followed, right
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--top", type=int, default=6, help="instructions listed per kernel (default 6)")
@@ -96,7 +121,7 @@ def main(argv=None) -> None:
     from einsim.gpu.plan import Shape, choose_tiling, linear_launches
 
     kernels, cycles_v11 = ncu_kernels(), measured_cycles()
-    at = 0
+    at, banks_total = 0, [0, 0, 0]
     for i, (name, sh, tt) in enumerate(PROBES):
         plan, shape = lower(einsim.parse_file(str(LIB / name))), Shape(*sh)
         t = probe_tiling(tt) or choose_tiling(plan, shape)
@@ -104,6 +129,10 @@ def main(argv=None) -> None:
         warps = [x.warps for x in linear_launches(plan, shape, t)] if plan.linear else [t.num_warps]
         for j, rep in enumerate(reports):
             k, at = kernels[at], at + 1
+            seen, followed, right = bank_check(rep, k["conflicts"])
+            banks_total = [a + b for a, b in zip(banks_total, (seen, followed, right))]
+            print(f"\n{name} {sh} {rep.label}: bank conflicts of {seen} shared-memory accesses: {followed} followed "
+                  f"(einsim.gpu.banks), {right} with Nsight Compute's wavefronts")  # fmt: skip
             if not plan.linear and shape.N_Q > 1:  # prefill: warp-specialized or many programs per SM; not here
                 continue
             executed = sum(r[2] for r in k["rows"])
@@ -120,7 +149,7 @@ def main(argv=None) -> None:
                     samples[why] = samples.get(why, 0) + n
             n_samples = sum(samples.values())
             ncu_selected = samples.get("selected", 0) / n_samples
-            print(f"\n{name} {sh} {tt or 'default'} — {rep.label} ({k['name']}, {warps[j]} warps)")
+            print(f"{name} {sh} {tt or 'default'} — {rep.label} ({k['name']}, {warps[j]} warps)")
             ratio = f"{cycles / measured:.3f}" if measured else "n/a"
             elapsed = f"{measured:,.0f}" if measured else "n/a"
             print(f"  executed (ncu, all SMs) {executed:,.0f}; elapsed cycles measured {elapsed}, "
@@ -147,6 +176,9 @@ def main(argv=None) -> None:
             print("  share of warp-cycles where the two differ most (ncu | simulation, with the main reason):")
             for _, addr, text, real, top_r, sim, top_s in rows[: args.top]:
                 print(f"    {addr:6x} {text[:46]:46s} {real:6.1%} {top_r:16s} | {sim:6.1%} {top_s}")
+    seen, followed, right = banks_total
+    print(f"\nbank conflicts, all {len(kernels)} kernels: {seen} shared-memory accesses, {followed} followed, "
+          f"{right} with the measured wavefronts")  # fmt: skip
 
 
 if __name__ == "__main__":
