@@ -8,9 +8,10 @@ makes a ratio to cuDNN depend on which ran when. Here every target shape (N ∈ 
 flash in turn, `--rounds` times, on inputs made once per shape (checked once against float64); it
 reports the median TFLOP/s of each and the median over rounds of the per-round ratios. Writes
 `gpu_targets.json` under --out and prints the table.
-`--launches tile,dealt,bm256` (notes v11) adds the 1-pass kernel under other launches to the alternation,
-as `1-pass@NAME`: a program per tile or persistent programs dealt their jobs round-robin (D=128), one
-256-row 16-warp program per SM (D=64).
+`--launches tile,dealt,single,bm256` (notes v11, v13) adds the 1-pass kernel under other launches to the
+alternation, as `1-pass@NAME`: a program per tile, or persistent programs dealt their jobs round-robin
+(causal: pairs of query tiles; `single`: one tile at a time) (D=128), one 256-row 16-warp program per SM
+(D=64).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ VARIANTS = ("1-pass", "sdpa-cudnn", "sdpa-flash")
 LAUNCHES = {
     "tile": ((128,), {"persistent": 0}),
     "dealt": ((128,), {"persistent": 1}),
+    "single": ((128,), {"persistent": 1, "paired": False}),
     "bm256": ((64,), {"block_m": 256, "num_warps": 16}),
 }
 
@@ -57,7 +59,11 @@ def main(argv=None) -> None:
     ap = probe_parser(__doc__, 270.0)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--launches", default="", help="comma-separated: " + ", ".join(LAUNCHES))
+    ap.add_argument("--head-dims", default="64,128", help="comma-separated head dims to measure (64, 128)")
     args = ap.parse_args(argv)
+    dims = [int(x) for x in args.head_dims.split(",") if x.strip().isdigit()]
+    if not dims or set(dims) - {64, 128}:
+        ap.error(f"--head-dims {args.head_dims!r}: comma-separated, from 64 and 128.")
     launches = [x for x in args.launches.split(",") if x]
     if unknown := [x for x in launches if x not in LAUNCHES]:
         ap.error(f"--launches: unknown {', '.join(unknown)}; choose from {', '.join(LAUNCHES)} (comma-separated).")
@@ -66,7 +72,7 @@ def main(argv=None) -> None:
     t0 = time.time()
     env, plans = start_probe(args.out)
     files = {causal: one_pass_file(plans, causal) for causal in (False, True)}
-    shapes = [(n, d, causal) for d in (64, 128) for causal in (False, True) for n in (4096, 8192, 16384)]
+    shapes = [(n, d, causal) for d in dims for causal in (True, False) for n in (4096, 8192, 16384)]
     recs = []
     for n, d, causal in shapes:
         if time.time() - t0 > args.budget_s:

@@ -27,6 +27,18 @@ def test_jobs_in_launch_order():
     assert n.tolist() == [4, 3, 2, 1]
 
 
+def test_paired_deal_order_golden():
+    """2 heads of 4 causal query tiles (heavy first: 4, 3, 2, 1 K/V tiles), 3 programs: pairs (4, 1) and
+    (3, 2) of head 0, then of head 1; round 0 deals pairs 0-2 (heavy at positions 0-2, light at 3-5),
+    round 1 pair 3 to program 0 (positions 6 and 9), the other positions empty."""
+    from einsim.gpu.l2sim import _paired_deal_order
+
+    head, first, n = build_jobs(CAUSAL, Shape(1, 2, 512, 512, 128), dataclasses.replace(T, heavy_first=True))
+    head, first, n = _paired_deal_order(head, first, n, 4, 3)
+    assert n.tolist() == [4, 3, 4, 1, 2, 1, 3, 0, 0, 2, 0, 0]
+    assert head.tolist() == [0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0, 0]
+
+
 def test_a_stream_that_fits_l2_is_read_once():
     """1 head, 4 query tiles on 2 slots (2 waves), 4 K/V tiles = 256 KiB in a 1 MiB L2: one DRAM read."""
     r = simulate(PLAN, PLAN.kernels[0], Shape(1, 1, 512, 512, 128), T, H200, capacity=2**20, slots=2)
@@ -70,13 +82,18 @@ def test_causal_waves_that_start_apart_read_more_than_lockstep():
 
 def test_persistent_causal_imbalance_drifts_without_any_noise():
     """Round-robin causal jobs of unequal length pull persistent programs apart deterministically: more
-    reads than per-tile launches of the same jobs (whose waves restart in launch order)."""
+    reads than per-tile launches of the same jobs (whose waves restart in launch order). Dealt in pairs
+    (heavy + light tile of one head, equal jobs) they stay in step: only the light tiles' second pass over
+    the first K/V tiles misses, when the round's other heads have evicted them."""
     sh = Shape(4, 16, 4096, 4096, 128)
     t = Tiling(128, 128, 4, 2, tma=True, warp_specialize=True)
     per_tile = simulate(CAUSAL, CAUSAL.kernels[0], sh, t, H200, capacity=H200.l2_bytes / 2)
-    dealt = simulate(CAUSAL, CAUSAL.kernels[0], sh, dataclasses.replace(t, persistent=1), H200,
-                     capacity=H200.l2_bytes / 2)  # fmt: skip
+    single = dataclasses.replace(t, persistent=1, paired=False)
+    dealt = simulate(CAUSAL, CAUSAL.kernels[0], sh, single, H200, capacity=H200.l2_bytes / 2)
+    paired = simulate(CAUSAL, CAUSAL.kernels[0], sh, dataclasses.replace(t, persistent=1), H200,
+                      capacity=H200.l2_bytes / 2)  # fmt: skip
     assert per_tile.reads_per_head == 1.0 and dealt.reads_per_head > 1.5
+    assert 1.0 <= paired.reads_per_head < 1.1
 
 
 def test_leader_pays_pulls_jittered_programs_together():

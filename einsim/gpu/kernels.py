@@ -30,6 +30,8 @@ BLOCK_N for a tile of BLOCK_M query rows, and differs only in what it computes p
 
 - REVERSE_M: launch query tiles last-first (causal: the tiles with the most K/V tiles start first).
 - PERSISTENT: a fixed grid of programs, each looping over (query tile, head program) jobs dealt round-robin.
+- PAIR_M: (persistent, causal, an even number of query tiles) a job is a pair of query tiles (i, n - 1 - i)
+  of one head program, heavy one first: equal jobs, so round-robin keeps the programs in step.
 - SPLIT: split-K; the key chunks of a query tile are separate programs writing chunk summaries that
   `combine_kernel` merges (one program per query row, its chunks loaded as one tile).
 
@@ -333,14 +335,33 @@ def attn_pass_kernel(
     SPLIT: tl.constexpr = False,
     REVERSE_M: tl.constexpr = False,
     PERSISTENT: tl.constexpr = False,
+    PAIR_M: tl.constexpr = False,
     NORM_EACH: tl.constexpr = False,
 ):
     """One pass of an attention cascade: a program per (query tile, batch x head program[, key chunk]),
     or, PERSISTENT, a fixed grid of programs that each loop over query tiles (tile t of program p is
-    p + t * programs, query tiles fastest), so one program's epilogue and the next tile's prologue
-    need no new launch."""
+    p + t * programs, query tiles fastest; PAIR_M: pairs of query tiles), so one program's epilogue
+    and the next tile's prologue need no new launch."""
     n_m = tl.cdiv(ROWS, BLOCK_M)
-    if PERSISTENT:
+    if PERSISTENT and PAIR_M:
+        # causal: job = a pair of query tiles (i, n_m - 1 - i) of one head program, the heavy one first;
+        # every pair visits about the same number of K/V tiles, so the programs stay in step. Pair j
+        # runs on program j % programs; the spare programs of the last round redo the last pair
+        # (the same values written twice) rather than branch, which would stop warp specialization
+        half = n_m // 2
+        n_pairs = half * HEAD_PROGRAMS
+        for step in tl.range(0, 2 * tl.cdiv(n_pairs, tl.num_programs(0))):
+            pair = tl.minimum((step // 2) * tl.num_programs(0) + tl.program_id(0), n_pairs - 1)
+            i = pair % half
+            pid_m = i + (1 - step % 2) * (n_m - 1 - 2 * i)
+            _attn_program(
+                pid_m, pair // half, 0, 1, Q, K, V, O, MST, LST, PM, PL, PO, qk_scale, sqb, sqh, sqm, sqd, skb, skh,
+                skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q, N_KV, ROWS, HP, BAND_HI, BAND_LO,
+                CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N, ONLINE, READ_M, DO_EXP,
+                DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN, HAS_SCORE_FN,
+                LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH,
+            )  # fmt: skip
+    elif PERSISTENT:
         for job in tl.range(tl.program_id(0), n_m * HEAD_PROGRAMS, tl.num_programs(0)):
             pid_m = job % n_m
             if REVERSE_M:

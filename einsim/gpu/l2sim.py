@@ -11,7 +11,9 @@ What is simulated (pure numpy + numba; no torch, no triton):
   band's lower bound). Split-K plans are not simulated (their chunks never exceed the L2 share).
 - Schedule. Per-tile launches: `slots` = resident programs per SM x SMs; the next job in launch order
   starts on the first slot that frees up (the block scheduler). Persistent launches: P = min(jobs, SMs x
-  `t.persistent`) programs, program p runs jobs p, p + P, ... back to back (the round-robin deal).
+  `t.persistent`) programs, program p runs jobs p, p + P, ... back to back (the round-robin deal;
+  causal launches with an even number of query tiles deal pairs of tiles, heavy then light, as the
+  kernel does: einsim.gpu.plan.paired_deal).
 - Time. Every K/V tile of a job costs `tau` (one unit; only ratios matter) times the timing mechanism's
   factors: (i) lognormal per-tile jitter of relative spread `sigma` (a random walk along a program's
   tiles; a per-tile launch restarts its programs in launch order, a persistent one never does), and
@@ -19,7 +21,7 @@ What is simulated (pure numpy + numba; no torch, no triton):
   program that falls behind a leader hits L2 and catches up; a kernel that hides its load latency has
   penalty 0; (iii) fixed per-slot speed differences `rate_spread` (SMs, co-resident programs). With all
   three 0 every wave of resident programs streams K/V in step (the lockstep model), and causal persistent
-  programs drift only by their unequal job lengths (deterministic). Per-job overhead: `job_overhead`.
+  programs dealt single tiles drift only by their unequal job lengths (deterministic). Per-job overhead: `job_overhead`.
 - L2. One LRU stack over byte-weighted keys: each K/V tile (K and V of `block_n` keys, or K alone for
   K-only passes) is a key; each job's Q tile read and O tile write occupy L2 once (never reused). An access
   hits when the bytes of distinct keys touched since its last access, plus its own, fit `capacity`.
@@ -52,7 +54,16 @@ import numpy as np
 
 from einsim.gpu.arch import GpuArch
 from einsim.gpu.model import _launch_order, _tiles_per_qtile, ctas_per_sm
-from einsim.gpu.plan import KernelPlan, PassKernel, Shape, Tiling, launch_rows, persistent_applies, ws_applies
+from einsim.gpu.plan import (
+    KernelPlan,
+    PassKernel,
+    Shape,
+    Tiling,
+    launch_rows,
+    paired_deal,
+    persistent_applies,
+    ws_applies,
+)
 
 #: warp-specialized kernels on sm_90: 3 partitions x 4 warps at 168 registers (ptxas via
 #: einsim.gpu.inspect) = 64512 of 65536 registers: one program per SM, whatever `ctas_per_sm` estimates
@@ -117,6 +128,25 @@ def build_jobs(plan: KernelPlan, shape: Shape, t: Tiling) -> tuple[np.ndarray, n
     f = np.tile(np.array([a for a, _ in per_head], dtype=np.int64), heads)
     n = np.tile(np.array([b for _, b in per_head], dtype=np.int64), heads)
     return head, f, n
+
+
+def _paired_deal_order(head, first, n, n_qt: int, programs: int):
+    """The jobs of a paired deal (einsim.gpu.plan.paired_deal) laid out for the round-robin deal: pair q
+    (the heavy tile i and the light tile n_qt - 1 - i of the heavy-first order, of one head) goes to
+    positions 2rP + p and (2r + 1)P + p, r, p = divmod(q, P), so program p runs its pairs heavy then
+    light; the positions of the last round without a pair are empty jobs (skipped)."""
+    half = n_qt // 2
+    heads = len(head) // n_qt
+    q = np.arange(heads * half)
+    h, i = q // half, q % half
+    heavy, light = h * n_qt + i, h * n_qt + n_qt - 1 - i
+    r, p = q // programs, q % programs
+    size = 2 * programs * (int(r[-1]) + 1) if len(q) else 0
+    out = [np.zeros(size, dtype=np.int64) for _ in range(3)]
+    for src, pos in ((heavy, 2 * r * programs + p), (light, (2 * r + 1) * programs + p)):
+        for o, a in zip(out, (head, first, n)):
+            o[pos] = a[src]
+    return tuple(out)
 
 
 @numba.njit(cache=True)
@@ -228,6 +258,8 @@ def simulate(
         slots = resident_slots(pk, plan, shape, t, arch)
         if persistent:
             slots = min(slots, arch.sms * t.persistent)
+    if paired_deal(plan, shape, t):
+        head, first, n = _paired_deal_order(head, first, n, len(_tiles_per_qtile(plan, shape, t)), int(slots))
     c = max(1, math.ceil(int(n.sum()) / timing.max_events))  # tiles per event
     if c > 1:  # coarsen: c consecutive K/V tiles are one access (their stream stays in order)
         n_th_c = math.ceil(math.ceil(shape.N_KV / t.block_n) / c)

@@ -23,7 +23,8 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   lazy rescaling adds a block-wide barrier wait per tile (`arch.cta_sync_s`). Plus a per-program
   overhead per wave (per resident program for persistent launches), then the schedule: programs start
   in launch order on the first free slot (the hardware block scheduler; causal query tiles launch
-  heaviest first), or are dealt round-robin to persistent programs; the busiest slot's share over the
+  heaviest first), or are dealt round-robin to persistent programs (causal: pairs of query tiles, one
+  heavy and one light); the busiest slot's share over the
   balanced one scales the time (the last partial wave; idle SMs when programs are fewer). The kernel takes the
   largest of that, its SM←L2 K/V tile stream over `arch.l2_read_bw` (binds the max-only pass) and its
   DRAM bytes over the measured copy bandwidth — or, with few programs (decode of one sequence), over
@@ -55,6 +56,7 @@ from einsim.gpu.plan import (
     heavy_first,
     launch_rows,
     lazy_applies,
+    paired_deal,
     persistent_applies,
     ws_applies,
 )
@@ -214,6 +216,13 @@ def _program_work(plan: KernelPlan, t: Tiling, tiles_q: list[int], heads: int, n
     return out
 
 
+def _pair_work(tiles_q: list[int], heads: int) -> list[float]:
+    """K/V tiles of every job of a paired deal (einsim.gpu.plan.paired_deal) in deal order: per head,
+    the pairs (n - 1 - i, i) of its n query tiles."""
+    n = len(tiles_q)
+    return [float(tiles_q[n - 1 - i] + tiles_q[i]) for _ in range(heads) for i in range(n // 2)]
+
+
 def _round_robin_factor(work: list[float], programs: int) -> float:
     """A persistent launch: job j (launch order) runs on program j % programs; the busiest program's work
     over the balanced share. Causal jobs dealt this way can pile the long query tiles on a few programs."""
@@ -268,7 +277,9 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
     tiles = sum(tiles_q) * shape.B * hp
     work = _program_work(plan, t, tiles_q, shape.B * hp, n_split, chunk)
     persistent = persistent_applies(plan, t)
-    launched = min(programs, arch.sms * t.persistent) if persistent else programs
+    if paired_deal(plan, shape, t):  # persistent causal: a job is a pair of query tiles (i, n - 1 - i)
+        work = _pair_work(tiles_q, shape.B * hp)
+    launched = min(len(work), arch.sms * t.persistent) if persistent else programs
     lone = reports is not None and lone_programs(plan, shape, t, arch)
     load_latency_cycles = arch.sass_load_latency_cycles
     points = float(tiles) * t.block_m * t.block_n

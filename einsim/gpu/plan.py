@@ -260,6 +260,9 @@ class Tiling:
     #: persistent launch: this many programs per SM, each looping over query tiles (0: a program per
     #: query tile, the hardware scheduler assigning them); not for split-K plans
     persistent: int = 0
+    #: persistent causal launches deal pairs of query tiles, one heavy and one light (`paired_deal`);
+    #: False deals single tiles (their drift re-reads K/V; kept to measure against)
+    paired: bool = True
 
 
 def launch_rows(shape: Shape, t: Tiling) -> tuple[int, int]:
@@ -379,6 +382,7 @@ def kernel_flags(
         SPLIT=plan.split_k,
         REVERSE_M=heavy_first(plan, t),
         PERSISTENT=persistent_applies(plan, t),
+        PAIR_M=paired_deal(plan, shape, t),
     )
 
 
@@ -390,6 +394,17 @@ def lazy_applies(pk: PassKernel, t: Tiling) -> bool:
 def persistent_applies(plan: KernelPlan, t: Tiling) -> bool:
     """Whether the launch is persistent: split-K plans use the third grid axis for key chunks instead."""
     return bool(t.persistent) and not plan.split_k
+
+
+def paired_deal(plan: KernelPlan, shape: Shape, t: Tiling) -> bool:
+    """Whether a persistent causal launch deals its query tiles in pairs (i, n - 1 - i) of one head
+    program: query tile i visits about i + 1 K/V tiles, so every pair about n + 1 and the programs,
+    dealt equal jobs round-robin, stay in step. Dealt one tile at a time they drift apart (their jobs
+    differ up to n-fold), the running jobs spread over more heads than L2 holds and K/V is re-read
+    (causal 4K, H100: 382-390 MiB read where 256 are needed, runs 23-34; notes_gpu.md v13). Needs an
+    even number of query tiles."""
+    rows, _ = launch_rows(shape, t)
+    return t.paired and persistent_applies(plan, t) and heavy_first(plan, t) and -(-rows // t.block_m) % 2 == 0
 
 
 def heavy_first(plan: KernelPlan, t: Tiling) -> bool:
@@ -448,23 +463,40 @@ def choose_tiling(plan: KernelPlan, shape: Shape, interpret: bool = False) -> Ti
     return Tiling(128, 64, 8, 3)
 
 
-#: K/V bytes per head beyond which persistent programs are not used: past the L2 share (16 MiB on the
-#: H100) they drift apart and re-read K/V from DRAM 6-8x more than programs the block scheduler starts in
-#: launch order (run 10, H200: 1x4x65536 and 1x1x131072 at D=128; studies/notes_gpu.md, v9)
-PERSISTENT_MAX_KV_HEAD_BYTES = 16 * 2**20
+#: predicted gain a persistent launch needs over a program per tile: the drift of persistent programs
+#: costs DRAM reads the model does not count, for gains inside the timing noise below this (non-causal 16K
+#: at D=128: 0.9 % predicted, 1-2 % measured, 285-299 MiB read where 256 are needed on the H100, runs 12-34)
+PERSISTENT_MIN_GAIN = 0.03
+
+
+def round_kv_bytes(plan: KernelPlan, shape: Shape, t: Tiling, programs: int) -> int:
+    """K/V bytes of the heads one round of a persistent launch works on: the jobs of a K/V head (its query
+    tiles, or pairs of them, over the head programs that share it) are consecutive in the deal, so
+    `programs` running jobs span ceil(programs / jobs per head) heads, one more where they straddle."""
+    rows, hp = launch_rows(shape, t)
+    jobs = -(-rows // t.block_m) * (hp // shape.kv_heads)
+    if paired_deal(plan, shape, t):
+        jobs //= 2
+    return (-(-programs // jobs) + 1) * shape.N_KV * shape.D * shape.elt_bytes * 2
 
 
 def _launch(plan: KernelPlan, shape: Shape, t: Tiling) -> Tiling:
     """Persistent or a program per query tile, whichever the GPU model predicts faster (132 SMs, the
     H100/H200 rates): a persistent program saves the per-program launch work (+4-7 % at 4K, +19 % at 1K
-    non-causal on the H200) but is dealt its query tiles round-robin, which piles long causal tiles on a
-    few programs at 16K (measured 26 % slower), while the block scheduler starts the heaviest tiles first."""
-    if plan.split_k or shape.N_KV * shape.D * shape.elt_bytes * 2 > PERSISTENT_MAX_KV_HEAD_BYTES:
-        return t
+    non-causal on the H200) and, causal, is dealt pairs of query tiles (`paired_deal`).
+
+    Only where one round's K/V (`round_kv_bytes`) fits the L2 share a line read by every SM gets (half
+    the H100's L2; a paired program reads its head's first K/V tiles again for the light tile), and
+    where the model predicts at least PERSISTENT_MIN_GAIN: persistent programs drift apart over their
+    jobs and re-read K/V from DRAM where the block scheduler's waves, restarted in launch order, do not
+    (32 MiB heads: 6-8x, run 10; studies/notes_gpu.md, v9 and v13)."""
     import dataclasses
 
-    from einsim.gpu.arch import H200
+    from einsim.gpu.arch import H100_SXM, H200
     from einsim.gpu.model import predict
 
     dealt = dataclasses.replace(t, persistent=1)
-    return dealt if predict(plan, shape, dealt, H200).seconds < predict(plan, shape, t, H200).seconds else t
+    if plan.split_k or round_kv_bytes(plan, shape, dealt, H100_SXM.sms) > H100_SXM.l2_bytes // 2:
+        return t
+    gain = predict(plan, shape, t, H200).seconds / predict(plan, shape, dealt, H200).seconds - 1
+    return dealt if gain >= PERSISTENT_MIN_GAIN else t

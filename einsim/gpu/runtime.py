@@ -29,6 +29,7 @@ from einsim.gpu.plan import (
     launch_rows,
     linear_apply_programs,
     linear_launches,
+    paired_deal,
     persistent_applies,
     ws_applies,
     ws_verified,
@@ -199,7 +200,8 @@ def prepare(
         part_l = torch.empty_like(part_m)
         part_o = torch.empty((B, hp, n_split, rows, D), device=q.device, dtype=torch.float32)
     elif persistent_applies(plan, t):  # a fixed grid of programs looping over the (query tile, head) jobs
-        grid = (min(grid[0] * grid[1], sms * t.persistent),)
+        jobs = grid[0] * grid[1] // (2 if paired_deal(plan, shape, t) else 1)  # paired: a job is two tiles
+        grid = (min(jobs, sms * t.persistent),)
     args = (
         q,
         k,

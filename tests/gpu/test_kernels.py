@@ -95,6 +95,8 @@ def test_sliding_window_matches_oracle(NQ, NK, W, tiling):
     "name,NQ,NK,sizes",
     [
         ("causal_fa2", 160, 160, None),  # ragged: the last query tile is partial
+        ("causal_fa2", 192, 192, None),  # 6 query tiles: persistent programs are dealt pairs of them
+        ("causal_fa2", 128, 256, None),  # chunked prefill, 4 tiles: pairs, a spare program redoes the last
         ("causal_fa2", 96, 192, None),  # chunked prefill (bottom-right band)
         ("causal_3pass", 128, 128, None),
         ("sliding_window", 128, 160, {"W": 40}),
@@ -104,7 +106,8 @@ def test_sliding_window_matches_oracle(NQ, NK, W, tiling):
 )
 def test_launch_order_and_persistent_launch_match_oracle(monkeypatch, name, NQ, NK, sizes, heavy_first, persistent):
     """Heavy-first (causal query tiles launched last-first) and persistent launches (here 3 programs
-    looping over every (query tile, head) job) compute the same as one program per tile."""
+    looping over every (query tile, head) job, or, causal with an even number of query tiles, every pair
+    of them) compute the same as one program per tile."""
     from einsim.gpu import runtime
 
     monkeypatch.setattr(runtime, "INTERPRETER_SMS", 3)
