@@ -392,6 +392,25 @@ def predict_case(case: Case, plans, arch):
 _REPORTS: dict = {}
 
 
+def record_tiling(t: list, lazy=None):
+    """The `Tiling` a benchmark record ran with, from its `tiling` list (fields in `Tiling`'s order; older
+    runs recorded fewer). Runs before heavy-first causal launches (run 10) recorded no flag and launched
+    light-first; runs before the paired deal (run 35) dealt persistent causal jobs one tile at a time."""
+    from einsim.gpu.plan import Tiling
+
+    tma, ws = (len(t) > 6 and bool(t[6])), (len(t) > 7 and bool(t[7]))
+    return Tiling(
+        *t[:5],
+        lazy_rescale=bool(t[5] if lazy is None and len(t) > 5 else lazy),
+        tma=tma,
+        warp_specialize=ws,
+        splits=int(t[8]) if len(t) > 8 else 0,
+        heavy_first=len(t) > 9 and bool(t[9]),
+        persistent=int(t[10]) if len(t) > 10 else 0,
+        paired=len(t) > 11 and bool(t[11]),
+    )
+
+
 def compiled_reports(plan, shape, t, arch):
     """The compiled kernels' facts (einsim.gpu.inspect) the model uses — for linear plans (the issue
     bound) and launches whose programs each have an SM to themselves (the SASS simulation of decode) —

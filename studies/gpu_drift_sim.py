@@ -35,28 +35,17 @@ def _is_fit(r: dict) -> bool:
     return all(r[k] == v for k, v in FIT.items() if k != "persistent") and r["tiling"].persistent == 1
 
 
-def _tiling(t: list, lazy) -> object:
-    from einsim.gpu.plan import Tiling
-
-    tma, ws = (len(t) > 6 and bool(t[6])), (len(t) > 7 and bool(t[7]))
-    splits = int(t[8]) if len(t) > 8 else 0
-    heavy = len(t) > 9 and bool(t[9])  # runs before 10 recorded no flag (and launched light-first)
-    pers = int(t[10]) if len(t) > 10 else 0
-    return Tiling(*t[:5], lazy_rescale=bool(lazy), tma=tma, warp_specialize=ws, splits=splits, heavy_first=heavy,
-                  persistent=pers)  # fmt: skip
-
-
 def load_records() -> list[dict]:
     """Benchmark and probe records, normalized: plan file, shape, tiling, card, measured reads."""
     from einsim.gpu.arch import arch_for
+    from studies.gpu_cases import record_tiling
 
     out = []
     for r in json.loads((RESULTS / "gpu_benchmark.json").read_text()):
-        if r.get("dram_read_bytes") is None or not r.get("cascade") or r["variant"].startswith(("linear", "torch")):
+        if (r.get("dram_read_bytes") is None or not r.get("cascade") or not r.get("tiling")
+                or r["variant"].startswith(("linear", "torch"))):  # fmt: skip
             continue
-        t = list(r["tiling"])
-        lazy = r.get("lazy_rescale", t[5] if len(t) > 5 else False)
-        tiling = _tiling(t, lazy)
+        tiling = record_tiling(list(r["tiling"]), r.get("lazy_rescale"))
         arch = arch_for(r["card"])
         if "splitk" in r["variant"] or (r["N"] * r["D"] * 4 <= arch.l2_reuse_bytes and not tiling.persistent):
             continue
@@ -69,7 +58,7 @@ def load_records() -> list[dict]:
             continue
         out.append(dict(src="probe", card=r["card"], cascade="cascade5_fa2.ein", variant=r["variant"], B=r["B"],
                         H=r["H"], G=r["H"], N_Q=r["N"], N=r["N"], D=r["D"], window=0,
-                        tiling=_tiling(list(r["tiling"]), r["tiling"][5]), measured=r["dram_read_bytes"]))  # fmt: skip
+                        tiling=record_tiling(list(r["tiling"])), measured=r["dram_read_bytes"]))  # fmt: skip
     return out
 
 

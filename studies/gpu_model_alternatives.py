@@ -1,4 +1,4 @@
-"""A GPU-model alternative tried in notes v11 and not adopted, measured against the committed records.
+"""GPU-model alternatives tried (notes v11, v13) and not adopted, measured against the committed records.
 
 Input: studies/results/gpu_benchmark.json. Needs no GPU. Output: a table and its count.
 
@@ -8,8 +8,11 @@ drift into antiphase, so each of the `occupancy` groups streams the head on its 
 of one program per SM. DRAM read bytes against ncu's, within ±10 %.
 (v11's second alternative, the SASS simulation of co-resident programs for linear attention, became the
 model in v12 once it had bank conflicts: einsim.gpu.linear_model; notes_gpu.md.)
+B (v13, needs ptxas: compiled mode). The D=64 prefill kernels (1-pass, FA1, lazy; the pointer kernel,
+two 8-warp programs per SM) timed by that same slot simulation (einsim.gpu.linear_model.issue_seconds over
+their programs' K/V tile counts) against the H100 timings of runs 34 and 36, beside the analytic model.
 
-    python studies/gpu_model_alternatives.py
+    python studies/gpu_model_alternatives.py [--part A|B]
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -76,10 +80,46 @@ def part_a(records: list[dict], plans) -> None:
     print(f"  within ±10 %: lockstep {ok[0]}, dephased {ok[1]} of {len(seen)}\n")
 
 
+def part_b(records: list[dict], plans) -> None:
+    import dataclasses
+
+    from einsim.gpu.arch import H100_SXM
+    from einsim.gpu.inspect import compile_report
+    from einsim.gpu.linear_model import issue_seconds
+    from einsim.gpu.model import predict
+    from einsim.gpu.plan import Shape
+    from studies.gpu_cases import record_tiling
+
+    print("B. D=64 prefill kernels (4x32x4096, non-causal, H100): the SASS slot simulation vs the analytic model")
+    if os.environ.get("TRITON_INTERPRET", "0") == "1":
+        print("  skipped: part B compiles the kernels (ptxas); unset TRITON_INTERPRET to run it.\n")
+        return
+    B, H, N, D = 4, 32, 4096, 64
+    for variant in ("1-pass", "1-pass-fa1", "1-pass-lazy"):
+        rs = [r for r in records if r["run"] in (34, 36) and r["variant"] == variant and r["D"] == D
+              and (r["B"], r["H"], r["N"], r["causal"]) == (B, H, N, False) and r.get("ms")]  # fmt: skip
+        if not rs:
+            continue
+        plan = next(p for f, p in plans.values() if f == rs[0]["cascade"])
+        shape = Shape(B, H, N, N, D)
+        t = dataclasses.replace(record_tiling(list(rs[0]["tiling"]), rs[0].get("lazy_rescale")), persistent=0)
+        iters = [float(-(-N // t.block_n))] * (-(-N // t.block_m) * B * H)
+        sim = sum(issue_seconds(iters, rep, t.num_warps, H100_SXM) for rep in compile_report(plan, shape, t)) * 1e3
+        model = predict(plan, shape, t, H100_SXM).ms
+        meas = ", ".join(f"{r['ms']:.3f} (run {r['run']})" for r in rs)
+        print(f"  {variant:>12}: simulated {sim:.3f} ms, analytic model {model:.3f} ms, measured {meas}")
+    print()
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.parse_args(argv)
-    part_a(json.loads(RECORDS.read_text()), library_plans(False))
+    ap.add_argument("--part", choices=("A", "B"), default=None, help="one part only (default: both)")
+    args = ap.parse_args(argv)
+    records, plans = json.loads(RECORDS.read_text()), library_plans(False)
+    if args.part in (None, "A"):
+        part_a(records, plans)
+    if args.part in (None, "B"):
+        part_b(records, plans)
 
 
 if __name__ == "__main__":

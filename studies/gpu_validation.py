@@ -33,8 +33,8 @@ def current_prediction(rec: dict, plans: dict):
     from einsim.gpu.arch import arch_for
     from einsim.gpu.lower import lower
     from einsim.gpu.model import predict
-    from einsim.gpu.plan import Shape, Tiling
-    from studies.gpu_cases import compiled_reports
+    from einsim.gpu.plan import Shape
+    from studies.gpu_cases import compiled_reports, record_tiling
 
     f = rec["cascade"]
     if f not in plans:
@@ -42,12 +42,7 @@ def current_prediction(rec: dict, plans: dict):
     sizes = (("W", rec["window"]),) if rec.get("window") else ()
     G = rec["G"] if rec["G"] != rec["H"] else None
     shape = Shape(rec["B"], rec["H"], rec["N_Q"], rec["N"], rec["D"], G, rec["dtype"], sizes)
-    t = list(rec["tiling"])
-    lazy = rec.get("lazy_rescale", t[5] if len(t) > 5 else False)
-    tma, ws = (len(t) > 6 and bool(t[6])), (len(t) > 7 and bool(t[7]))
-    splits = int(t[8]) if len(t) > 8 else 0
-    heavy = len(t) > 9 and bool(t[9])  # runs before heavy-first causal launches (run 10) recorded no flag
-    tiling = Tiling(*t[:5], lazy_rescale=bool(lazy), tma=tma, warp_specialize=ws, splits=splits, heavy_first=heavy)
+    tiling = record_tiling(list(rec["tiling"]), rec.get("lazy_rescale"))
     arch = arch_for(rec["card"])
     return predict(plans[f], shape, tiling, arch, compiled_reports(plans[f], shape, tiling, arch))
 

@@ -265,7 +265,7 @@ def test_gpu_model_alternatives_keeps_its_conclusion(capsys):
 
     from studies.gpu_model_alternatives import main
 
-    main([])
+    main(["--part", "A"])
     m = re.search(r"within ±10 %: lockstep (\d+), dephased (\d+) of (\d+)", capsys.readouterr().out)
     assert m, "no summary line"
     lockstep, dephased, n = map(int, m.groups())
