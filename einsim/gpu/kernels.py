@@ -343,31 +343,31 @@ def attn_pass_kernel(
     p + t * programs, query tiles fastest; PAIR_M: pairs of query tiles), so one program's epilogue
     and the next tile's prologue need no new launch."""
     n_m = tl.cdiv(ROWS, BLOCK_M)
-    if PERSISTENT and PAIR_M:
-        # causal: job = a pair of query tiles (i, n_m - 1 - i) of one head program, the heavy one first;
-        # every pair visits about the same number of K/V tiles, so the programs stay in step. Pair j
-        # runs on program j % programs; the spare programs of the last round redo the last pair
-        # (the same values written twice) rather than branch, which would stop warp specialization
-        half = n_m // 2
-        n_pairs = half * HEAD_PROGRAMS
-        for step in tl.range(0, 2 * tl.cdiv(n_pairs, tl.num_programs(0))):
-            pair = tl.minimum((step // 2) * tl.num_programs(0) + tl.program_id(0), n_pairs - 1)
-            i = pair % half
-            pid_m = i + (1 - step % 2) * (n_m - 1 - 2 * i)
+    if PERSISTENT:
+        programs = tl.num_programs(0)
+        if PAIR_M:
+            # causal: job = a pair of query tiles (i, n_m - 1 - i) of one head program, the heavy one first;
+            # every pair visits about the same number of K/V tiles, so the programs stay in step. Pair j
+            # runs on program j % programs; the spare programs of the last round redo the last pair
+            # (the same values written twice) rather than branch, which would stop warp specialization
+            half = n_m // 2
+            n_pairs = half * HEAD_PROGRAMS
+            first, last, stride = 0, 2 * tl.cdiv(n_pairs, programs), 1  # steps: two per pair
+        else:
+            first, last, stride = tl.program_id(0), n_m * HEAD_PROGRAMS, programs  # jobs p, p + P, ...
+        for job in tl.range(first, last, stride):
+            if PAIR_M:
+                pair = tl.minimum((job // 2) * programs + tl.program_id(0), n_pairs - 1)
+                i = pair % half
+                pid_m = i + (1 - job % 2) * (n_m - 1 - 2 * i)
+                pid_h = pair // half
+            else:
+                pid_m = job % n_m
+                if REVERSE_M:
+                    pid_m = n_m - 1 - pid_m
+                pid_h = job // n_m
             _attn_program(
-                pid_m, pair // half, 0, 1, Q, K, V, O, MST, LST, PM, PL, PO, qk_scale, sqb, sqh, sqm, sqd, skb, skh,
-                skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q, N_KV, ROWS, HP, BAND_HI, BAND_LO,
-                CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N, ONLINE, READ_M, DO_EXP,
-                DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN, HAS_SCORE_FN,
-                LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH,
-            )  # fmt: skip
-    elif PERSISTENT:
-        for job in tl.range(tl.program_id(0), n_m * HEAD_PROGRAMS, tl.num_programs(0)):
-            pid_m = job % n_m
-            if REVERSE_M:
-                pid_m = n_m - 1 - pid_m
-            _attn_program(
-                pid_m, job // n_m, 0, 1, Q, K, V, O, MST, LST, PM, PL, PO, qk_scale, sqb, sqh, sqm, sqd, skb, skh,
+                pid_m, pid_h, 0, 1, Q, K, V, O, MST, LST, PM, PL, PO, qk_scale, sqb, sqh, sqm, sqd, skb, skh,
                 skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q, N_KV, ROWS, HP, BAND_HI, BAND_LO,
                 CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N, ONLINE, READ_M, DO_EXP,
                 DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN, HAS_SCORE_FN,
