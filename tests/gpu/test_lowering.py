@@ -222,6 +222,10 @@ def test_launch_options_golden():
     assert tc.persistent == 0
     assert tf.persistent == 0  # 24 MiB a round fits, but the predicted gain is under 3 %
     c4 = Shape(4, 16, 4096, 4096, 128)  # 16 pairs per head: 9.25 heads of 2 MiB a round
+    assert round_kv_bytes(causal, c4, dataclasses.replace(choose_tiling(causal, c4), persistent=1), 132) == 20 * 2**20
+    gqa = lower(einsim.parse_file(str(LIB / "gqa_fa2.ein")))
+    g4 = Shape(4, 32, 4096, 4096, 128, 8)  # 4 query heads share a K/V head: 4 x 32 jobs per K/V head
+    assert round_kv_bytes(gqa, g4, dataclasses.replace(choose_tiling(gqa, g4), persistent=1), 132) == 3 * 2 * 2**20
     assert choose_tiling(causal, c4).persistent == 1 and paired_deal(causal, c4, choose_tiling(causal, c4))
     assert choose_tiling(full, Shape(1, 4, 65536, 65536, 128)).persistent == 0  # 32 MiB K/V heads: drift
     assert choose_tiling(full, Shape(1, 32, 16384, 16384, 64)).persistent == 0  # D=64: the pointer kernel
