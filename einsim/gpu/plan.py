@@ -481,9 +481,9 @@ def round_kv_bytes(plan: KernelPlan, shape: Shape, t: Tiling, programs: int) -> 
 
 
 def _launch(plan: KernelPlan, shape: Shape, t: Tiling) -> Tiling:
-    """Persistent or a program per query tile, whichever the GPU model predicts faster (132 SMs, the
-    H100/H200 rates): a persistent program saves the per-program launch work (+4-7 % at 4K, +19 % at 1K
-    non-causal on the H200) and, causal, is dealt pairs of query tiles (`paired_deal`).
+    """Persistent or a program per query tile (132 SMs, the H100/H200 rates): a persistent program saves
+    the per-program launch work (+4-7 % at 4K, +19 % at 1K non-causal on the H200) and, causal, is dealt
+    pairs of query tiles (`paired_deal`).
 
     Only where one round's K/V (`round_kv_bytes`) fits the L2 share a line read by every SM gets (half
     the H100's L2; a paired program reads its head's first K/V tiles again for the light tile), and
