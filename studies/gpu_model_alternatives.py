@@ -10,7 +10,9 @@ of one program per SM. DRAM read bytes against ncu's, within ±10 %.
 model in v12 once it had bank conflicts: einsim.gpu.linear_model; notes_gpu.md.)
 B (v13, needs ptxas: compiled mode). The D=64 prefill kernels (1-pass, FA1, lazy; the pointer kernel,
 two 8-warp programs per SM) timed by that same slot simulation (einsim.gpu.linear_model.issue_seconds over
-their programs' K/V tile counts) against the H100 timings of runs 34 and 36, beside the analytic model.
+their programs' K/V tile counts) against the H100 timings of runs 34 and 36, beside the analytic model;
+and, at D=128, the warp-specialized FA2 and FA1 kernels' K/V loop (instructions a consumer warp issues per
+tile) beside their measured times.
 
     python studies/gpu_model_alternatives.py [--part A|B]
 """
@@ -108,7 +110,34 @@ def part_b(records: list[dict], plans) -> None:
         model = predict(plan, shape, t, H100_SXM).ms
         meas = ", ".join(f"{r['ms']:.3f} (run {r['run']})" for r in rs)
         print(f"  {variant:>12}: simulated {sim:.3f} ms, analytic model {model:.3f} ms, measured {meas}")
+    print("  D=128 (warp-specialized, 4x16x4096, H100): a consumer warp's K/V loop against the measured time")
+    shape = Shape(4, 16, 4096, 4096, 128)
+    for variant in ("1-pass", "1-pass-fa1"):
+        rs = [r for r in records if r["run"] in (34, 36) and r["variant"] == variant and r["D"] == 128
+              and (r["B"], r["H"], r["N"], r["causal"]) == (4, 16, 4096, False) and r.get("ms")]  # fmt: skip
+        if not rs:
+            continue
+        plan = next(p for f, p in plans.values() if f == rs[0]["cascade"])
+        t = record_tiling(list(rs[0]["tiling"]), rs[0].get("lazy_rescale"))
+        body = _innermost_mma_loop(compile_report(plan, shape, t)[0].instructions)
+        meas = ", ".join(f"{r['ms']:.3f} (run {r['run']})" for r in rs)
+        print(f"  {variant:>12}: {len(body)} instructions per K/V tile ({sum(x.base == 'FMUL' for x in body)} FMUL), "
+              f"measured {meas}")  # fmt: skip
     print()
+
+
+def _innermost_mma_loop(ins: tuple) -> list:
+    """The shortest backward-branch loop that holds a wgmma (HGMMA): a consumer warp's K/V tile loop."""
+    import re
+
+    best = []
+    for x in ins:
+        m = re.search(r"\bBRA\s+(0x[0-9a-f]+)", x.text)
+        if m and int(m.group(1), 16) < x.addr:
+            body = [y for y in ins if int(m.group(1), 16) <= y.addr <= x.addr]
+            if any(y.base == "HGMMA" for y in body) and (not best or len(body) < len(best)):
+                best = body
+    return best
 
 
 def main(argv=None) -> None:
