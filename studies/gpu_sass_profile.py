@@ -21,6 +21,7 @@ import argparse
 import csv
 import gzip
 import io
+import re
 import sys
 from pathlib import Path
 
@@ -63,10 +64,23 @@ def ncu_kernels(path: Path = SOURCE) -> list[dict]:
                         d["L1 Wavefronts Shared Ideal"]
                     )
     for k in kernels:
-        base = k["rows"][0][0]
+        base = k["base"] = k["rows"][0][0]
         k["rows"] = [(a - base, *rest) for a, *rest in k["rows"]]
         k["conflicts"] = {a - base: c for a, c in k["conflicts"].items()}
     return kernels
+
+
+def probed_instructions(kernel: dict) -> tuple:
+    """The kernel's SASS as Nsight Compute listed it (`ncu_kernels`; branch targets made relative, no
+    control codes): what the bank-conflict check reads — opcodes and operands — of the kernels that ran,
+    so the check holds against them after the lowering changes its kernels (v13 changed the epilogues)."""
+    from einsim.gpu.sass import parse
+
+    def rel(m: re.Match) -> str:
+        v = int(m.group(0), 16)
+        return hex(v - kernel["base"]) if v >= kernel["base"] else m.group(0)
+
+    return parse("\n".join(f"/*{a:04x}*/ {re.sub(r'0x[0-9a-f]{8,}', rel, text)} ;" for a, text, *_ in kernel["rows"]))
 
 
 def measured_cycles(path: Path = CYCLES) -> dict[int, float]:
@@ -92,14 +106,15 @@ def simulate(plan, shape, t, report, index: int, warps: int, arch) -> tuple[floa
     return cycles, scale, profile
 
 
-def bank_check(report, measured: dict) -> tuple[int, int, int]:
+def bank_check(kernel: dict) -> tuple[int, int, int]:
     """(shared-memory accesses Nsight Compute counted, of those the analysis follows, of those with the
-    measured conflict degree within 5 %)."""
+    measured conflict degree within 5 %), on the SASS that ran (`probed_instructions`)."""
     from einsim.gpu.banks import lane_addresses, wavefronts
 
-    lanes = lane_addresses(report.instructions)
+    ins, measured = probed_instructions(kernel), kernel["conflicts"]
+    lanes = lane_addresses(ins)
     seen = followed = right = 0
-    for x in report.instructions:
+    for x in ins:
         if x.base in ("LDS", "STS", "LDSM", "STSM") and x.addr in measured:
             seen += 1
             if x.addr in lanes:
@@ -129,7 +144,7 @@ def main(argv=None) -> None:
         warps = [x.warps for x in linear_launches(plan, shape, t)] if plan.linear else [t.num_warps]
         for j, rep in enumerate(reports):
             k, at = kernels[at], at + 1
-            seen, followed, right = bank_check(rep, k["conflicts"])
+            seen, followed, right = bank_check(k)
             banks_total = [a + b for a, b in zip(banks_total, (seen, followed, right))]
             print(f"\n{name} {sh} {rep.label}: bank conflicts of {seen} shared-memory accesses: {followed} followed "
                   f"(einsim.gpu.banks), {right} with Nsight Compute's wavefronts")  # fmt: skip
