@@ -258,10 +258,9 @@ def _attn_program(
             tl.store(LST + st_idx, l_i, mask=row_ok)
         if WRITE_O:
             if DIV_OUT:
-                # one reciprocal per row and a multiply per element, as FA1's per-tile division: an fp32
-                # division per element (div.rn, with its slow path) cost the FA2 kernel 4-9 % at 4K against
-                # FA1's epilogue-free one on the H100 (runs 23-36; notes v13)
-                acc = acc * (1.0 / l_i)[:, None]
+                # an fp32 division per element: one reciprocal per row and a multiply (FA1's per-tile form)
+                # measured no faster here (run 38, H100: 1.003 ms against 0.989-1.006; notes v13)
+                acc = acc / l_i[:, None]
             if WARP_SPEC:
                 # a descriptor store at a scalar row offset: triton 3.6's Hopper data partitioning offsets
                 # the second consumer's `pid_m * BLOCK_M + tl.arange(0, BLOCK_M)` twice (rows 128..191
