@@ -82,6 +82,12 @@ def part_a(records: list[dict], plans) -> None:
     print(f"  within ±10 %: lockstep {ok[0]}, dephased {ok[1]} of {len(seen)}\n")
 
 
+def _timed(records: list[dict], variant: str, bhnd: tuple) -> list[dict]:
+    """The timed non-causal records of `variant` at (B, H, N, D) in the H100 runs 34 and 36."""
+    return [r for r in records if r["run"] in (34, 36) and r["variant"] == variant and r.get("ms")
+            and (r["B"], r["H"], r["N"], r["D"], r["causal"]) == (*bhnd, False)]  # fmt: skip
+
+
 def part_b(records: list[dict], plans) -> None:
     import dataclasses
 
@@ -98,8 +104,7 @@ def part_b(records: list[dict], plans) -> None:
         return
     B, H, N, D = 4, 32, 4096, 64
     for variant in ("1-pass", "1-pass-fa1", "1-pass-lazy"):
-        rs = [r for r in records if r["run"] in (34, 36) and r["variant"] == variant and r["D"] == D
-              and (r["B"], r["H"], r["N"], r["causal"]) == (B, H, N, False) and r.get("ms")]  # fmt: skip
+        rs = _timed(records, variant, (B, H, N, D))
         if not rs:
             continue
         plan = next(p for f, p in plans.values() if f == rs[0]["cascade"])
@@ -113,8 +118,7 @@ def part_b(records: list[dict], plans) -> None:
     print("  D=128 (warp-specialized, 4x16x4096, H100): a consumer warp's K/V loop against the measured time")
     shape = Shape(4, 16, 4096, 4096, 128)
     for variant in ("1-pass", "1-pass-fa1"):
-        rs = [r for r in records if r["run"] in (34, 36) and r["variant"] == variant and r["D"] == 128
-              and (r["B"], r["H"], r["N"], r["causal"]) == (4, 16, 4096, False) and r.get("ms")]  # fmt: skip
+        rs = _timed(records, variant, (4, 16, 4096, 128))
         if not rs:
             continue
         plan = next(p for f, p in plans.values() if f == rs[0]["cascade"])
@@ -128,16 +132,10 @@ def part_b(records: list[dict], plans) -> None:
 
 def _innermost_mma_loop(ins: tuple) -> list:
     """The shortest backward-branch loop that holds a wgmma (HGMMA): a consumer warp's K/V tile loop."""
-    import re
+    from einsim.gpu.sass import loops
 
-    best = []
-    for x in ins:
-        m = re.search(r"\bBRA\s+(0x[0-9a-f]+)", x.text)
-        if m and int(m.group(1), 16) < x.addr:
-            body = [y for y in ins if int(m.group(1), 16) <= y.addr <= x.addr]
-            if any(y.base == "HGMMA" for y in body) and (not best or len(body) < len(best)):
-                best = body
-    return best
+    bodies = [ins[a : b + 1] for a, b in loops(ins)]
+    return min((b for b in bodies if any(y.base == "HGMMA" for y in b)), key=len, default=[])
 
 
 def main(argv=None) -> None:

@@ -159,18 +159,23 @@ def parse(sass: str) -> tuple[Instr, ...]:
     return tuple(out)
 
 
-def loop_span(ins: tuple[Instr, ...]) -> tuple[int, int]:
-    """Indices (first, last) of the longest backward-branch loop — the span from a branch's target back
-    up to the branch — or (0, -1) if there is none. The final self-branch is not a loop."""
-    best = (0, 0, -1)
+def loops(ins: tuple[Instr, ...]) -> list[tuple[int, int]]:
+    """Indices (first, last) of every backward-branch loop, in the order of their branches: the span from
+    a branch's target up to the branch. The final self-branch is not a loop."""
+    out = []
     for x in ins:
         m = re.search(r"\bBRA\s+(0x[0-9a-f]+)", x.text)
         if m and int(m.group(1), 16) < x.addr:
             start = int(m.group(1), 16)
             idx = [j for j, y in enumerate(ins) if start <= y.addr <= x.addr]
-            if len(idx) > best[0]:
-                best = (len(idx), idx[0], idx[-1])
-    return best[1], best[2]
+            out.append((idx[0], idx[-1]))
+    return out
+
+
+def loop_span(ins: tuple[Instr, ...]) -> tuple[int, int]:
+    """Indices (first, last) of the longest backward-branch loop (`loops`; the first of equal ones), or
+    (0, -1) if there is none."""
+    return max(loops(ins), key=lambda s: s[1] - s[0], default=(0, -1))
 
 
 def _pipe(x: Instr) -> tuple[str, int]:
