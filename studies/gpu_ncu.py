@@ -94,8 +94,22 @@ def _ncu_keys(cases: list[Case]) -> list[str]:
     ]
 
 
+def ncu_binary() -> str | None:
+    """Nsight Compute's command line, from PATH or the image's install folder (None: not installed)."""
+    return shutil.which("ncu") or next(iter(sorted(glob.glob("/opt/nvidia/nsight-compute/*/ncu"))), None)
+
+
+def ncu_command(ncu: str, metrics: list[str], log: str, child: list[str]) -> list[str]:
+    """ncu profiling `child` (argv after the interpreter) between its profiler start/stop calls, clocks
+    as the timing runs saw them, raw CSV in base units to `log`."""
+    return [
+        ncu, "--clock-control", "none", "--profile-from-start", "off", "--csv", "--page", "raw",
+        "--print-units", "base", "--metrics", ",".join(metrics), "--log-file", log, sys.executable, *child,
+    ]  # fmt: skip
+
+
 def run_ncu(groups: dict[str, list[Case]], out_dir: str, deadline: float, interpret: bool) -> dict[str, dict]:
-    ncu = shutil.which("ncu") or next(iter(sorted(glob.glob("/opt/nvidia/nsight-compute/*/ncu"))), None)
+    ncu = ncu_binary()
     if ncu is None or interpret:
         print("# ncu: not run (no ncu or interpreter mode)")
         return {}
@@ -110,26 +124,8 @@ def run_ncu(groups: dict[str, list[Case]], out_dir: str, deadline: float, interp
         path = os.path.join("/tmp", f"einsim_ncu_{name}.json")
         json.dump([asdict(c) for c in cases], open(path, "w"))
         log = os.path.join("/tmp", f"einsim_ncu_{name}.csv")
-        cmd = [
-            ncu,
-            "--clock-control",
-            "none",
-            "--profile-from-start",
-            "off",
-            "--csv",
-            "--page",
-            "raw",
-            "--print-units",
-            "base",
-            "--metrics",
-            ",".join(NCU_METRICS),
-            "--log-file",
-            log,
-            sys.executable,
-            os.path.join(os.path.dirname(os.path.abspath(__file__)), "gpu_benchmark.py"),
-            "--ncu-child",
-            path,
-        ]
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gpu_benchmark.py")
+        cmd = ncu_command(ncu, NCU_METRICS, log, [script, "--ncu-child", path])
         t0 = time.time()
         try:
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=max(10, left - 15))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
+
 import einsim
 from einsim.gpu.arch import H200
 from einsim.gpu.l2sim import Timing, build_jobs, simulate
@@ -103,3 +105,46 @@ def test_leader_pays_pulls_jittered_programs_together():
     free = simulate(PLAN, PLAN.kernels[0], sh, t, H200, Timing(sigma=1.0), capacity=H200.l2_bytes / 2)
     pulled = simulate(PLAN, PLAN.kernels[0], sh, t, H200, Timing(sigma=1.0, penalty=1.0), capacity=H200.l2_bytes / 2)
     assert free.reads_per_head > 2 * 19 / 4 and pulled.reads_per_head < 1.1 * 19 / 4
+
+
+def _timeline(starts, n_tiles, tile_time=1.0):
+    """Rows of einsim.gpu.kernels' TIMELINE probe for programs that start at `starts` and take `tile_time`
+    per K/V tile: SM 0, entry, checkpoints at tile k * ceil(n / 8), loop end, exit."""
+    from einsim.gpu.plan import TIMELINE_CHECKPOINTS, TIMELINE_FIELDS
+
+    seg = -(-n_tiles // TIMELINE_CHECKPOINTS)
+    rows = np.zeros((len(starts), TIMELINE_FIELDS), dtype=np.int64)
+    for r, s in zip(rows, starts):
+        r[1] = s
+        for k in range(TIMELINE_CHECKPOINTS):
+            if k * seg < n_tiles:
+                r[2 + k] = s + k * seg * tile_time
+        r[2 + TIMELINE_CHECKPOINTS] = r[3 + TIMELINE_CHECKPOINTS] = s + n_tiles * tile_time
+    return rows
+
+
+def test_replay_of_lockstep_waves_is_the_lockstep_golden():
+    """The golden above (4 heads x 512 query tiles, 512 K/V tiles, 132 slots: 19 reads over 4 heads) from a
+    recorded timeline whose waves start together: program j starts at (j // 132) x 512 tile times."""
+    from einsim.gpu.l2sim import replay
+
+    sh = Shape(1, 4, 65536, 65536, 128)
+    t = Tiling(128, 128, 4, 2, tma=True, warp_specialize=True)
+    tl = _timeline([(j // 132) * 512 * 1000 for j in range(4 * 512)], 512, 1000)
+    assert replay(PLAN, PLAN.kernels[0], sh, t, H200, tl).reads_per_head == 19 / 4
+
+
+def test_replay_of_antiphase_slots_reads_each_head_twice_per_wave():
+    """One head, 8 query tiles on 4 slots, 8 K/V tiles in an L2 of 3 tiles. Lockstep (2 waves): 2 reads.
+    Recorded in antiphase — programs 0, 1 start at 0, programs 2, 3 half a program later, each slot then
+    runs its next program back to back — the second group is 4 tiles (more than the L2) behind the first:
+    every group reads the stream for itself, 4 reads (the D=64 long-head drift's shape)."""
+    from einsim.gpu.l2sim import replay
+
+    sh = Shape(1, 1, 1024, 1024, 128)
+    n = 8
+    lock = _timeline([0, 0, 0, 0, 8, 8, 8, 8], n)
+    anti = _timeline([0, 0, 4, 4, 8, 8, 12, 12], n)
+    cap = 3 * TILE
+    assert replay(PLAN, PLAN.kernels[0], sh, T, H200, lock, capacity=cap).reads_per_head == 2.0
+    assert replay(PLAN, PLAN.kernels[0], sh, T, H200, anti, capacity=cap).reads_per_head == 4.0

@@ -115,8 +115,11 @@ def _compile(label: str, src, warps: int, stages: int, sm: int) -> KernelReport:
     )  # fmt: skip
 
 
-def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None, sm: int = 90) -> list[KernelReport]:
-    """Compile every kernel of `plan` for `shape` (as the runtime would launch it) for sm_`sm`."""
+def compile_report(
+    plan: KernelPlan, shape: Shape, tiling: Tiling | None = None, sm: int = 90, timeline: bool = False
+) -> list[KernelReport]:
+    """Compile every kernel of `plan` for `shape` (as the runtime would launch it) for sm_`sm`;
+    `timeline`: with the kernel's TIMELINE probe."""
     from triton.compiler import ASTSource
 
     from einsim.gpu import kernels
@@ -139,7 +142,7 @@ def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None,
             warp_spec=t.warp_specialize and ws_applies(plan, shape, t),
             has_score_fn=bool(plan.score_fns) or plan.scale(shape.D) <= 0,  # as the runtime decides
         )
-        const.update(SCORE_FN=kernels.identity, sqd=1, skd=1, svd=1, sod=1)
+        const.update(SCORE_FN=kernels.identity, sqd=1, skd=1, svd=1, sod=1, TIMELINE=timeline)
         if plan.score_fns:
             from einsim.gpu.runtime import triton_operator
 
@@ -152,6 +155,8 @@ def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None,
                 sig[n] = elt
             elif n in ("MST", "LST", "PM", "PL", "PO"):
                 sig[n] = "*fp32"
+            elif n == "TL":
+                sig[n] = "*i64"
             elif n == "qk_scale":
                 sig[n] = "fp32"
             else:
@@ -165,7 +170,7 @@ def compile_report(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None,
             if v == 1:
                 const[n] = 1
                 sig[n] = "constexpr"
-        ptrs = ["Q", "K", "V", "O", "MST", "LST", "PM", "PL", "PO"]
+        ptrs = ["Q", "K", "V", "O", "MST", "LST", "PM", "PL", "PO", "TL"]
         div16 = ptrs + [n for n, v in values.items() if v != 1 and v % 16 == 0]
         attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in div16}
         src = ASTSource(kernels.attn_pass_kernel, sig, {(names.index(k),): v for k, v in const.items()}, attrs)

@@ -32,6 +32,10 @@ BLOCK_N for a tile of BLOCK_M query rows, and differs only in what it computes p
 - PERSISTENT: a fixed grid of programs, each looping over (query tile, head program) jobs dealt round-robin.
 - PAIR_M: (persistent, causal, an even number of query tiles) a job is a pair of query tiles (i, n - 1 - i)
   of one head program, heavy one first: equal jobs, so round-robin keeps the programs in step.
+- TIMELINE: (per-tile launches without warp specialization; a probe) each program writes a row of
+  `TIMELINE_FIELDS` int64 to TL: its SM (%smid), %globaltimer (ns) at entry, before K/V tile
+  k * ceil(tiles / 8) of its unmasked loop for k = 0..7, after the loop and after the epilogue — where
+  each program was and when, for einsim.gpu.l2sim.replay (studies/gpu_timeline_probe.py).
 - SPLIT: split-K; the key chunks of a query tile are separate programs writing chunk summaries that
   `combine_kernel` merges (one program per query row, its chunks loaded as one tile).
 
@@ -46,9 +50,24 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from einsim.gpu.plan import TIMELINE_CHECKPOINTS, TIMELINE_FIELDS
 from einsim.gpu.tile import _row_heads, _tile
 
 LOG2E = 1.4426950408889634
+
+
+_TL_FIELDS = tl.constexpr(TIMELINE_FIELDS)
+_TL_CHECKPOINTS = tl.constexpr(TIMELINE_CHECKPOINTS)
+
+
+@triton.jit
+def _globaltimer():
+    return tl.inline_asm_elementwise("mov.u64 $0, %globaltimer;", "=l", [], dtype=tl.int64, is_pure=False, pack=1)
+
+
+@triton.jit
+def _smid():
+    return tl.inline_asm_elementwise("mov.u32 $0, %smid;", "=r", [], dtype=tl.int32, is_pure=True, pack=1)
 
 
 @triton.jit
@@ -72,6 +91,8 @@ def _attn_program(
     PM,
     PL,
     PO,
+    TL,
+    tl_row,
     qk_scale,
     sqb,
     sqh,
@@ -122,8 +143,13 @@ def _attn_program(
     WARP_SPEC: tl.constexpr = False,
     SPLIT: tl.constexpr = False,
     NORM_EACH: tl.constexpr = False,
+    TIMELINE: tl.constexpr = False,
 ):
     """One pass of an attention cascade for the BLOCK_M query rows of tile pid_m of head program pid_h."""
+    if TIMELINE:
+        tl_at = TL + tl_row * _TL_FIELDS
+        tl.store(tl_at, _smid().to(tl.int64))
+        tl.store(tl_at + 1, _globaltimer())
     b = pid_h // HP
     hp = pid_h % HP
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -231,7 +257,16 @@ def _attn_program(
                     N_KV, mask_hi, mask_lo, qk_scale, True, False, CAUSAL, WINDOW, ONLINE, DO_EXP, DO_SUM, DO_PV,
                     DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA, NORM_EACH=NORM_EACH,
                 )  # fmt: skip
+        if TIMELINE:
+            seg = tl.maximum(tl.cdiv(mid - lo_full, _TL_CHECKPOINTS * BLOCK_N), 1) * BLOCK_N
+            ck_n = lo_full  # the next checkpoint's K/V offset and its field
+            ck_at = tl_at + 2
         for start_n in range(lo_full, mid, BLOCK_N):
+            if TIMELINE:
+                if start_n == ck_n:
+                    tl.store(ck_at, _globaltimer())
+                    ck_n += seg
+                    ck_at += 1
             acc, m_i, l_i = _tile(
                 acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
                 N_KV, mask_hi, mask_lo, qk_scale, False, False, CAUSAL, WINDOW, ONLINE, DO_EXP, DO_SUM, DO_PV,
@@ -245,6 +280,8 @@ def _attn_program(
                     DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA, NORM_EACH=NORM_EACH,
                 )  # fmt: skip
 
+    if TIMELINE:
+        tl.store(tl_at + 2 + _TL_CHECKPOINTS, _globaltimer())
     if SPLIT:
         # the chunk's summary: running max (log2 units), sum and unnormalized numerator, fp32
         p_at = ((b * HP + hp) * n_s + pid_s) * ROWS + rows
@@ -272,6 +309,8 @@ def _attn_program(
             else:
                 o_ptrs = O + b * sob + (head * soh + p_idx * som)[:, None] + offs_d[None, :] * sod
                 tl.store(o_ptrs, acc.to(O.dtype.element_ty), mask=row_ok[:, None])
+    if TIMELINE:
+        tl.store(tl_at + 3 + _TL_CHECKPOINTS, _globaltimer())
 
 
 @triton.jit
@@ -285,6 +324,7 @@ def attn_pass_kernel(
     PM,
     PL,
     PO,
+    TL,
     qk_scale,
     sqb,
     sqh,
@@ -339,6 +379,7 @@ def attn_pass_kernel(
     PERSISTENT: tl.constexpr = False,
     PAIR_M: tl.constexpr = False,
     NORM_EACH: tl.constexpr = False,
+    TIMELINE: tl.constexpr = False,
 ):
     """One pass of an attention cascade: a program per (query tile, batch x head program[, key chunk]),
     or, PERSISTENT, a fixed grid of programs that each loop over query tiles (tile t of program p is
@@ -369,23 +410,25 @@ def attn_pass_kernel(
                     pid_m = n_m - 1 - pid_m
                 pid_h = job // n_m
             _attn_program(
-                pid_m, pid_h, 0, 1, Q, K, V, O, MST, LST, PM, PL, PO, qk_scale, sqb, sqh, sqm, sqd, skb, skh,
+                pid_m, pid_h, 0, 1, Q, K, V, O, MST, LST, PM, PL, PO, TL, 0, qk_scale, sqb, sqh, sqm, sqd, skb, skh,
                 skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q, N_KV, ROWS, HP, BAND_HI, BAND_LO,
                 CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N, ONLINE, READ_M, DO_EXP,
                 DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN, HAS_SCORE_FN,
-                LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH,
+                LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH, False,
             )  # fmt: skip
     else:
         pid_m = tl.program_id(0)
         if REVERSE_M:
             # heaviest query tiles (most K/V tiles under a causal band) launch first
             pid_m = n_m - 1 - pid_m
+        # the program's place in launch order (x fastest, then y, z): its TIMELINE row
+        tl_row = tl.program_id(0) + tl.num_programs(0) * (tl.program_id(1) + tl.num_programs(1) * tl.program_id(2))
         _attn_program(
-            pid_m, tl.program_id(1), tl.program_id(2), tl.num_programs(2), Q, K, V, O, MST, LST, PM, PL, PO,
-            qk_scale, sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q,
+            pid_m, tl.program_id(1), tl.program_id(2), tl.num_programs(2), Q, K, V, O, MST, LST, PM, PL, PO, TL,
+            tl_row, qk_scale, sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q,
             N_KV, ROWS, HP, BAND_HI, BAND_LO, CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N,
             ONLINE, READ_M, DO_EXP, DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN,
-            HAS_SCORE_FN, LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH,
+            HAS_SCORE_FN, LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH, TIMELINE,
         )  # fmt: skip
 
 

@@ -55,6 +55,7 @@ import numpy as np
 from einsim.gpu.arch import GpuArch
 from einsim.gpu.model import _launch_order, _tiles_per_qtile, ctas_per_sm
 from einsim.gpu.plan import (
+    TIMELINE_CHECKPOINTS,
     KernelPlan,
     PassKernel,
     Shape,
@@ -284,3 +285,80 @@ def simulate(
 def kernel_kv_reads(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch, timing: Timing = Timing(), **kw) -> float:
     """K/V DRAM bytes summed over the plan's pass kernels."""
     return sum(simulate(plan, pk, shape, t, arch, timing, **kw).kv_read_bytes for pk in plan.kernels)
+
+
+@numba.njit(cache=True)
+def _lru_misses(keys, nbytes, n_keys, cap):
+    """Bytes of the accesses (key, bytes) that miss an exact LRU of `cap` bytes; key -1: never reused."""
+    tree = np.zeros(keys.shape[0] + 1, dtype=np.float64)
+    last = -np.ones(n_keys, dtype=np.int64)
+    miss = 0.0
+    for a in range(keys.shape[0]):
+        k = keys[a]
+        b = nbytes[a]
+        if k >= 0:
+            hit = False
+            if last[k] >= 0:
+                dist = _bit_sum(tree, a - 1) - _bit_sum(tree, last[k])
+                hit = dist + b <= cap
+                _bit_add(tree, last[k], -b)
+            if not hit:
+                miss += b
+            last[k] = a
+        _bit_add(tree, a, b)
+    return miss
+
+
+def timeline_tile_times(timeline: np.ndarray, ntiles: np.ndarray) -> list[np.ndarray]:
+    """When each job of a recorded launch (einsim.gpu.kernels' TIMELINE rows, one per program in launch
+    order) started each of its K/V tiles: piecewise linear between the checkpoints it wrote (tile
+    k * ceil(n / 8) for k = 0..7 that exist, then the loop's end at tile n)."""
+    out = []
+    for row, n in zip(timeline, ntiles):
+        n = int(n)
+        seg = max(-(-n // TIMELINE_CHECKPOINTS), 1)
+        ks = [k for k in range(TIMELINE_CHECKPOINTS) if k * seg < n]
+        knots_x = np.array([k * seg for k in ks] + [n], dtype=np.float64)
+        knots_t = np.array([row[2 + k] for k in ks] + [row[2 + TIMELINE_CHECKPOINTS]], dtype=np.float64)
+        out.append(np.interp(np.arange(n, dtype=np.float64), knots_x, knots_t))
+    return out
+
+
+def replay(
+    plan: KernelPlan,
+    pk: PassKernel,
+    shape: Shape,
+    t: Tiling,
+    arch: GpuArch,
+    timeline: np.ndarray,
+    capacity: float | None = None,
+) -> SimResult:
+    """K/V DRAM reads of pass kernel `pk` as its programs ran on the GPU: the recorded `timeline` ([programs,
+    TIMELINE_FIELDS] int64 from `einsim.gpu.runtime.prepare(..., timeline=...)`) orders every K/V tile
+    access, Q tile read (at the program's entry) and O tile write (at its exit) in time, through the same
+    exact LRU of `capacity` bytes (default half the L2) as `simulate`. No timing mechanism is assumed:
+    what is left is the L2 (LRU, the capacity) and the within-program interpolation between checkpoints."""
+    if persistent_applies(plan, t) or plan.split_k:
+        raise ValueError("replay: recorded timelines exist for per-tile launches only")
+    head, first, n = build_jobs(plan, shape, t)
+    if timeline.shape[0] != len(head):
+        raise ValueError(f"replay: {timeline.shape[0]} timeline rows for {len(head)} programs")
+    elt = shape.elt_bytes
+    tile_b = float(t.block_n * shape.D * elt * (1 + int(pk.do_pv)))
+    q_b = float(t.block_m * shape.D * elt)
+    n_th = math.ceil(shape.N_KV / t.block_n)
+    times = timeline_tile_times(timeline, n)
+    t_all = [times[j] for j in range(len(head))]
+    k_all = [head[j] * n_th + first[j] + np.arange(n[j], dtype=np.int64) for j in range(len(head))]
+    b_all = [np.full(n[j], tile_b) for j in range(len(head))]
+    # Q at entry (sorted just before the job's first tile), O at exit
+    t_all += [timeline[:, 1].astype(np.float64) - 0.5, timeline[:, 3 + TIMELINE_CHECKPOINTS].astype(np.float64)]
+    k_all += [np.full(len(head), -1, dtype=np.int64)] * 2
+    b_all += [np.full(len(head), q_b), np.full(len(head), q_b if pk.write_o else 0.0)]
+    tt, kk, bb = np.concatenate(t_all), np.concatenate(k_all), np.concatenate(b_all)
+    order = np.argsort(tt, kind="stable")
+    cap = float(arch.l2_bytes / 2 if capacity is None else capacity)
+    miss = _lru_misses(kk[order], bb[order], (int(head.max()) + 1) * n_th, cap)
+    stream = shape.N_KV * shape.D * elt * (1 + int(pk.do_pv))
+    kv_heads = int(head.max()) + 1
+    return SimResult(miss, miss / (stream * kv_heads), len(tt), len(head), len(head))

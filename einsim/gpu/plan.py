@@ -273,6 +273,11 @@ def launch_rows(shape: Shape, t: Tiling) -> tuple[int, int]:
     return shape.N_Q, shape.H
 
 
+#: int64 fields of a program's row in a recorded timeline (the kernels' TIMELINE probe): its SM, entry,
+#: TIMELINE_CHECKPOINTS times in its unmasked K/V loop, the loop's end, its exit (einsim.gpu.l2sim.replay)
+TIMELINE_CHECKPOINTS = 8
+TIMELINE_FIELDS = TIMELINE_CHECKPOINTS + 4
+
 #: keys per prefix-state chunk of causal linear attention: the fastest of the chunk sizes measured at the
 #: default launches (128 and 256 at D=64; 256, 512 and 1024 at D=128; runs 19-22, notes_gpu.md v10). The
 #: model with the compiled kernels (the SASS simulation, v12) orders them as measured at 16K keys (run 29),

@@ -20,6 +20,7 @@ import triton.language as tl
 from einsim.errors import EinsimError
 from einsim.gpu import kernels
 from einsim.gpu.plan import (
+    TIMELINE_FIELDS,
     KernelPlan,
     Shape,
     Tiling,
@@ -139,9 +140,12 @@ def prepare(
     v: torch.Tensor,
     tiling: Tiling | None = None,
     sizes: dict[str, int] | None = None,
+    timeline: torch.Tensor | None = None,
 ) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
     """Allocate O and the row statistics; return (launch_all_passes, O). `sizes` gives the cascade's
-    sizes that are not tensor ranks (e.g. a sliding window's W)."""
+    sizes that are not tensor ranks (e.g. a sliding window's W). `timeline`: an int64 CUDA tensor of
+    `timeline_shape(...)` that each launch's programs fill with where and when they ran (the kernel's
+    TIMELINE probe; per-tile launches without warp specialization only)."""
     shape = dataclasses.replace(shape_of(q, k, v), sizes=tuple(sorted((sizes or {}).items())))
     if shape.G is not None and not plan.grouped:
         raise EinsimError(
@@ -190,6 +194,8 @@ def prepare(
         )
     rows, hp = launch_rows(shape, t)
     grid = kernels.grid(rows, t.block_m, B, hp)
+    if timeline is not None:
+        _check_timeline(timeline, plan, shape, t, use_ws, q)
     # split-K: S key chunks in parallel, each writing its summary (max, sum, numerator; fp32)
     sms = _sms(q)
     n_split, chunk = choose_splits(plan, shape, t, sms)
@@ -202,7 +208,7 @@ def prepare(
     elif persistent_applies(plan, t):  # a fixed grid of programs looping over the (query tile, head) jobs
         jobs = grid[0] * grid[1] // (2 if paired_deal(plan, shape, t) else 1)  # paired: a job is two tiles
         grid = (min(jobs, sms * t.persistent),)
-    args = (
+    args = [
         q,
         k,
         v,
@@ -212,6 +218,7 @@ def prepare(
         part_m,
         part_l,
         part_o,
+        _NO_TIMELINE.get(q.device) if timeline is None else None,
         qk_scale,
         *q.stride(),
         *k.stride(),
@@ -227,16 +234,19 @@ def prepare(
         0 if band_lo is None else band_lo,
         chunk,
         B * hp,
-    )
+    ]
     launches = []
-    for pk in plan.kernels:
+    for i, pk in enumerate(plan.kernels):
         flags = kernel_flags(plan, pk, shape, t, tma=use_tma, warp_spec=use_ws, has_score_fn=has_fn)
         flags["SCORE_FN"] = score_fn
-        launches.append(flags)
+        if timeline is not None:  # the kernel's probe: TL is this launch's [programs, fields] rows
+            flags["TIMELINE"] = True
+            args[9] = timeline[i]
+        launches.append((tuple(args), flags))
 
     def run() -> torch.Tensor:
-        for flags in launches:
-            kernels.attn_pass_kernel[grid](*args, **flags, num_warps=t.num_warps, num_stages=t.num_stages)
+        for a, flags in launches:
+            kernels.attn_pass_kernel[grid](*a, **flags, num_warps=t.num_warps, num_stages=t.num_stages)
         if plan.split_k:
             kernels.combine_kernel[(rows, B * hp)](
                 part_m, part_l, part_o, o, *o.stride(), R, NQ, rows, hp, n_split,
@@ -246,6 +256,38 @@ def prepare(
         return o
 
     return run, o
+
+
+class _DummyTimeline(dict):
+    """A one-element int64 tensor per device: the TL argument of launches that record no timeline."""
+
+    def get(self, device):  # noqa: D102
+        if device not in self:
+            self[device] = torch.zeros(1, device=device, dtype=torch.int64)
+        return self[device]
+
+
+_NO_TIMELINE = _DummyTimeline()
+
+
+def timeline_shape(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None) -> tuple[int, int, int]:
+    """(pass kernels, programs per launch, TIMELINE_FIELDS): the int64 tensor `prepare` fills."""
+    t = tiling or choose_tiling(plan, shape)
+    rows, hp = launch_rows(shape, t)
+    g = kernels.grid(rows, t.block_m, shape.B, hp)
+    return len(plan.kernels), g[0] * g[1], TIMELINE_FIELDS
+
+
+def _check_timeline(timeline: torch.Tensor, plan: KernelPlan, shape: Shape, t: Tiling, ws: bool, q) -> None:
+    why = None
+    if _interpreting() or not q.is_cuda:
+        why = "it reads %globaltimer and %smid, which only the GPU has (not the interpreter)"
+    elif plan.split_k or persistent_applies(plan, t) or ws:
+        why = "it records per-tile launches without warp specialization only (no split-K, persistent or WS)"
+    elif timeline.dtype != torch.int64 or tuple(timeline.shape) != timeline_shape(plan, shape, t):
+        why = f"it needs an int64 tensor of shape {timeline_shape(plan, shape, t)}, not {tuple(timeline.shape)}"
+    if why:
+        raise EinsimError(f"Cannot record a timeline of cascade {plan.cascade!r}: {why}.")
 
 
 def _prepare_linear(plan: KernelPlan, q, k, v, shape, tiling: Tiling | None):

@@ -433,3 +433,44 @@ def test_causal_linear_attention_errors_name_the_construct():
             lower(bad)
 
 
+
+
+def _timeline_launch(text, B, H, NQ, NK, D, dtype):
+    from einsim.gpu.plan import Shape, choose_tiling
+    from einsim.gpu.runtime import timeline_shape
+
+    plan = lower(einsim.parse(text))
+    t = dataclasses.replace(choose_tiling(plan, Shape(B, H, NQ, NK, D)), tma=False, warp_specialize=False, persistent=0)
+    shape = Shape(B, H, NQ, NK, D)
+    return plan, t, torch.zeros(timeline_shape(plan, shape, t), dtype=torch.int64, device=DEV)
+
+
+def test_a_timeline_needs_the_gpu_and_a_per_tile_launch():
+    """The TIMELINE probe reads %globaltimer and %smid: the interpreter has neither, and a buffer of the
+    wrong shape is named with the one it needs."""
+    plan, t, buf = _timeline_launch(C.TWO_PASS, 1, 2, 256, 256, 64, torch.float32)
+    q, k, v = _inputs(1, 2, 2, 256, 256, 64, torch.float32, 3)
+    with pytest.raises(einsim.EinsimError, match="Cannot record a timeline"):
+        prepare(plan, q, k, v, t, timeline=buf if DEV == "cpu" else buf[:, :1])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("text", [C.CAUSAL_THREE_PASS, C.TWO_PASS])
+def test_gpu_timeline_rows_are_ordered_and_leave_the_output_unchanged(text):
+    """Every program writes its row: an SM of the card, then entry <= loop checkpoints <= loop end <= exit
+    (checkpoints past a short loop stay 0); the instrumented launch computes the same output."""
+    from einsim.gpu.plan import TIMELINE_CHECKPOINTS
+
+    plan, t, buf = _timeline_launch(text, 2, 4, 1024, 1024, 64, torch.float16)
+    q, k, v = _inputs(2, 4, 4, 1024, 1024, 64, torch.float16, 5)
+    ref = _run(plan, q, k, v, t).clone()
+    run, o = prepare(plan, q, k, v, t, timeline=buf)
+    o.fill_(float("nan"))
+    assert torch.equal(run(), ref)
+    rows = buf.cpu().numpy()
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    assert ((rows[..., 0] >= 0) & (rows[..., 0] < sms)).all()
+    for r in rows.reshape(-1, rows.shape[-1]):
+        cks = [x for x in r[2 : 2 + TIMELINE_CHECKPOINTS] if x]
+        seq = [r[1], *cks, r[2 + TIMELINE_CHECKPOINTS], r[3 + TIMELINE_CHECKPOINTS]]
+        assert r[1] > 0 and all(a <= b for a, b in zip(seq, seq[1:])), r

@@ -704,3 +704,23 @@ def test_bank_conflicts_from_the_sass_match_nsight_compute():
     assert seen > 1000 and followed >= 0.98 * seen and right == followed, (seen, followed, right)
     conflicted = sum(c > 1.05 for k in kernels for c in k["conflicts"].values())
     assert conflicted > 100
+
+
+def test_the_timeline_probe_compiles_and_leaves_the_plain_kernel_unchanged():
+    """The TIMELINE flag (studies/gpu_timeline_probe.py) compiles for sm_90 without spills in every pass of
+    the 3-pass plan at D=64, and the kernels launched without it compile to the same SASS as before the
+    probe existed (113 registers, 284 instructions per K/V tile + 448 for the 1-pass at D=64)."""
+    code = """
+import einsim
+from einsim.gpu.inspect import compile_report
+from einsim.gpu.lower import lower
+from einsim.gpu.plan import Shape, Tiling
+sh = Shape(4, 16, 262144, 262144, 64)
+t = Tiling(128, 64, 8, 3)
+plain, = compile_report(lower(einsim.parse_file(LIB + "/cascade5_fa2.ein")), sh, t)
+assert (plain.registers, plain.loop_instructions, plain.other_instructions) == (113, 284, 448), plain
+for r in compile_report(lower(einsim.parse_file(LIB + "/cascade4_3pass.ein")), sh, t, timeline=True):
+    assert r.spill_stores == 0 and r.sass_counts["HGMMA"] > 0, r
+print("ok")
+"""
+    _run_compiled(code)

@@ -1,0 +1,288 @@
+"""Where and when every program of a long-head launch ran, and whether that schedule explains its DRAM reads.
+
+The GPU model counts K/V DRAM reads as lockstep waves of resident programs. The D=64 pointer kernels with
+32-64 MiB K/V heads read up to twice that (runs 4-37; notes_gpu.md v6-v13), and no timing mechanism tried
+in `einsim.gpu.l2sim` reproduces it. This probe records the schedule itself: each program of a pass
+kernel writes its SM (%smid) and %globaltimer at entry, at 8 checkpoints of its K/V loop, after the loop
+and at exit (the kernels' TIMELINE flag, `einsim.gpu.runtime.prepare(..., timeline=...)`). Then
+`einsim.gpu.l2sim.replay` orders every K/V tile access by those times through the same LRU L2 the
+simulation uses: if the replay gives the measured bytes, the re-reads are the schedule's (and the L2
+model holds); if not, the L2 model is what is missing.
+
+On the lent machine (one call, about 3 min): `PYTHONUNBUFFERED=1 timeout 420 python3
+studies/gpu_timeline_probe.py --out $OUT`. Per case: the plain and the instrumented kernels timed
+(do_bench median: what the probe costs), 3 recorded timelines, and one Nsight Compute profile of each
+(DRAM bytes read per pass kernel, with the timeline of that very execution). Writes `timeline_probe.json`
+and `timeline_probe.npz` under --out.
+
+On the CPU: `python studies/gpu_timeline_probe.py --analyze DIR` prints, per case and pass kernel, the
+measured K/V reads per head against lockstep (the model) and the replay of each recorded timeline, and
+how the co-resident programs of an SM are phased.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# name: (cascade file, B, H, N, D, tiling fields as studies.gpu_cases.record_tiling reads them, or None for
+# the default launch). Tiling fields: block_m, block_n, num_warps, num_stages, group_rows, lazy_rescale
+CASES = {
+    "1p-d64-262k": ("cascade5_fa2.ein", 1, 1, 262144, 64, None),
+    "2p-d64-262k": ("twopass_deferred.ein", 1, 1, 262144, 64, None),
+    "3p-d64-262k": ("cascade4_3pass.ein", 1, 1, 262144, 64, None),
+    "1p-lazy-d64-262k": ("cascade5_fa2.ein", 1, 1, 262144, 64, [128, 64, 8, 3, False, True]),
+    "1p-4w-d64-262k": ("cascade5_fa2.ein", 1, 1, 262144, 64, [128, 64, 4, 3, False, False]),
+    "1p-bn128-d64-262k": ("cascade5_fa2.ein", 1, 1, 262144, 64, [128, 128, 8, 3, False, False]),
+    "1p-bm64-4w-d64-262k": ("cascade5_fa2.ein", 1, 1, 262144, 64, [64, 64, 4, 3, False, False]),
+    "1p-d64-131k-h2": ("cascade5_fa2.ein", 1, 2, 131072, 64, None),
+    "3p-d64-131k-h2": ("cascade4_3pass.ein", 1, 2, 131072, 64, None),
+    "3p-d128-65k-h4": ("cascade4_3pass.ein", 1, 4, 65536, 128, None),
+    "2p-d128-131k": ("twopass_deferred.ein", 1, 1, 131072, 128, None),
+}
+REPS = 3
+METRICS = ["dram__bytes_read.sum", "lts__t_sectors_srcunit_tex_op_read.sum", "gpu__time_duration.sum"]
+
+
+def _setup(name: str):
+    """(plan, shape, tiling) of a case, as the runtime launches it."""
+    import dataclasses
+
+    import einsim
+    from einsim.gpu.lower import lower
+    from einsim.gpu.plan import Shape, choose_tiling
+    from studies.gpu_cases import record_tiling
+
+    f, B, H, N, D, fields = CASES[name]
+    plan = lower(einsim.parse_file(os.path.join(ROOT, "workloads", "cascades", f)))
+    shape = Shape(B, H, N, N, D, None, "bf16")
+    t = record_tiling(fields) if fields else choose_tiling(plan, shape)
+    return plan, shape, dataclasses.replace(t, persistent=0, paired=False)
+
+
+def _inputs(shape, seed: int = 42):
+    import torch
+
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    mk = lambda *s: torch.randn(*s, device="cuda", generator=g, dtype=torch.float32).to(torch.bfloat16)
+    return mk(shape.B, shape.H, shape.N_Q, shape.D), mk(shape.B, shape.H, shape.N_KV, shape.D), mk(
+        shape.B, shape.H, shape.N_KV, shape.D
+    )
+
+
+def _runs(name: str):
+    """(plain launch, instrumented launch, its timeline buffer) of a case on fresh inputs."""
+    import torch
+
+    from einsim.gpu.runtime import prepare, timeline_shape
+
+    plan, shape, t = _setup(name)
+    q, k, v = _inputs(shape)
+    plain, _ = prepare(plan, q, k, v, t)
+    buf = torch.zeros(timeline_shape(plan, shape, t), device="cuda", dtype=torch.int64)
+    probed, _ = prepare(plan, q, k, v, t, timeline=buf)
+    return plain, probed, buf
+
+
+def ncu_child(path: str) -> None:
+    """Runs under ncu: per case, a marker, the plain launch, a marker, the instrumented one (its timeline
+    saved to `path`.npz)."""
+    import torch
+
+    from studies._gpu_marker import einsim_ncu_marker
+
+    marker = torch.zeros(1, device="cuda")
+    saved = {}
+    for name in json.load(open(path)):
+        try:
+            plain, probed, buf = _runs(name)
+            plain()
+            probed()
+            torch.cuda.synchronize()
+            buf.zero_()
+            ok = True
+        except Exception as e:  # noqa: BLE001 — the markers keep the other cases' kernels in place
+            print(f"# ncu child failed {name}: {e!r}", flush=True)
+            ok = False
+        torch.cuda.cudart().cudaProfilerStart()
+        einsim_ncu_marker[(1,)](marker)
+        if ok:
+            plain()
+        einsim_ncu_marker[(1,)](marker)
+        if ok:
+            probed()
+        torch.cuda.synchronize()
+        torch.cuda.cudart().cudaProfilerStop()
+        if ok:
+            saved[name] = buf.cpu().numpy()
+            print(f"# profiled {name}", flush=True)
+            del plain, probed, buf
+        torch.cuda.empty_cache()
+        np.savez_compressed(path + ".npz", **saved)
+
+
+def measure(out: str, budget_s: float) -> None:
+    import torch
+    import triton
+
+    from studies.gpu_cases import environment
+    from studies.gpu_ncu import ncu_binary, ncu_command, parse_ncu_csv
+
+    t0 = time.time()
+    os.makedirs(out, exist_ok=True)
+    env = environment("cuda")
+    print(f"# card: {env['card']}  torch {env['torch']}  triton {env['triton']}", flush=True)
+    recs, timelines = [], {}
+    for name in CASES:
+        if time.time() - t0 > 0.5 * budget_s:
+            print(f"# {name}: skipped (budget)")
+            continue
+        rec = {"name": name, "card": env["card"]}
+        try:
+            plain, probed, buf = _runs(name)
+            rec["ms_plain"] = float(triton.testing.do_bench(plain, warmup=25, rep=100, return_mode="median"))
+            rec["ms_timeline"] = float(triton.testing.do_bench(probed, warmup=25, rep=100, return_mode="median"))
+            reps = []
+            for _ in range(REPS):
+                buf.zero_()
+                probed()
+                torch.cuda.synchronize()
+                reps.append(buf.cpu().numpy())
+            timelines[name] = np.stack(reps)
+            recs.append(rec)
+            print(f"{name:>20}: plain {rec['ms_plain']:8.3f} ms, timeline {rec['ms_timeline']:8.3f} ms", flush=True)
+            del plain, probed, buf
+        except Exception as e:  # noqa: BLE001 — recorded, the next case runs
+            print(f"{name:>20}: failed {e!r}"[:400], flush=True)
+        torch.cuda.empty_cache()
+        np.savez_compressed(os.path.join(out, "timeline_probe.npz"), **timelines)
+        json.dump({"env": env, "records": recs}, open(os.path.join(out, "timeline_probe.json"), "w"), indent=1)
+    ncu = ncu_binary()
+    if ncu is None:
+        print("# ncu: not found")
+        return
+    path = "/tmp/einsim_timeline_cases.json"
+    json.dump([r["name"] for r in recs], open(path, "w"))
+    log = "/tmp/einsim_timeline_ncu.csv"
+    cmd = ncu_command(ncu, METRICS, log, [os.path.abspath(__file__), "--ncu-child", path])
+    left = budget_s - (time.time() - t0)
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=max(10, left - 10))
+        print((p.stdout + p.stderr)[-1500:])
+    except subprocess.TimeoutExpired:
+        print("# ncu: timed out")
+    text = open(log).read() if os.path.exists(log) else ""
+    open(os.path.join(out, "timeline_probe_ncu.csv"), "w").write(text)
+    keys = [f"{r['name']}|{m}" for r in recs for m in ("plain", "timeline")]
+    got = parse_ncu_csv(text, keys)
+    for r in recs:
+        for m in ("plain", "timeline"):
+            g = got.get(f"{r['name']}|{m}")
+            if g:
+                r[f"ncu_{m}"] = [
+                    {"dram_read_bytes": k.get("dram__bytes_read.sum"), "ns": k.get("gpu__time_duration.sum")}
+                    for k in g["kernels"]
+                ]
+    if os.path.exists(path + ".npz"):
+        with np.load(path + ".npz") as z:
+            for name in z.files:
+                timelines[f"{name}|ncu"] = z[name][None]
+    np.savez_compressed(os.path.join(out, "timeline_probe.npz"), **timelines)
+    json.dump({"env": env, "records": recs}, open(os.path.join(out, "timeline_probe.json"), "w"), indent=1)
+    print(f"# done in {time.time() - t0:.0f} s")
+
+
+def phase_stats(tl: np.ndarray) -> dict:
+    """How the programs sharing an SM are phased: per program, the start offset to the latest earlier start
+    on its SM, as a fraction of the median program duration (0: co-resident programs start together; 1/c
+    with c resident programs: evenly staggered), and the spread of program durations."""
+    sm, start, end = tl[:, 0], tl[:, 1].astype(np.float64), tl[:, -1].astype(np.float64)
+    dur = end - start
+    med = float(np.median(dur))
+    offs = []
+    for s in np.unique(sm):
+        st = np.sort(start[sm == s])
+        offs.extend(np.diff(st) / med)
+    offs = np.array(offs)
+    return {
+        "median_program_ms": med / 1e6,
+        "duration_p10_p90": (float(np.percentile(dur, 10) / med), float(np.percentile(dur, 90) / med)),
+        "start_gap_hist": np.histogram(offs, bins=[0, 0.05, 0.2, 0.4, 0.6, 0.8, 1.2, 10])[0].tolist(),
+        "sms": int(len(np.unique(sm))),
+    }
+
+
+def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
+    from einsim.gpu.arch import arch_for
+    from einsim.gpu.l2sim import replay, simulate
+
+    info = json.load(open(os.path.join(folder, "timeline_probe.json")))
+    card = info["env"]["card"]
+    arch = arch_for(card)
+    z = np.load(os.path.join(folder, "timeline_probe.npz"))
+    print(f"# {card}: K/V DRAM reads per head, per pass kernel — measured (ncu), lockstep (the model), and")
+    print("# the replay of recorded timelines through an LRU of half / all of the L2 (3 runs; ncu's own run)")
+    for rec in info["records"]:
+        name = rec["name"]
+        plan, shape, t = _setup(name)
+        stream_q = shape.B * shape.H * shape.N_Q * shape.D * 2
+        print(f"\n{name} ({plan.variant}, {shape.B}x{shape.H}x{shape.N_KV} D={shape.D}, BM{t.block_m} BN{t.block_n} "
+              f"{t.num_warps}w{' lazy' if t.lazy_rescale else ''}): plain {rec['ms_plain']:.2f} ms, "
+              f"instrumented {rec['ms_timeline']:.2f} ms")  # fmt: skip
+        for i, pk in enumerate(plan.kernels):
+            kv = shape.N_KV * shape.D * 2 * (1 + int(pk.do_pv)) * shape.B * shape.H
+            lock = simulate(plan, pk, shape, t, arch).reads_per_head
+            meas = []
+            for m in ("plain", "timeline"):
+                ks = rec.get(f"ncu_{m}")
+                if ks and i < len(ks) and ks[i]["dram_read_bytes"]:
+                    # reads beyond Q (and the row statistics, < 1 %), per K/V stream
+                    meas.append(f"{m} {(ks[i]['dram_read_bytes'] - stream_q) / kv:5.2f}")
+            reps = []
+            for key in (name, f"{name}|ncu"):
+                if key not in z.files:
+                    continue
+                for r, tl in enumerate(z[key]):
+                    row = tl[i]
+                    if not row[:, 1].all():
+                        continue
+                    got = [replay(plan, pk, shape, t, arch, row, c * arch.l2_bytes).reads_per_head for c in capacities]
+                    reps.append(("ncu" if key.endswith("ncu") else f"r{r}") + " " + "/".join(f"{g:5.2f}" for g in got))
+            print(f"  {pk.label:<24} measured {', '.join(meas) or '-'}; lockstep {lock:5.2f}; replay {'; '.join(reps)}")
+            if f"{name}|ncu" in z.files:
+                ps = phase_stats(z[f"{name}|ncu"][0][i])
+            elif name in z.files:
+                ps = phase_stats(z[name][0][i])
+            else:
+                continue
+            print(f"  {'':<24} program {ps['median_program_ms']:.2f} ms (p10/p90 {ps['duration_p10_p90'][0]:.2f}/"
+                  f"{ps['duration_p10_p90'][1]:.2f}), start gaps on an SM in program lengths "
+                  f"[0,.05,.2,.4,.6,.8,1.2,∞): {ps['start_gap_hist']}, {ps['sms']} SMs")  # fmt: skip
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/einsim_gpu_out"))
+    ap.add_argument("--budget-s", type=float, default=380.0)
+    ap.add_argument("--ncu-child", default=None)
+    ap.add_argument("--analyze", default=None, help="folder with timeline_probe.{json,npz} (CPU)")
+    args = ap.parse_args(argv)
+    if args.ncu_child:
+        ncu_child(args.ncu_child)
+    elif args.analyze:
+        analyze(args.analyze)
+    else:
+        measure(args.out, args.budget_s)
+
+
+if __name__ == "__main__":
+    main()
