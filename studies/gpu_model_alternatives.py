@@ -14,7 +14,13 @@ their programs' K/V tile counts) against the H100 timings of runs 34 and 36, bes
 and, at D=128, the warp-specialized FA2 and FA1 kernels' K/V loop (instructions a consumer warp issues per
 tile) beside their measured times.
 
-    python studies/gpu_model_alternatives.py [--part A|B]
+C (v14, needs ptxas). Why programs sharing an SM drift apart, from the SASS: einsim.gpu.sass simulates
+two (or four) co-resident programs of each kernel of the timeline probe, five programs per slot back to
+back, the oldest program's warps first (`by_age`); printed: how far apart the slots' programs start,
+as a fraction of a program, beside the rate the probe measured (the younger's over the older's,
+studies/results/gpu_timeline_probe_h200). The model takes the measured rates (einsim.gpu.coresident).
+
+    python studies/gpu_model_alternatives.py [--part A|B|C]
 """
 
 from __future__ import annotations
@@ -138,15 +144,53 @@ def _innermost_mma_loop(ins: tuple) -> list:
     return min((b for b in bodies if any(y.base == "HGMMA" for y in b)), key=len, default=[])
 
 
+#: the timeline probe's kernels: (probe case, pass index, timeline flag compiled in)
+PROBED = [("1p-d64-262k", 0), ("1p-d64-131k-h2", 0), ("1p-lazy-d64-262k", 0), ("1p-4w-d64-262k", 0),
+          ("1p-bm64-4w-d64-262k", 0), ("2p-d64-262k", 1), ("3p-d64-262k", 2), ("3p-d64-262k", 0),
+          ("3p-d64-262k", 1)]  # fmt: skip
+
+
+def part_c(programs: int = 5, iterations: int = 16) -> None:
+    import numpy as np
+
+    from einsim.gpu.arch import H200
+    from einsim.gpu.inspect import compile_report
+    from einsim.gpu.linear_model import resident_programs
+    from einsim.gpu.sass import slot_cycles
+    from studies.gpu_timeline_probe import _setup
+
+    z = np.load(ROOT / "studies" / "results" / "gpu_timeline_probe_h200" / "timeline_probe.npz")
+    print("\n# C: co-resident programs in the SASS simulation (oldest first) vs the timeline probe (H200)")
+    print(f"{'kernel':<28} {'c':>2}  start offsets of slots 1.. (fraction of a program), programs 2-{programs}"
+          "  | measured young/old rate")  # fmt: skip
+    for name, i in PROBED:
+        plan, shape, t = _setup(name)
+        rep = compile_report(plan, shape, t, timeline=True)[i]  # the probed kernels, as they ran
+        c = resident_programs(rep, rep.warps, H200)
+        starts = [[0] for _ in range(c)]
+        total = slot_cycles(rep.instructions, rep.warps, [[iterations] * programs] * c, H200.sass_load_latency_cycles,
+                            by_age=True, program_starts=starts)  # fmt: skip
+        dur = total / programs
+        offs = [[round((starts[k][j] - starts[0][j]) / dur, 2) % 1 for j in range(1, programs)] for k in range(1, c)]
+        tl = z[name][0][i]
+        seg = np.diff(np.concatenate([tl[:, 2:10], tl[:, 10:11]], 1).astype(float), axis=1)
+        mid = np.argsort(tl[:, 1])[len(tl) // 4 : 3 * len(tl) // 4]  # programs in the middle of the launch
+        rate = float(np.median(seg[mid, 4:].sum(1) / seg[mid, :4].sum(1)))
+        label = f"{name} {plan.kernels[i].label}"[:28]
+        print(f"{label:<28} {c:>2}  {offs}  | {rate:.2f}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=("A", "B"), default=None, help="one part only (default: both)")
+    ap.add_argument("--part", choices=("A", "B", "C"), default=None, help="one part only (default: all)")
     args = ap.parse_args(argv)
     records, plans = json.loads(RECORDS.read_text()), library_plans(False)
     if args.part in (None, "A"):
         part_a(records, plans)
     if args.part in (None, "B"):
         part_b(records, plans)
+    if args.part in (None, "C"):
+        part_c()
 
 
 if __name__ == "__main__":

@@ -324,6 +324,39 @@ def timeline_tile_times(timeline: np.ndarray, ntiles: np.ndarray) -> list[np.nda
     return out
 
 
+def schedule_reads(
+    plan: KernelPlan,
+    pk: PassKernel,
+    shape: Shape,
+    t: Tiling,
+    arch: GpuArch,
+    tile_times: np.ndarray,
+    job_start: np.ndarray,
+    job_end: np.ndarray,
+    capacity: float | None = None,
+) -> SimResult:
+    """K/V DRAM reads of pass kernel `pk` under a given schedule: `tile_times` (flat, the jobs of
+    `build_jobs` in order, each job's K/V tiles in order) and each job's start (its Q tile read, just
+    before its first tile) and end (its O tile write), in any time unit, through the exact LRU of
+    `capacity` bytes (default half the L2) that `simulate` uses."""
+    head, first, n = build_jobs(plan, shape, t)
+    elt = shape.elt_bytes
+    tile_b = float(t.block_n * shape.D * elt * (1 + int(pk.do_pv)))
+    q_b = float(t.block_m * shape.D * elt)
+    n_th = math.ceil(shape.N_KV / t.block_n)
+    jobs = len(head)
+    keys = np.repeat(head * n_th + first, n) + (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n))
+    eps = 1e-9 * max(float(np.max(job_end) - np.min(job_start)), 1.0)
+    tt = np.concatenate([tile_times, job_start - eps, job_end])
+    kk = np.concatenate([keys, np.full(2 * jobs, -1, dtype=np.int64)])
+    bb = np.concatenate([np.full(len(keys), tile_b), np.full(jobs, q_b), np.full(jobs, q_b if pk.write_o else 0.0)])
+    order = np.argsort(tt, kind="stable")
+    cap = float(arch.l2_bytes / 2 if capacity is None else capacity)
+    miss = _lru_misses(kk[order], bb[order], (int(head.max()) + 1) * n_th, cap)
+    stream = shape.N_KV * shape.D * elt * (1 + int(pk.do_pv))
+    return SimResult(miss, miss / (stream * (int(head.max()) + 1)), len(tt), jobs, jobs)
+
+
 def replay(
     plan: KernelPlan,
     pk: PassKernel,
@@ -340,25 +373,10 @@ def replay(
     what is left is the L2 (LRU, the capacity) and the within-program interpolation between checkpoints."""
     if persistent_applies(plan, t) or plan.split_k:
         raise ValueError("replay: recorded timelines exist for per-tile launches only")
-    head, first, n = build_jobs(plan, shape, t)
-    if timeline.shape[0] != len(head):
-        raise ValueError(f"replay: {timeline.shape[0]} timeline rows for {len(head)} programs")
-    elt = shape.elt_bytes
-    tile_b = float(t.block_n * shape.D * elt * (1 + int(pk.do_pv)))
-    q_b = float(t.block_m * shape.D * elt)
-    n_th = math.ceil(shape.N_KV / t.block_n)
-    times = timeline_tile_times(timeline, n)
-    t_all = [times[j] for j in range(len(head))]
-    k_all = [head[j] * n_th + first[j] + np.arange(n[j], dtype=np.int64) for j in range(len(head))]
-    b_all = [np.full(n[j], tile_b) for j in range(len(head))]
-    # Q at entry (sorted just before the job's first tile), O at exit
-    t_all += [timeline[:, 1].astype(np.float64) - 0.5, timeline[:, 3 + TIMELINE_CHECKPOINTS].astype(np.float64)]
-    k_all += [np.full(len(head), -1, dtype=np.int64)] * 2
-    b_all += [np.full(len(head), q_b), np.full(len(head), q_b if pk.write_o else 0.0)]
-    tt, kk, bb = np.concatenate(t_all), np.concatenate(k_all), np.concatenate(b_all)
-    order = np.argsort(tt, kind="stable")
-    cap = float(arch.l2_bytes / 2 if capacity is None else capacity)
-    miss = _lru_misses(kk[order], bb[order], (int(head.max()) + 1) * n_th, cap)
-    stream = shape.N_KV * shape.D * elt * (1 + int(pk.do_pv))
-    kv_heads = int(head.max()) + 1
-    return SimResult(miss, miss / (stream * kv_heads), len(tt), len(head), len(head))
+    _, _, n = build_jobs(plan, shape, t)
+    if timeline.shape[0] != len(n):
+        raise ValueError(f"replay: {timeline.shape[0]} timeline rows for {len(n)} programs")
+    times = np.concatenate(timeline_tile_times(timeline, n))
+    entry = timeline[:, 1].astype(np.float64)
+    exit_ = timeline[:, 3 + TIMELINE_CHECKPOINTS].astype(np.float64)
+    return schedule_reads(plan, pk, shape, t, arch, times, entry, exit_, capacity)

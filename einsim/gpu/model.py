@@ -10,9 +10,11 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   pass has a PV product) of each K/V head. That stream reaches DRAM once per head while the programs
   that share the head are resident together or the stream fits in `arch.l2_reuse_bytes`; beyond both,
   every wave of resident programs that holds the head re-streams it, in lockstep (causal: the prefix
-  the wave needs). Programs that drift apart inside a wave read more (D=64, 2 programs per SM, 64 MiB
-  of K/V per head: 1.7-1.9 reads per wave on the H200), and so do persistent programs, whose running
-  jobs stop being a contiguous window of the launch order; neither is modelled. Writes: O and the row
+  the wave needs). Where programs share SMs there (per-tile launches, K/V heads past the L2 share), the
+  older of two co-resident programs runs faster, they drift apart, and each re-streams the head: the
+  stream count is then their simulated schedule through an LRU of half the L2 (einsim.gpu.coresident,
+  measured rates; D=64 at 32-64 MiB of K/V per head: up to 1.9 reads per wave). Persistent programs
+  drift too where their jobs differ (not modelled; the launch rule keeps them to short heads). Writes: O and the row
   statistics that cross a pass boundary. Split-K plans run every query tile's key chunks as separate
   programs that write chunk summaries (fp32 max, sum, numerator), then a memory-bound combine kernel.
 - Time. Per kernel: tensor-core time (score points × 2D per dot at the datasheet rate), ex2 time at
@@ -182,7 +184,8 @@ def _kv_streams(plan: KernelPlan, shape: Shape, t: Tiling, slots: int, stream_by
     step, the K/V of every head it holds, one DRAM read per tile, and the next wave finds the start of
     the stream evicted. A head's stream is read once per wave that holds any of its programs (a wave
     straddling two heads streams both); causal: each wave reads the prefix the longest of its query
-    tiles needs. (Kernels whose programs drift apart within a wave read more: notes_gpu.md, v6.)
+    tiles needs. Where programs share SMs, `predict` replaces the count by the schedule of
+    einsim.gpu.coresident (they drift apart: notes_gpu.md, v14).
     """
     rows, _ = launch_rows(shape, t)
     n_qt = math.ceil(rows / t.block_m)
@@ -287,8 +290,9 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
     stat_bytes = shape.B * shape.H * shape.N_Q * 4
     kv_head = shape.N_KV * shape.D * elt
     costs = []
+    ws = t.warp_specialize and ws_applies(plan, shape, t)
     for i, pk in enumerate(plan.kernels):
-        occ = ctas_per_sm(pk, shape, t, arch, warp_specialized=t.warp_specialize and ws_applies(plan, shape, t))
+        occ = ctas_per_sm(pk, shape, t, arch, warp_specialized=ws)
         slots = min(occ * arch.sms, launched) if persistent else occ * arch.sms
         mma = points * 2 * shape.D * pk.dots
         lazy = lazy_applies(pk, t)
@@ -305,6 +309,13 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
         fp32 = points * per_point
         stream = kv_head * (1 + int(pk.do_pv))
         streams = _kv_streams(plan, shape, t, slots, stream, arch)
+        if streams > 1 and occ > 1 and not (persistent or plan.split_k or ws):
+            # a head's stream outgrows the L2 share and programs share SMs: the older of two runs faster,
+            # so they drift apart and each re-streams the head (einsim.gpu.coresident, measured rates)
+            from einsim.gpu.coresident import kv_reads, young_rate
+
+            if young_rate(lazy, t) < 1.0:
+                streams = kv_reads(plan, pk, shape, t, arch, occ, lazy).reads_per_head
         reads = q_bytes + stream * streams * shape.B * shape.kv_heads
         reads += stat_bytes * (int(pk.read_m) + int(pk.div_in_loop))
         writes = q_bytes * int(pk.write_o and not plan.split_k) + stat_bytes * (int(pk.write_m) + int(pk.write_l))

@@ -229,6 +229,9 @@ def slot_cycles(
     load_latency: int,
     hgmma_drain: int = HGMMA_DRAIN_CYCLES,
     profile: dict | None = None,
+    slot_done: list | None = None,
+    by_age: bool = False,
+    program_starts: list | None = None,
 ) -> int:
     """Cycles for resident program slots sharing one SM: slot s runs programs of `warps` warps each back
     to back, their main loops `slot_iterations[s]` times; between two programs of a slot its warps meet,
@@ -240,7 +243,8 @@ def slot_cycles(
     warp and cycle, the address of the instruction it is at (issued or waiting to issue; -1 between
     programs) gets one count under a reason — selected, not_selected, wait (a stall count),
     short_scoreboard, long_scoreboard (a global load or cp.async group), barrier, mio_throttle,
-    math_pipe_throttle, gmma."""
+    math_pipe_throttle, gmma. `slot_done`, if given (one entry per slot), gets the cycle each slot's
+    last instruction issued."""
     boundary = None  # a program boundary in a slot's sequence
     conflicts = conflict_factors(ins)  # shared-memory accesses that take more than one pass of the banks
     seqs = []
@@ -265,6 +269,7 @@ def slot_cycles(
     last = [ws[0] if ws else 0 for ws in on_smsp]
     waiting = ["wait"] * total  # why a warp not ready yet waits: its last stall count, or a barrier
     from_l1tex = [[False] * 6 for _ in range(total)]  # a barrier set by a global load: a long scoreboard
+    started = [0] * len(seqs)  # the cycle each slot's current program started
     cycle = 0
     while not all(done):
         if cycle > MAX_CYCLES:
@@ -275,7 +280,10 @@ def slot_cycles(
         for k in range(SMSPS):  # the SMSPs take turns first at the shared data path
             p = (cycle + k) % SMSPS
             issued = False
-            for w in [last[p], *(v for v in on_smsp[p] if v != last[p])] if on_smsp[p] else []:
+            others = [v for v in on_smsp[p] if v != last[p]]
+            if by_age:  # the oldest program's warps first (its start cycle; ties: slot order)
+                others.sort(key=lambda v: (started[slot[v]], v))
+            for w in [last[p], *others] if on_smsp[p] else []:
                 if done[w]:
                     continue
                 seq, s = seqs[slot[w]], slot[w]
@@ -297,6 +305,10 @@ def slot_cycles(
                     for v in range(s * warps, (s + 1) * warps):
                         pc[v], ready[v] = pc[v] + 1, cycle + (LAUNCH_GAP_CYCLES if x is boundary else 2)
                         waiting[v] = "barrier"
+                        if x is boundary and v == s * warps:
+                            started[s] = cycle + LAUNCH_GAP_CYCLES
+                            if program_starts is not None:
+                                program_starts[s].append(started[s])
                         if x is boundary:
                             bars[v], groups[v], open_group[v], tensor_done[v] = [0.0] * 6, [], 0.0, 0
                         done[v] = pc[v] >= len(seq)
@@ -349,6 +361,8 @@ def slot_cycles(
                 ready[w], waiting[w] = cycle + max(x.stall, 1), "wait"
                 pc[w] += 1
                 done[w] = pc[w] >= len(seq)
+                if slot_done is not None and done[w]:
+                    slot_done[s] = max(slot_done[s], cycle)
                 last[p] = w
                 issued = True
                 if profile is None:

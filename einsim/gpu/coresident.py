@@ -1,0 +1,157 @@
+"""Co-resident programs share an SM by age: their schedule, and the K/V DRAM reads it costs.
+
+Input: a pass kernel of a per-tile launch, its `Tiling`, the resident programs per SM `c`
+(einsim.gpu.model.ctas_per_sm), the jobs in launch order (einsim.gpu.l2sim.build_jobs) and a `GpuArch`.
+Output: `schedule` — when every job starts each of its K/V tiles — and `kv_reads`, that schedule through
+einsim.gpu.l2sim's exact LRU of half the L2 (the K/V DRAM reads per head that einsim.gpu.model uses where
+a head's stream outgrows the L2 share).
+
+Why (studies/gpu_timeline_probe.py, notes_gpu.md v14). Each program recorded its SM and %globaltimer at 8
+points of its K/V loop (H200). Replayed through the LRU of half the L2, those recorded schedules give the
+DRAM bytes Nsight Compute measured for K+V streams (1x1x262144 D=64: 14.6 K/V reads per head measured and
+replayed; 8.0 in lockstep waves). In them the programs sharing an SM run at unequal speed, the older one
+faster: the default D=64 program runs its second half (as the older of two) 1/0.83 times as fast as its
+first half. Two programs that start together end apart, the next program on the SM starts behind its
+neighbour, and the offset grows until the c resident programs run 1/c of a program apart; each then
+streams the head by itself, and when that distance is more than the L2 keeps, each reads it from DRAM.
+
+Model:
+- Rates. The k-th oldest of the programs running on an SM advances at `young_rate`^k K/V tiles per unit
+  time (the oldest at 1). `young_rate` is measured, per launch shape (the timeline's second-half over
+  first-half time of the programs in the middle of the launch, `MEASURED_YOUNG_RATE`): 0.83 for the
+  default 8-warp kernels (0.82-0.83 at two shapes; the 2-pass PV kernel 0.77), 1.0 — programs in step —
+  for lazy rescaling (a block-wide branch per K/V tile) and 4-warp programs of 128 rows. The SASS
+  simulation (einsim.gpu.sass, oldest program first) reproduces the drift's direction for most kernels but
+  not its size (`python studies/gpu_model_alternatives.py --part C`), so the rate is not derived from it.
+- Schedule. Per-tile launches: job j starts on SM j mod SMs at first, then each job takes the first slot
+  that frees (the block scheduler); a program's rank is its start's order on its SM (ties: launch order);
+  rates change when a program starts or ends there. Every K/V tile costs the same.
+- Limits. One rate per launch shape, whatever the pass computes (the K-only passes of the 3-pass cascade,
+  4 programs per SM at D=64, measured 0.52 and 0.31 over their 4 ranks); leader-pays coupling (a tile
+  that misses L2 delays the program that loads it) is not modelled; K-only streams are held in more than
+  the half of the L2 that this LRU gives them (their recorded schedules replay 10.1 reads where 7.0 were
+  measured, 1x1x262144 D=64 H200).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import numba
+import numpy as np
+
+#: the rate of a program relative to the next older one on its SM, by launch shape (module docstring)
+MEASURED_YOUNG_RATE = {"default": 0.83, "lazy": 1.0, "4 warps x 128 rows": 1.0}
+
+
+def young_rate(lazy: bool, t) -> float:
+    """`MEASURED_YOUNG_RATE` for a launch: lazy rescaling in this pass, else its warps and rows."""
+    if lazy:
+        return MEASURED_YOUNG_RATE["lazy"]
+    if t.num_warps <= 4 and t.block_m >= 128:
+        return MEASURED_YOUNG_RATE["4 warps x 128 rows"]
+    return MEASURED_YOUNG_RATE["default"]
+
+
+@numba.njit(cache=True)
+def _rerate(s, now, c, job, start, frac, rate, t_last, ver, rates, heap):
+    """Ranks and rates of SM s's running programs from `now` (their progress so far banked)."""
+    base = s * c
+    m = 0
+    for q in range(base, base + c):
+        if job[q] >= 0:
+            m += 1
+    for q in range(base, base + c):
+        if job[q] < 0:
+            continue
+        frac[q] += (now - t_last[q]) * rate[q]
+        t_last[q] = now
+        k = 0
+        for o in range(base, base + c):
+            if o != q and job[o] >= 0:
+                if start[job[o]] < start[job[q]] or (start[job[o]] == start[job[q]] and job[o] < job[q]):
+                    k += 1
+        rate[q] = rates[m - 1, k]
+        ver[q] += 1
+        heapq.heappush(heap, (now + max(1.0 - frac[q], 0.0) / rate[q], ver[q], q))
+
+
+@numba.njit(cache=True)
+def _schedule(ntiles, sms, c, rates):
+    """Start time of every tile of every job (flat, jobs in order) and each job's start and end."""
+    jobs = ntiles.shape[0]
+    offs = np.zeros(jobs + 1, dtype=np.int64)
+    for j in range(jobs):
+        offs[j + 1] = offs[j] + ntiles[j]
+    tile_t = np.zeros(offs[jobs], dtype=np.float64)
+    start = np.zeros(jobs, dtype=np.float64)
+    end = np.zeros(jobs, dtype=np.float64)
+    slots = sms * c
+    job = -np.ones(slots, dtype=np.int64)  # the job a slot runs (-1: idle)
+    pos = np.zeros(slots, dtype=np.int64)  # its next tile
+    frac = np.zeros(slots, dtype=np.float64)  # progress into that tile
+    rate = np.ones(slots, dtype=np.float64)
+    t_last = np.zeros(slots, dtype=np.float64)
+    ver = np.zeros(slots, dtype=np.int64)
+    heap = [(0.0, 0, 0)]
+    heap.pop()
+    nxt = 0
+    # initial dispatch: job j to SM j mod sms, the SMs' slots in turn
+    for k in range(c):
+        for s in range(sms):
+            if nxt < jobs:
+                job[s * c + k] = nxt
+                nxt += 1
+    for s in range(sms):
+        _rerate(s, 0.0, c, job, start, frac, rate, t_last, ver, rates, heap)
+    while len(heap) > 0:
+        now, v, q = heapq.heappop(heap)
+        if v != ver[q] or job[q] < 0:
+            continue
+        j = job[q]
+        pos[q] += 1
+        frac[q] = 0.0
+        t_last[q] = now
+        if pos[q] < ntiles[j]:
+            tile_t[offs[j] + pos[q]] = now
+            ver[q] += 1
+            heapq.heappush(heap, (now + 1.0 / rate[q], ver[q], q))
+            continue
+        end[j] = now
+        job[q] = -1
+        if nxt < jobs:  # the block scheduler: the next job in launch order takes the freed slot
+            job[q] = nxt
+            start[nxt] = now
+            tile_t[offs[nxt]] = now
+            pos[q] = 0
+            nxt += 1
+        _rerate(q // c, now, c, job, start, frac, rate, t_last, ver, rates, heap)
+    return tile_t, start, end
+
+
+def schedule(ntiles: np.ndarray, sms: int, c: int, q: float):
+    """(tile start times, job starts, job ends) for jobs of `ntiles` K/V tiles each, `c` per SM, the k-th
+    oldest running program of an SM advancing q^k tiles per unit time."""
+    r = np.array([[q**k for k in range(c)] for _ in range(c)], dtype=np.float64)
+    return _schedule(np.asarray(ntiles, dtype=np.int64), int(sms), int(c), r)
+
+
+#: K/V tiles simulated at most per kernel: longer jobs advance in groups of consecutive tiles
+MAX_EVENTS = 2_000_000
+
+
+def kv_reads(plan, pk, shape, t, arch, c: int, lazy: bool, capacity: float | None = None):
+    """K/V DRAM reads (einsim.gpu.l2sim.SimResult) of pass kernel `pk` launched a program per tile with `c`
+    programs per SM sharing it by age (module docstring); `lazy`: the pass rescales lazily."""
+    import dataclasses
+
+    from einsim.gpu.l2sim import build_jobs, schedule_reads
+
+    _, _, n = build_jobs(plan, shape, t)
+    g = max(1, math.ceil(int(n.sum()) / MAX_EVENTS))  # tiles per simulated access
+    tg = dataclasses.replace(t, block_n=t.block_n * g) if g > 1 else t
+    if g > 1:
+        _, _, n = build_jobs(plan, shape, tg)
+    tiles, start, end = schedule(n, arch.sms, c, young_rate(lazy, t))
+    return schedule_reads(plan, pk, shape, tg, arch, tiles, start, end, capacity)

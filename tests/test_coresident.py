@@ -1,0 +1,84 @@
+"""Co-resident programs sharing an SM by age (einsim.gpu.coresident): hand goldens and the lockstep limit."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+import einsim
+from einsim.gpu.arch import H100_SXM, H200
+from einsim.gpu.coresident import MEASURED_YOUNG_RATE, schedule, young_rate
+from einsim.gpu.l2sim import build_jobs, schedule_reads, simulate
+from einsim.gpu.lower import lower
+from einsim.gpu.model import _kv_streams, ctas_per_sm, predict
+from einsim.gpu.plan import Shape, Tiling
+
+LIB = Path(__file__).resolve().parents[1] / "workloads" / "cascades"
+PLAN = lower(einsim.parse_file(str(LIB / "cascade5_fa2.ein")))
+
+
+def test_schedule_golden_two_programs_one_sm():
+    """1 SM, 2 slots, 3 jobs of 4 tiles, the younger at half the older's rate. Jobs 0 and 1 start at 0;
+    job 0 (older, rate 1) ends at 4 with job 1 at tile 2; job 2 starts at 4, job 1 is now the older and
+    ends at 6 (tiles at 0, 2, 4, 5); job 2 runs at 1/2 until 6 (1 tile), then alone at 1: tiles at 4, 6,
+    7, 8, end 9."""
+    tt, st, en = schedule(np.array([4, 4, 4]), 1, 2, 0.5)
+    assert tt.tolist() == [0, 1, 2, 3, 0, 2, 4, 5, 4, 6, 7, 8]
+    assert st.tolist() == [0, 0, 4] and en.tolist() == [4, 6, 9]
+
+
+def test_equal_rates_keep_the_lockstep_golden():
+    """tests/test_l2sim.py's lockstep golden (4 heads x 512 query tiles, 132 slots: 19 reads over 4 heads)
+    with the 132 slots as 66 SMs x 2 programs at equal rates: the schedule stays in step."""
+    sh = Shape(1, 4, 65536, 65536, 128)
+    t = Tiling(128, 128, 4, 2)
+    _, _, n = build_jobs(PLAN, sh, t)
+    tt, st, en = schedule(n, 66, 2, 1.0)
+    arch = dataclasses.replace(H200, sms=66)
+    assert schedule_reads(PLAN, PLAN.kernels[0], sh, t, arch, tt, st, en).reads_per_head == 19 / 4
+    assert simulate(PLAN, PLAN.kernels[0], sh, t, H200).reads_per_head == 19 / 4
+
+
+def test_unequal_rates_drift_into_more_reads():
+    """One SM, 2 programs, 16 jobs of 16 tiles in an L2 of 4 tiles: in step, 8 waves read the head 8 times;
+    with the younger at 0.83 the programs drift apart and read it more often, at most once per program."""
+    sh = Shape(1, 1, 2048, 2048, 128)
+    t = Tiling(128, 128, 4, 2)
+    cap = 4 * 128 * 128 * 2 * 2
+    arch = dataclasses.replace(H200, sms=1)
+    _, _, n = build_jobs(PLAN, sh, t)
+    reads = []
+    for q in (1.0, 0.83):
+        tt, st, en = schedule(n, 1, 2, q)
+        reads.append(schedule_reads(PLAN, PLAN.kernels[0], sh, t, arch, tt, st, en, cap).reads_per_head)
+    assert reads[0] == 8.0 and 8.0 < reads[1] <= 16.0
+
+
+def test_measured_rates_by_launch():
+    """Lazy rescaling and 4-warp programs of 128 rows kept their programs in step on the GPU; the default
+    8-warp kernel drifted (studies/gpu_timeline_probe.py)."""
+    assert young_rate(True, Tiling(128, 64, 8, 3)) == 1.0
+    assert young_rate(False, Tiling(128, 64, 4, 3)) == 1.0
+    assert young_rate(False, Tiling(128, 64, 8, 3)) == MEASURED_YOUNG_RATE["default"] < 1.0
+    assert young_rate(False, Tiling(64, 64, 4, 3)) < 1.0
+
+
+def test_model_streams_a_drifting_long_head_about_once_per_program_group():
+    """The D=64 1-pass kernel at 1x1x262144 on the H100 (2 programs per SM, a 64 MiB K/V head): lockstep
+    waves read the head 8 times; drifting, nearly twice as often (14.9 measured, runs 34-36). A 4-warp
+    launch (in step) keeps the lockstep count."""
+    sh = Shape(1, 1, 262144, 262144, 64)
+    t = Tiling(128, 64, 8, 3)
+    pk = PLAN.kernels[0]
+    occ = ctas_per_sm(pk, sh, t, H100_SXM)
+    assert occ == 2
+    lock = _kv_streams(PLAN, sh, t, occ * H100_SXM.sms, 262144 * 64 * 2 * 2, H100_SXM)
+    kv = 262144 * 64 * 2 * 2
+    q = 262144 * 64 * 2
+    got = (predict(PLAN, sh, t, H100_SXM).kernels[0].dram_read_bytes - q) / kv
+    assert 7.9 < lock < 8.1 and 1.6 * lock < got < 2.0 * lock
+    t4 = dataclasses.replace(t, num_warps=4)
+    lock4 = _kv_streams(PLAN, sh, t4, ctas_per_sm(pk, sh, t4, H100_SXM) * H100_SXM.sms, kv, H100_SXM)
+    assert (predict(PLAN, sh, t4, H100_SXM).kernels[0].dram_read_bytes - q) / kv == lock4
