@@ -399,8 +399,13 @@ def main(argv=None) -> None:
             continue
         rec = _meta(c, env)
         try:
+            pr = None
             if c.cascade:
-                pr, t = predict_case(c, plans, arch)
+                try:
+                    pr, t = predict_case(c, plans, arch)
+                except Exception as e:  # noqa: BLE001 — the measurement still runs (validation re-predicts)
+                    rec["predict_error"] = repr(e)[:300]
+            if pr is not None:
                 c.tiling = dataclasses.astuple(t)
                 rec.update(
                     predicted_dram_bytes=pr.dram_bytes,

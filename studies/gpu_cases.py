@@ -455,6 +455,13 @@ def flops(case: Case) -> float:
     return sh.flops(case.causal)
 
 
+def _version(module: str) -> str | None:
+    """A module's version, or None where it is not installed."""
+    import importlib.util
+
+    return __import__(module).__version__ if importlib.util.find_spec(module) else None
+
+
 def environment(device: str) -> dict:
     import torch
     import triton
@@ -464,6 +471,8 @@ def environment(device: str) -> dict:
         "triton": triton.__version__,
         "python": platform.python_version(),
         "numpy": __import__("numpy").__version__,
+        # the model's co-resident schedule needs numba; without it the run-time predictions keep lockstep
+        "numba": _version("numba"),
         "cuda": torch.version.cuda,
         "host": platform.node(),
     }

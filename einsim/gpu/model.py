@@ -312,9 +312,11 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
         if streams > 1 and occ > 1 and not (persistent or plan.split_k or ws):
             # a head's stream outgrows the L2 share and programs share SMs: the older of two runs faster,
             # so they drift apart and each re-streams the head (einsim.gpu.coresident, measured rates)
-            from einsim.gpu.coresident import kv_reads, young_rate
-
-            if young_rate(lazy, t) < 1.0:
+            try:
+                from einsim.gpu.coresident import kv_reads, young_rate
+            except ImportError:  # numba missing (a bare GPU image): the lockstep count stays
+                young_rate = None
+            if young_rate is not None and young_rate(lazy, t) < 1.0:
                 streams = kv_reads(plan, pk, shape, t, arch, occ, lazy).reads_per_head
         reads = q_bytes + stream * streams * shape.B * shape.kv_heads
         reads += stat_bytes * (int(pk.read_m) + int(pk.div_in_loop))
