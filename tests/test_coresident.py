@@ -82,3 +82,18 @@ def test_model_streams_a_drifting_long_head_about_once_per_program_group():
     t4 = dataclasses.replace(t, num_warps=4)
     lock4 = _kv_streams(PLAN, sh, t4, ctas_per_sm(pk, sh, t4, H100_SXM) * H100_SXM.sms, kv, H100_SXM)
     assert (predict(PLAN, sh, t4, H100_SXM).kernels[0].dram_read_bytes - q) / kv == lock4
+
+
+def test_a_head_that_fits_the_reuse_share_still_drifts_out_of_l2():
+    """3-pass at 1x4x65536 D=128 on the H100: the max pass's K head (16 MiB) fits `l2_reuse_bytes`, so the
+    lockstep count reads it once, but its 512 query tiles outrun the 264 resident programs, which drift
+    apart (2 per SM): the schedule through half the L2 re-reads it (measured 1.84-1.87 reads per head,
+    studies/results/gpu_timeline_probe_h100; the PV pass, one program per SM, stays in lockstep)."""
+    plan = lower(einsim.parse_file(str(LIB / "cascade4_3pass.ein")))
+    sh = Shape(1, 4, 65536, 65536, 128)
+    t = Tiling(128, 64, 8, 3)
+    k = 65536 * 128 * 2
+    assert _kv_streams(plan, sh, t, 2 * H100_SXM.sms, k, H100_SXM) == 1.0
+    costs = predict(plan, sh, t, H100_SXM).kernels
+    assert 1.5 < (costs[0].dram_read_bytes - 4 * k) / (4 * k) < 2.5
+    assert costs[2].ctas_per_sm == 1

@@ -205,6 +205,13 @@ def _kv_streams(plan: KernelPlan, shape: Shape, t: Tiling, slots: int, stream_by
     return total / heads
 
 
+def _outruns(shape: Shape, t: Tiling, slots: int) -> bool:
+    """Whether a K/V head has more programs than the device holds at once (its stream is re-read unless
+    the L2 keeps it between them)."""
+    rows, _ = launch_rows(shape, t)
+    return math.ceil(rows / t.block_m) * (1 if t.group_rows else shape.R) > slots
+
+
 def _program_work(plan: KernelPlan, t: Tiling, tiles_q: list[int], heads: int, n_split: int, chunk: int) -> list[float]:
     """K/V tiles of every program in launch order (grid axis 0 = query tiles fastest, then heads, then
     key chunks)."""
@@ -309,7 +316,7 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
         fp32 = points * per_point
         stream = kv_head * (1 + int(pk.do_pv))
         streams = _kv_streams(plan, shape, t, slots, stream, arch)
-        if streams > 1 and occ > 1 and not (persistent or plan.split_k or ws):
+        if _outruns(shape, t, slots) and occ > 1 and not (persistent or plan.split_k or ws):
             # a head's stream outgrows the L2 share and programs share SMs: the older of two runs faster,
             # so they drift apart and each re-streams the head (einsim.gpu.coresident, measured rates)
             try:
