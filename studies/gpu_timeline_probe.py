@@ -49,6 +49,16 @@ CASES = {
     "3p-d128-65k-h4": ("cascade4_3pass.ein", 1, 4, 65536, 128, None),
     "2p-d128-131k": ("twopass_deferred.ein", 1, 1, 131072, 128, None),
 }
+#: shapes none of the runs measured, their DRAM predicted by the co-resident model before they ran
+#: (notes_gpu.md v14): `--cases holdout`
+HOLDOUT = {
+    "h-1p-d64-524k": ("cascade5_fa2.ein", 1, 1, 524288, 64, None),
+    "h-1p-d64-196k": ("cascade5_fa2.ein", 1, 1, 196608, 64, None),
+    "h-2p-d64-131k": ("twopass_deferred.ein", 1, 1, 131072, 64, None),
+    "h-1p-d64-65k-h4": ("cascade5_fa2.ein", 1, 4, 65536, 64, None),
+    "h-1p-causal-d64-262k": ("causal_fa2.ein", 1, 1, 262144, 64, None),
+    "h-3p-d128-131k-h2": ("cascade4_3pass.ein", 1, 2, 131072, 128, None),
+}
 REPS = 3
 METRICS = ["dram__bytes_read.sum", "lts__t_sectors_srcunit_tex_op_read.sum", "gpu__time_duration.sum"]
 
@@ -62,7 +72,7 @@ def _setup(name: str):
     from einsim.gpu.plan import Shape, choose_tiling
     from studies.gpu_cases import record_tiling
 
-    f, B, H, N, D, fields = CASES[name]
+    f, B, H, N, D, fields = {**CASES, **HOLDOUT}[name]
     plan = lower(einsim.parse_file(os.path.join(ROOT, "workloads", "cascades", f)))
     shape = Shape(B, H, N, N, D, None, "bf16")
     t = record_tiling(fields) if fields else choose_tiling(plan, shape)
@@ -130,7 +140,7 @@ def ncu_child(path: str) -> None:
         np.savez_compressed(path + ".npz", **saved)
 
 
-def measure(out: str, budget_s: float) -> None:
+def measure(out: str, budget_s: float, names: list[str]) -> None:
     import torch
     import triton
 
@@ -142,7 +152,7 @@ def measure(out: str, budget_s: float) -> None:
     env = environment("cuda")
     print(f"# card: {env['card']}  torch {env['torch']}  triton {env['triton']}", flush=True)
     recs, timelines = [], {}
-    for name in CASES:
+    for name in names:
         if time.time() - t0 > 0.5 * budget_s:
             print(f"# {name}: skipped (budget)")
             continue
@@ -269,19 +279,42 @@ def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
                   f"[0,.05,.2,.4,.6,.8,1.2,∞): {ps['start_gap_hist']}, {ps['sms']} SMs")  # fmt: skip
 
 
+def predict_cases(names: list[str], card: str) -> None:
+    """The model's DRAM read bytes per pass kernel (MiB) and K/V reads per head, lockstep beside it."""
+    from einsim.gpu.arch import arch_for
+    from einsim.gpu.model import _kv_streams, predict
+
+    arch = arch_for(card)
+    print(f"# {arch.name}: predicted DRAM reads per pass kernel, MiB (K/V reads per head; lockstep waves)")
+    for name in names:
+        plan, shape, t = _setup(name)
+        costs = predict(plan, shape, t, arch).kernels
+        q = shape.B * shape.H * shape.N_Q * shape.D * 2
+        cells = []
+        for pk, k in zip(plan.kernels, costs):
+            kv = shape.N_KV * shape.D * 2 * (1 + int(pk.do_pv)) * shape.B * shape.kv_heads
+            lock = _kv_streams(plan, shape, t, k.ctas_per_sm * arch.sms, kv / (shape.B * shape.kv_heads), arch)
+            cells.append(f"{pk.label} {k.dram_read_bytes / 2**20:.0f} ({(k.dram_read_bytes - q) / kv:.2f}; {lock:.2f})")
+        print(f"{name:>22}: {', '.join(cells)}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/einsim_gpu_out"))
     ap.add_argument("--budget-s", type=float, default=380.0)
     ap.add_argument("--ncu-child", default=None)
     ap.add_argument("--analyze", default=None, help="folder with timeline_probe.{json,npz} (CPU)")
+    ap.add_argument("--cases", choices=("probe", "holdout"), default="probe", help="the probe's kernels or HOLDOUT")
+    ap.add_argument("--predict", default=None, help="print the model's DRAM bytes of --cases on this card (CPU)")
     args = ap.parse_args(argv)
     if args.ncu_child:
         ncu_child(args.ncu_child)
     elif args.analyze:
         analyze(args.analyze)
+    elif args.predict:
+        predict_cases(list(HOLDOUT if args.cases == "holdout" else CASES), args.predict)
     else:
-        measure(args.out, args.budget_s)
+        measure(args.out, args.budget_s, list(HOLDOUT if args.cases == "holdout" else CASES))
 
 
 if __name__ == "__main__":
