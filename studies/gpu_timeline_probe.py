@@ -89,8 +89,9 @@ def _inputs(shape, seed: int = 42):
     )
 
 
-def _runs(name: str):
-    """(plain launch, instrumented launch, its timeline buffer) of a case on fresh inputs."""
+def _runs(name: str, loop: bool = True):
+    """(plain launch, instrumented launch, its timeline buffer) of a case on fresh inputs; `loop` False:
+    entry and exit only (the K/V loop's code unchanged)."""
     import torch
 
     from einsim.gpu.runtime import prepare, timeline_shape
@@ -99,7 +100,7 @@ def _runs(name: str):
     q, k, v = _inputs(shape)
     plain, _ = prepare(plan, q, k, v, t)
     buf = torch.zeros(timeline_shape(plan, shape, t), device="cuda", dtype=torch.int64)
-    probed, _ = prepare(plan, q, k, v, t, timeline=buf)
+    probed, _ = prepare(plan, q, k, v, t, timeline=buf, timeline_loop=loop)
     return plain, probed, buf
 
 
@@ -112,9 +113,10 @@ def ncu_child(path: str) -> None:
 
     marker = torch.zeros(1, device="cuda")
     saved = {}
-    for name in json.load(open(path)):
+    job = json.load(open(path))
+    for name in job["names"]:
         try:
-            plain, probed, buf = _runs(name)
+            plain, probed, buf = _runs(name, job["loop"])
             plain()
             probed()
             torch.cuda.synchronize()
@@ -140,7 +142,7 @@ def ncu_child(path: str) -> None:
         np.savez_compressed(path + ".npz", **saved)
 
 
-def measure(out: str, budget_s: float, names: list[str]) -> None:
+def measure(out: str, budget_s: float, names: list[str], loop: bool = True) -> None:
     import torch
     import triton
 
@@ -156,9 +158,9 @@ def measure(out: str, budget_s: float, names: list[str]) -> None:
         if time.time() - t0 > 0.5 * budget_s:
             print(f"# {name}: skipped (budget)")
             continue
-        rec = {"name": name, "card": env["card"]}
+        rec = {"name": name, "card": env["card"], "timeline_loop": loop}
         try:
-            plain, probed, buf = _runs(name)
+            plain, probed, buf = _runs(name, loop)
             rec["ms_plain"] = float(triton.testing.do_bench(plain, warmup=25, rep=100, return_mode="median"))
             rec["ms_timeline"] = float(triton.testing.do_bench(probed, warmup=25, rep=100, return_mode="median"))
             reps = []
@@ -181,7 +183,7 @@ def measure(out: str, budget_s: float, names: list[str]) -> None:
         print("# ncu: not found")
         return
     path = "/tmp/einsim_timeline_cases.json"
-    json.dump([r["name"] for r in recs], open(path, "w"))
+    json.dump({"names": [r["name"] for r in recs], "loop": loop}, open(path, "w"))
     log = "/tmp/einsim_timeline_ncu.csv"
     cmd = ncu_command(ncu, METRICS, log, [os.path.abspath(__file__), "--ncu-child", path])
     left = budget_s - (time.time() - t0)
@@ -231,6 +233,28 @@ def phase_stats(tl: np.ndarray) -> dict:
     }
 
 
+def first_wave_rate(tl: np.ndarray) -> tuple[int, float]:
+    """(programs per SM, q): the co-resident programs that start an SM's first wave end apart; q is the
+    rate of a program relative to the next older one (einsim.gpu.coresident) whose schedule gives their
+    mean end times relative to the first one's (a grid over 0.30..1.00)."""
+    from einsim.gpu.coresident import schedule
+
+    sm, start, end = tl[:, 0], tl[:, 1].astype(np.float64), tl[:, -1].astype(np.float64)
+    t0, dur = start.min(), float(np.median(end - start))
+    ratios = []
+    for s in np.unique(sm):
+        first = np.sort(end[(sm == s) & (start - t0 < 0.02 * dur)]) - t0
+        if len(first) > 1:
+            ratios.append(first / first[0])
+    c = int(np.median([len(r) for r in ratios]))
+    got = np.mean([r for r in ratios if len(r) == c], axis=0)
+    best = (np.inf, 1.0)
+    for q in np.arange(0.30, 1.0001, 0.01):
+        _, _, e = schedule(np.full(c, 1000), 1, c, float(q))
+        best = min(best, (float(np.sum((np.sort(e) / np.min(e) - got) ** 2)), round(float(q), 2)))
+    return c, best[1]
+
+
 def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
     from einsim.gpu.arch import arch_for
     from einsim.gpu.l2sim import replay, simulate
@@ -263,7 +287,7 @@ def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
                     continue
                 for r, tl in enumerate(z[key]):
                     row = tl[i]
-                    if not row[:, 1].all():
+                    if not row[:, 1].all() or not rec.get("timeline_loop", True):
                         continue
                     got = [replay(plan, pk, shape, t, arch, row, c * arch.l2_bytes).reads_per_head for c in capacities]
                     reps.append(("ncu" if key.endswith("ncu") else f"r{r}") + " " + "/".join(f"{g:5.2f}" for g in got))
@@ -274,9 +298,11 @@ def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
                 ps = phase_stats(z[name][0][i])
             else:
                 continue
+            c, q = first_wave_rate(z[f"{name}|ncu"][0][i] if f"{name}|ncu" in z.files else z[name][0][i])
             print(f"  {'':<24} program {ps['median_program_ms']:.2f} ms (p10/p90 {ps['duration_p10_p90'][0]:.2f}/"
                   f"{ps['duration_p10_p90'][1]:.2f}), start gaps on an SM in program lengths "
-                  f"[0,.05,.2,.4,.6,.8,1.2,∞): {ps['start_gap_hist']}, {ps['sms']} SMs")  # fmt: skip
+                  f"[0,.05,.2,.4,.6,.8,1.2,∞): {ps['start_gap_hist']}, {ps['sms']} SMs; first wave: "
+                  f"{c} per SM, q = {q:.2f}")  # fmt: skip
 
 
 def predict_cases(names: list[str], card: str) -> None:
@@ -306,6 +332,7 @@ def main(argv=None) -> None:
     ap.add_argument("--analyze", default=None, help="folder with timeline_probe.{json,npz} (CPU)")
     ap.add_argument("--cases", choices=("probe", "holdout"), default="probe", help="the probe's kernels or HOLDOUT")
     ap.add_argument("--predict", default=None, help="print the model's DRAM bytes of --cases on this card (CPU)")
+    ap.add_argument("--entry-exit", action="store_true", help="record entry and exit only (the loop's code as is)")
     args = ap.parse_args(argv)
     if args.ncu_child:
         ncu_child(args.ncu_child)
@@ -314,7 +341,8 @@ def main(argv=None) -> None:
     elif args.predict:
         predict_cases(list(HOLDOUT if args.cases == "holdout" else CASES), args.predict)
     else:
-        measure(args.out, args.budget_s, list(HOLDOUT if args.cases == "holdout" else CASES))
+        names = list(HOLDOUT if args.cases == "holdout" else CASES)
+        measure(args.out, args.budget_s, names, not args.entry_exit)
 
 
 if __name__ == "__main__":

@@ -116,10 +116,10 @@ def _compile(label: str, src, warps: int, stages: int, sm: int) -> KernelReport:
 
 
 def compile_report(
-    plan: KernelPlan, shape: Shape, tiling: Tiling | None = None, sm: int = 90, timeline: bool = False
+    plan: KernelPlan, shape: Shape, tiling: Tiling | None = None, sm: int = 90, timeline: int = 0
 ) -> list[KernelReport]:
     """Compile every kernel of `plan` for `shape` (as the runtime would launch it) for sm_`sm`;
-    `timeline`: with the kernel's TIMELINE probe."""
+    `timeline`: the kernel's TIMELINE probe (1: with loop checkpoints, 2: entry and exit only)."""
     from triton.compiler import ASTSource
 
     from einsim.gpu import kernels
@@ -142,7 +142,7 @@ def compile_report(
             warp_spec=t.warp_specialize and ws_applies(plan, shape, t),
             has_score_fn=bool(plan.score_fns) or plan.scale(shape.D) <= 0,  # as the runtime decides
         )
-        const.update(SCORE_FN=kernels.identity, sqd=1, skd=1, svd=1, sod=1, TIMELINE=timeline)
+        const.update(SCORE_FN=kernels.identity, sqd=1, skd=1, svd=1, sod=1, TIMELINE=int(timeline))
         if plan.score_fns:
             from einsim.gpu.runtime import triton_operator
 

@@ -35,7 +35,8 @@ BLOCK_N for a tile of BLOCK_M query rows, and differs only in what it computes p
 - TIMELINE: (per-tile launches without warp specialization; a probe) each program writes a row of
   `TIMELINE_FIELDS` int64 to TL: its SM (%smid), %globaltimer (ns) at entry, before K/V tile
   k * ceil(tiles / 8) of its unmasked loop for k = 0..7, after the loop and after the epilogue — where
-  each program was and when, for einsim.gpu.l2sim.replay (studies/gpu_timeline_probe.py).
+  each program was and when, for einsim.gpu.l2sim.replay (studies/gpu_timeline_probe.py). TIMELINE = 2
+  writes the SM, entry and exit only: the K/V loop compiles as without the probe.
 - SPLIT: split-K; the key chunks of a query tile are separate programs writing chunk summaries that
   `combine_kernel` merges (one program per query row, its chunks loaded as one tile).
 
@@ -143,7 +144,7 @@ def _attn_program(
     WARP_SPEC: tl.constexpr = False,
     SPLIT: tl.constexpr = False,
     NORM_EACH: tl.constexpr = False,
-    TIMELINE: tl.constexpr = False,
+    TIMELINE: tl.constexpr = 0,
 ):
     """One pass of an attention cascade for the BLOCK_M query rows of tile pid_m of head program pid_h."""
     if TIMELINE:
@@ -257,12 +258,12 @@ def _attn_program(
                     N_KV, mask_hi, mask_lo, qk_scale, True, False, CAUSAL, WINDOW, ONLINE, DO_EXP, DO_SUM, DO_PV,
                     DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA, NORM_EACH=NORM_EACH,
                 )  # fmt: skip
-        if TIMELINE:
+        if TIMELINE == 1:
             seg = tl.maximum(tl.cdiv(mid - lo_full, _TL_CHECKPOINTS * BLOCK_N), 1) * BLOCK_N
             ck_n = lo_full  # the next checkpoint's K/V offset and its field
             ck_at = tl_at + 2
         for start_n in range(lo_full, mid, BLOCK_N):
-            if TIMELINE:
+            if TIMELINE == 1:
                 if start_n == ck_n:
                     tl.store(ck_at, _globaltimer())
                     ck_n += seg
@@ -280,7 +281,7 @@ def _attn_program(
                     DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA, NORM_EACH=NORM_EACH,
                 )  # fmt: skip
 
-    if TIMELINE:
+    if TIMELINE == 1:
         tl.store(tl_at + 2 + _TL_CHECKPOINTS, _globaltimer())
     if SPLIT:
         # the chunk's summary: running max (log2 units), sum and unnormalized numerator, fp32
@@ -379,7 +380,7 @@ def attn_pass_kernel(
     PERSISTENT: tl.constexpr = False,
     PAIR_M: tl.constexpr = False,
     NORM_EACH: tl.constexpr = False,
-    TIMELINE: tl.constexpr = False,
+    TIMELINE: tl.constexpr = 0,
 ):
     """One pass of an attention cascade: a program per (query tile, batch x head program[, key chunk]),
     or, PERSISTENT, a fixed grid of programs that each loop over query tiles (tile t of program p is

@@ -141,11 +141,13 @@ def prepare(
     tiling: Tiling | None = None,
     sizes: dict[str, int] | None = None,
     timeline: torch.Tensor | None = None,
+    timeline_loop: bool = True,
 ) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
     """Allocate O and the row statistics; return (launch_all_passes, O). `sizes` gives the cascade's
     sizes that are not tensor ranks (e.g. a sliding window's W). `timeline`: an int64 CUDA tensor of
     `timeline_shape(...)` that each launch's programs fill with where and when they ran (the kernel's
-    TIMELINE probe; per-tile launches without warp specialization only)."""
+    TIMELINE probe; per-tile launches without warp specialization only); `timeline_loop` False records the
+    SM, entry and exit only, leaving the K/V loop's code as it is without the probe."""
     shape = dataclasses.replace(shape_of(q, k, v), sizes=tuple(sorted((sizes or {}).items())))
     if shape.G is not None and not plan.grouped:
         raise EinsimError(
@@ -240,7 +242,7 @@ def prepare(
         flags = kernel_flags(plan, pk, shape, t, tma=use_tma, warp_spec=use_ws, has_score_fn=has_fn)
         flags["SCORE_FN"] = score_fn
         if timeline is not None:  # the kernel's probe: TL is this launch's [programs, fields] rows
-            flags["TIMELINE"] = True
+            flags["TIMELINE"] = 1 if timeline_loop else 2
             args[9] = timeline[i]
         launches.append((tuple(args), flags))
 
