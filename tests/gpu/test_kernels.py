@@ -455,16 +455,18 @@ def test_a_timeline_needs_the_gpu_and_a_per_tile_launch():
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("loop", [True, False])
 @pytest.mark.parametrize("text", [C.CAUSAL_THREE_PASS, C.TWO_PASS])
-def test_gpu_timeline_rows_are_ordered_and_leave_the_output_unchanged(text):
+def test_gpu_timeline_rows_are_ordered_and_leave_the_output_unchanged(text, loop):
     """Every program writes its row: an SM of the card, then entry <= loop checkpoints <= loop end <= exit
-    (checkpoints past a short loop stay 0); the instrumented launch computes the same output."""
+    (checkpoints past a short loop stay 0; entry and exit only without `loop`); the instrumented launch
+    computes the same output."""
     from einsim.gpu.plan import TIMELINE_CHECKPOINTS
 
     plan, t, buf = _timeline_launch(text, 2, 4, 1024, 1024, 64, torch.float16)
     q, k, v = _inputs(2, 4, 4, 1024, 1024, 64, torch.float16, 5)
     ref = _run(plan, q, k, v, t).clone()
-    run, o = prepare(plan, q, k, v, t, timeline=buf)
+    run, o = prepare(plan, q, k, v, t, timeline=buf, timeline_loop=loop)
     o.fill_(float("nan"))
     assert torch.equal(run(), ref)
     rows = buf.cpu().numpy()
@@ -473,4 +475,7 @@ def test_gpu_timeline_rows_are_ordered_and_leave_the_output_unchanged(text):
     for r in rows.reshape(-1, rows.shape[-1]):
         cks = [x for x in r[2 : 2 + TIMELINE_CHECKPOINTS] if x]
         seq = [r[1], *cks, r[2 + TIMELINE_CHECKPOINTS], r[3 + TIMELINE_CHECKPOINTS]]
+        if not loop:
+            assert not cks and r[2 + TIMELINE_CHECKPOINTS] == 0, r
+            seq = [r[1], r[3 + TIMELINE_CHECKPOINTS]]
         assert r[1] > 0 and all(a <= b for a, b in zip(seq, seq[1:])), r
