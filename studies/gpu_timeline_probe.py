@@ -246,6 +246,8 @@ def first_wave_rate(tl: np.ndarray) -> tuple[int, float]:
         first = np.sort(end[(sm == s) & (start - t0 < 0.02 * dur)]) - t0
         if len(first) > 1:
             ratios.append(first / first[0])
+    if not ratios:
+        return 1, 1.0  # one program per SM: nothing shares it
     c = int(np.median([len(r) for r in ratios]))
     got = np.mean([r for r in ratios if len(r) == c], axis=0)
     best = (np.inf, 1.0)
