@@ -16,8 +16,13 @@ studies/gpu_timeline_probe.py --out $OUT`. Per case: the plain and the instrumen
 and `timeline_probe.npz` under --out.
 
 On the CPU: `python studies/gpu_timeline_probe.py --analyze DIR` prints, per case and pass kernel, the
-measured K/V reads per head against lockstep (the model) and the replay of each recorded timeline, and
-how the co-resident programs of an SM are phased.
+measured K/V reads per head against lockstep and the replay of each recorded timeline, how the
+co-resident programs of an SM are phased, and the rate q their first wave gives (einsim.gpu.coresident).
+
+Options: `--entry-exit` records the SM, entry and exit only (TIMELINE=2: the K/V loop's code as without
+the probe, so the plain kernel's own schedule; no replay); `--cases holdout` runs `HOLDOUT`, shapes no
+benchmark run measured; `--predict h100|h200` prints the model's DRAM reads for `--cases` (what was
+registered in studies/results/gpu_timeline_holdout/predicted.txt before those ran).
 """
 
 from __future__ import annotations

@@ -17,17 +17,19 @@ streams the head by itself, and when that distance is more than the L2 keeps, ea
 
 Model:
 - Rates. The k-th oldest of the programs running on an SM advances at `young_rate`^k K/V tiles per unit
-  time (the oldest at 1). `young_rate` is measured, per launch shape (the timeline's second-half over
-  first-half time of the programs in the middle of the launch, `MEASURED_YOUNG_RATE`): 0.83 for the
-  default 8-warp kernels (0.82-0.83 at two shapes; the 2-pass PV kernel 0.77), 1.0 — programs in step —
-  for lazy rescaling (a block-wide branch per K/V tile) and 4-warp programs of 128 rows. The SASS
-  simulation (einsim.gpu.sass, oldest program first) reproduces the drift's direction for most kernels but
-  not its size (`python studies/gpu_model_alternatives.py --part C`), so the rate is not derived from it.
+  time (the oldest at 1). `young_rate` q is measured (`MEASURED_YOUNG_RATE`): 0.83 for the default
+  8-warp kernels — the 1-pass D=64 kernel's second-half over first-half time in the middle of the launch,
+  the same on the H100 and the H200; its plain code's first wave gives 0.79-0.80 at five shapes — and
+  1.0, programs in step, for lazy rescaling (a block-wide branch per K/V tile) and 4-warp programs of
+  128 rows. Other kernels have other rates (0.47-1.0, measured with the probe's entry-and-exit mode);
+  used per pass they did not predict better (notes_gpu.md v14), so one q stands. The SASS simulation
+  (einsim.gpu.sass, oldest program first) reproduces the drift's direction for most kernels but not its
+  size (`python studies/gpu_model_alternatives.py --part C`), so q is not derived from it.
 - Schedule. Per-tile launches: job j starts on SM j mod SMs at first, then each job takes the first slot
   that frees (the block scheduler); a program's rank is its start's order on its SM (ties: launch order);
   rates change when a program starts or ends there. Every K/V tile costs the same.
-- Limits. One rate per launch shape, whatever the pass computes (the K-only passes of the 3-pass cascade,
-  4 programs per SM at D=64, measured 0.52 and 0.31 over their 4 ranks); leader-pays coupling (a tile
+- Limits. One rate whatever the pass computes (the K-only passes of the 3-pass cascade, 4 programs per
+  SM at D=64, measured 0.68 and 0.47-0.51; its D=128 K-only passes 1.0); leader-pays coupling (a tile
   that misses L2 delays the program that loads it) is not modelled; K-only streams are held in more than
   the half of the L2 that this LRU gives them (their recorded schedules replay 10.1 reads where 7.0 were
   measured, 1x1x262144 D=64 H200).
