@@ -3,6 +3,9 @@
 Input: a `KernelPlan`, one of its `PassKernel`s, a `Shape`, the launch `Tiling` and a `GpuArch`, plus the
 timing mechanism (`Timing`). Output: `SimResult` — the K/V DRAM bytes of the kernel, the K/V reads per head
 (the quantity `einsim.gpu.model._kv_streams` predicts), and the number of simulated tile accesses.
+Two entry points take the schedule from elsewhere and keep only the L2: `schedule_reads` (any schedule,
+e.g. einsim.gpu.coresident's, which the GPU model uses) and `replay` (a schedule the GPU recorded with
+the kernels' TIMELINE probe, studies/gpu_timeline_probe.py: it gives the measured bytes, notes v14).
 
 What is simulated (pure numpy + numba; no torch, no triton):
 - Jobs. One job per (head program, query tile) in launch order (query tiles fastest, then heads; causal
