@@ -3,8 +3,8 @@
 Input: a pass kernel of a per-tile launch, its `Tiling`, the resident programs per SM `c`
 (einsim.gpu.model.ctas_per_sm), the jobs in launch order (einsim.gpu.l2sim.build_jobs) and a `GpuArch`.
 Output: `schedule` — when every job starts each of its K/V tiles — and `kv_reads`, that schedule through
-einsim.gpu.l2sim's exact LRU of half the L2 (the K/V DRAM reads per head that einsim.gpu.model uses where
-a head's stream outgrows the L2 share).
+einsim.gpu.l2sim's exact LRU (the K/V DRAM reads per head that einsim.gpu.model uses where a head has more
+programs than the device holds).
 
 Why (studies/gpu_timeline_probe.py, notes_gpu.md v14). Each program recorded its SM and %globaltimer at 8
 points of its K/V loop (H200). Replayed through the LRU of half the L2, those recorded schedules give the
@@ -16,23 +16,27 @@ neighbour, and the offset grows until the c resident programs run 1/c of a progr
 streams the head by itself, and when that distance is more than the L2 keeps, each reads it from DRAM.
 
 Model:
-- Rates. The k-th oldest of the programs running on an SM advances at `young_rate`^k K/V tiles per unit
-  time (the oldest at 1). `young_rate` q is measured (`MEASURED_YOUNG_RATE`): 0.83 for the default
-  8-warp kernels — the 1-pass D=64 kernel's second-half over first-half time in the middle of the launch,
-  the same on the H100 and the H200; its plain code's first wave gives 0.79-0.80 at five shapes — and
-  1.0, programs in step, for lazy rescaling (a block-wide branch per K/V tile) and 4-warp programs of
-  128 rows. Other kernels have other rates (0.47-1.0, measured with the probe's entry-and-exit mode);
-  used per pass they did not predict better (notes_gpu.md v14), so one q stands. The SASS simulation
-  (einsim.gpu.sass, oldest program first) reproduces the drift's direction for most kernels but not its
-  size (`python studies/gpu_model_alternatives.py --part C`), so q is not derived from it.
+- Rates. The k-th oldest of the programs running on an SM advances at q^k K/V tiles per unit time (the
+  oldest at 1). q is a property of the compiled pass kernel, measured with the probe's entry-and-exit
+  mode (the K/V loop's code as without the probe; q fitted to the end times of the programs that start
+  an SM's first wave together) and identical on the H100 and the H200: `MEASURED_YOUNG_RATE`, by pass
+  and head dim, for the default 8-warp launches of the benchmark's cascades; 1.0 (programs in step) for
+  lazy rescaling and for 4-warp programs of 128 rows; `DEFAULT_YOUNG_RATE` (the 1-pass kernel's 0.79)
+  for a kernel not measured. The SASS simulation (einsim.gpu.sass, oldest program first) reproduces the
+  drift's direction for most kernels but not its size (`python studies/gpu_model_alternatives.py --part
+  C`), so q is measured, not derived.
 - Schedule. Per-tile launches: job j starts on SM j mod SMs at first, then each job takes the first slot
   that frees (the block scheduler); a program's rank is its start's order on its SM (ties: launch order);
   rates change when a program starts or ends there. Every K/V tile costs the same.
-- Limits. One rate whatever the pass computes (the K-only passes of the 3-pass cascade, 4 programs per
-  SM at D=64, measured 0.68 and 0.47-0.51; its D=128 K-only passes 1.0); leader-pays coupling (a tile
-  that misses L2 delays the program that loads it) is not modelled; K-only streams are held in more than
-  the half of the L2 that this LRU gives them (their recorded schedules replay 10.1 reads where 7.0 were
-  measured, 1x1x262144 D=64 H200).
+- L2. The schedule goes through einsim.gpu.l2sim's exact LRU with `L2_SHARE` of the L2: replaying the
+  recorded schedules (with checkpoints) of the probe's 11 kernels, 0.55 puts every K+V stream of both
+  cards and the H100's K-only streams within −7 … +8 % of the measured reads, where half the L2 (lines
+  held in both partitions) ran them up to +38 % over; the H200's K-only 32 MiB streams sit on a cliff
+  there (9.9 / 5.0 / 1.6 reads at 0.5 / 0.55 / 0.6; 7.1 measured).
+- Limits. A kernel keeps its q across shapes, but q moves with small changes of the code (the 3-pass PV
+  kernel's 0.53 became 0.97 with the checkpoint probe's 14 instructions per tile), so a new kernel needs
+  the probe; leader-pays coupling (a tile that misses L2 delays the program that loads it) is not
+  modelled.
 """
 
 from __future__ import annotations
@@ -43,17 +47,32 @@ import math
 import numba
 import numpy as np
 
-#: the rate of a program relative to the next older one on its SM, by launch shape (module docstring)
-MEASURED_YOUNG_RATE = {"default": 0.83, "lazy": 1.0, "4 warps x 128 rows": 1.0}
+#: q of the default 8-warp launches (128 x 64 tiles, 3 stages), by (pass label, head dim): plain kernels'
+#: first waves, studies/results/gpu_timeline_entry_exit_{h100,h200} (the same to 0.01 on both cards;
+#: the D=128 max pass of the 2-pass cascade, compiled for one head, 0.81)
+MEASURED_YOUNG_RATE = {
+    ("online-softmax+PV+div", 64): 0.79,
+    ("exp+sum+PV+div", 64): 0.74,
+    ("exp+normalize+PV", 64): 0.53,
+    ("max", 64): 0.68,
+    ("exp+sum", 64): 0.49,
+    ("max", 128): 1.0,
+    ("exp+sum", 128): 1.0,
+}
+#: q of a kernel not measured: the 1-pass D=64 kernel's
+DEFAULT_YOUNG_RATE = 0.79
+#: the share of the L2 that holds a drifting head's stream (module docstring)
+L2_SHARE = 0.55
 
 
-def young_rate(lazy: bool, t) -> float:
-    """`MEASURED_YOUNG_RATE` for a launch: lazy rescaling in this pass, else its warps and rows."""
-    if lazy:
-        return MEASURED_YOUNG_RATE["lazy"]
-    if t.num_warps <= 4 and t.block_m >= 128:
-        return MEASURED_YOUNG_RATE["4 warps x 128 rows"]
-    return MEASURED_YOUNG_RATE["default"]
+def young_rate(lazy: bool, t, label: str, head_dim: int) -> float:
+    """q of a pass kernel: 1.0 for lazy rescaling and 4-warp programs of 128 rows (measured in step), else
+    `MEASURED_YOUNG_RATE` for the default launch, else `DEFAULT_YOUNG_RATE`."""
+    if lazy or (t.num_warps <= 4 and t.block_m >= 128):
+        return 1.0
+    if (t.block_m, t.block_n, t.num_warps, t.num_stages) == (128, 64, 8, 3):
+        return MEASURED_YOUNG_RATE.get((label, head_dim), DEFAULT_YOUNG_RATE)
+    return DEFAULT_YOUNG_RATE
 
 
 @numba.njit(cache=True)
@@ -155,5 +174,6 @@ def kv_reads(plan, pk, shape, t, arch, c: int, lazy: bool, capacity: float | Non
     tg = dataclasses.replace(t, block_n=t.block_n * g) if g > 1 else t
     if g > 1:
         _, _, n = build_jobs(plan, shape, tg)
-    tiles, start, end = schedule(n, arch.sms, c, young_rate(lazy, t))
-    return schedule_reads(plan, pk, shape, tg, arch, tiles, start, end, capacity)
+    tiles, start, end = schedule(n, arch.sms, c, young_rate(lazy, t, pk.label, shape.D))
+    cap = L2_SHARE * arch.l2_bytes if capacity is None else capacity
+    return schedule_reads(plan, pk, shape, tg, arch, tiles, start, end, cap)

@@ -12,8 +12,8 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   every wave of resident programs that holds the head re-streams it, in lockstep (causal: the prefix
   the wave needs). Where programs share SMs there (per-tile launches, K/V heads past the L2 share), the
   older of two co-resident programs runs faster, they drift apart, and each re-streams the head: the
-  stream count is then their simulated schedule through an LRU of half the L2 (einsim.gpu.coresident,
-  measured rates; D=64 at 32-64 MiB of K/V per head: up to 1.9 reads per wave). Persistent programs
+  stream count is then their simulated schedule through an LRU of 0.55 of the L2 (einsim.gpu.coresident,
+  rates measured per kernel; D=64 at 32-128 MiB of K/V per head: up to 2 reads per wave). Persistent programs
   drift too where their jobs differ (not modelled; the launch rule keeps them to short heads). Writes: O and the row
   statistics that cross a pass boundary. Split-K plans run every query tile's key chunks as separate
   programs that write chunk summaries (fp32 max, sum, numerator), then a memory-bound combine kernel.
@@ -320,10 +320,10 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
             # a head's stream outgrows the L2 share and programs share SMs: the older of two runs faster,
             # so they drift apart and each re-streams the head (einsim.gpu.coresident, measured rates)
             try:
-                from einsim.gpu.coresident import kv_reads, young_rate
+                from einsim.gpu.coresident import kv_reads
             except ImportError:  # numba missing (a bare GPU image): the lockstep count stays
-                young_rate = None
-            if young_rate is not None and young_rate(lazy, t) < 1.0:
+                kv_reads = None
+            if kv_reads is not None:
                 streams = kv_reads(plan, pk, shape, t, arch, occ, lazy).reads_per_head
         reads = q_bytes + stream * streams * shape.B * shape.kv_heads
         reads += stat_bytes * (int(pk.read_m) + int(pk.div_in_loop))
