@@ -2,10 +2,10 @@
 
 Input: studies/results/gpu_benchmark.json. Needs no GPU. Output: a table and its count.
 
-K/V re-reads of long heads (a head's K/V past the L2 share, N >= 32K; decode and linear excluded): the
-model's lockstep waves of all resident programs against "dephased" programs — the programs sharing an SM
-drift into antiphase, so each of the `occupancy` groups streams the head on its own, i.e. lockstep waves
-of one program per SM. DRAM read bytes against ncu's, within ±10 %.
+A. K/V re-reads of long heads (N >= 32K; decode and linear excluded): the model (v14: the co-resident
+programs' schedule, einsim.gpu.coresident) against the two counts it replaced — lockstep waves of all
+resident programs (v6-v13) and "dephased" programs (v11: each SM's programs in antiphase, i.e. lockstep
+waves of one program per SM). DRAM read bytes against ncu's, within ±10 %.
 (v11's second alternative, the SASS simulation of co-resident programs for linear attention, became the
 model in v12 once it had bank conflicts: einsim.gpu.linear_model; notes_gpu.md.)
 B (v13, needs ptxas: compiled mode). The D=64 prefill kernels (1-pass, FA1, lazy; the pointer kernel,
@@ -47,27 +47,31 @@ def _case(r: dict) -> Case:
 
 
 @contextlib.contextmanager
-def _dephased():
-    """The model's K/V re-read count with one resident program per SM (each SM's programs in antiphase)."""
+def _without_coresident(dephased: bool = False):
+    """The model before v14: lockstep waves of all resident programs (`dephased`: of one program per SM,
+    each SM's programs in antiphase — v11's alternative), not the co-resident schedule."""
     from einsim.gpu import model
 
-    lockstep = model._kv_streams
+    lockstep, outruns = model._kv_streams, model._outruns
 
     def streams(plan, shape, t, slots, stream_bytes, arch):
         return lockstep(plan, shape, t, min(slots, arch.sms), stream_bytes, arch)
 
-    model._kv_streams = streams
+    model._outruns = lambda *a: False
+    if dephased:
+        model._kv_streams = streams
     try:
         yield
     finally:
-        model._kv_streams = lockstep
+        model._kv_streams, model._outruns = lockstep, outruns
 
 
 def part_a(records: list[dict], plans) -> None:
     from einsim.gpu.arch import arch_for
 
-    print("A. DRAM read bytes of long heads: lockstep (the model) vs dephased, error against ncu")
-    seen, ok = set(), [0, 0]
+    print("A. DRAM read bytes of long heads: the model (co-resident schedule, v14) vs lockstep waves (v6-v13)")
+    print("   vs dephased (v11), error against ncu")
+    seen, ok = set(), [0, 0, 0]
     for r in records:
         if (r["N"] < 32768 or not r.get("dram_read_bytes") or not r.get("cascade") or "decode" in r["variant"]
                 or r["variant"].startswith("linear")):  # fmt: skip
@@ -78,14 +82,16 @@ def part_a(records: list[dict], plans) -> None:
         seen.add(key)
         arch, c = arch_for(r["card"]), _case(r)
         pr, _ = predict_case(c, plans, arch)
-        with _dephased():
+        with _without_coresident():
+            lk, _ = predict_case(c, plans, arch)
+        with _without_coresident(dephased=True):
             dp, _ = predict_case(c, plans, arch)
-        errs = [p.dram_read_bytes / r["dram_read_bytes"] - 1 for p in (pr, dp)]
+        errs = [p.dram_read_bytes / r["dram_read_bytes"] - 1 for p in (pr, lk, dp)]
         ok = [n + (abs(e) <= 0.10) for n, e in zip(ok, errs)]
         occ = [k.ctas_per_sm for k in pr.kernels]
         print(f"  {r['card'][-9:]:>9} run {r['run']:>2} {r['variant']:>10} {r['B']}x{r['H']}x{r['N']} D{r['D']} "
-              f"programs/SM {occ}: lockstep {errs[0]:+.2f}  dephased {errs[1]:+.2f}")  # fmt: skip
-    print(f"  within ±10 %: lockstep {ok[0]}, dephased {ok[1]} of {len(seen)}\n")
+              f"programs/SM {occ}: model {errs[0]:+.2f}  lockstep {errs[1]:+.2f}  dephased {errs[2]:+.2f}")  # fmt: skip
+    print(f"  within ±10 %: model {ok[0]}, lockstep {ok[1]}, dephased {ok[2]} of {len(seen)}\n")
 
 
 def _timed(records: list[dict], variant: str, bhnd: tuple) -> list[dict]:
