@@ -20,9 +20,9 @@ measured K/V reads per head against lockstep and the replay of each recorded tim
 co-resident programs of an SM are phased, and the rate q their first wave gives (einsim.gpu.coresident).
 
 Options: `--entry-exit` records the SM, entry and exit only (TIMELINE=2: the K/V loop's code as without
-the probe, so the plain kernel's own schedule; no replay); `--cases holdout` runs `HOLDOUT`, shapes no
-benchmark run measured; `--predict h100|h200` prints the model's DRAM reads for `--cases` (what was
-registered in studies/results/gpu_timeline_holdout/predicted.txt before those ran).
+the probe, so the plain kernel's own schedule; no replay); `--cases holdout` / `holdout2` run shapes no
+benchmark run measured; `--predict h100|h200` prints the model's DRAM reads for `--cases` (what
+studies/results/gpu_timeline_holdout{,2}/predicted.txt registered before those ran).
 """
 
 from __future__ import annotations
@@ -64,6 +64,17 @@ HOLDOUT = {
     "h-1p-causal-d64-262k": ("causal_fa2.ein", 1, 1, 262144, 64, None),
     "h-3p-d128-131k-h2": ("cascade4_3pass.ein", 1, 2, 131072, 128, None),
 }
+#: a second set, predicted by the final co-resident model (q per kernel, 0.55 of the L2) before it ran:
+#: `--cases holdout2`
+HOLDOUT2 = {
+    "h2-1p-d64-393k": ("cascade5_fa2.ein", 1, 1, 393216, 64, None),
+    "h2-2p-d64-393k": ("twopass_deferred.ein", 1, 1, 393216, 64, None),
+    "h2-3p-d64-196k": ("cascade4_3pass.ein", 1, 1, 196608, 64, None),
+    "h2-1p-d64-65k-h8": ("cascade5_fa2.ein", 1, 8, 65536, 64, None),
+    "h2-3p-d128-262k": ("cascade4_3pass.ein", 1, 1, 262144, 128, None),
+    "h2-3p-causal-d64-262k": ("causal_3pass.ein", 1, 1, 262144, 64, None),
+}
+CASE_SETS = {"probe": CASES, "holdout": HOLDOUT, "holdout2": HOLDOUT2}
 REPS = 3
 METRICS = ["dram__bytes_read.sum", "lts__t_sectors_srcunit_tex_op_read.sum", "gpu__time_duration.sum"]
 
@@ -77,7 +88,7 @@ def _setup(name: str):
     from einsim.gpu.plan import Shape, choose_tiling
     from studies.gpu_cases import record_tiling
 
-    f, B, H, N, D, fields = {**CASES, **HOLDOUT}[name]
+    f, B, H, N, D, fields = {**CASES, **HOLDOUT, **HOLDOUT2}[name]
     plan = lower(einsim.parse_file(os.path.join(ROOT, "workloads", "cascades", f)))
     shape = Shape(B, H, N, N, D, None, "bf16")
     t = record_tiling(fields) if fields else choose_tiling(plan, shape)
@@ -337,7 +348,7 @@ def main(argv=None) -> None:
     ap.add_argument("--budget-s", type=float, default=380.0)
     ap.add_argument("--ncu-child", default=None)
     ap.add_argument("--analyze", default=None, help="folder with timeline_probe.{json,npz} (CPU)")
-    ap.add_argument("--cases", choices=("probe", "holdout"), default="probe", help="the probe's kernels or HOLDOUT")
+    ap.add_argument("--cases", choices=tuple(CASE_SETS), default="probe", help="the probe's kernels or a holdout set")
     ap.add_argument("--predict", default=None, help="print the model's DRAM bytes of --cases on this card (CPU)")
     ap.add_argument("--entry-exit", action="store_true", help="record entry and exit only (the loop's code as is)")
     args = ap.parse_args(argv)
@@ -346,9 +357,9 @@ def main(argv=None) -> None:
     elif args.analyze:
         analyze(args.analyze)
     elif args.predict:
-        predict_cases(list(HOLDOUT if args.cases == "holdout" else CASES), args.predict)
+        predict_cases(list(CASE_SETS[args.cases]), args.predict)
     else:
-        names = list(HOLDOUT if args.cases == "holdout" else CASES)
+        names = list(CASE_SETS[args.cases])
         measure(args.out, args.budget_s, names, not args.entry_exit)
 
 
