@@ -54,27 +54,30 @@ CASES = {
     "3p-d128-65k-h4": ("cascade4_3pass.ein", 1, 4, 65536, 128, None),
     "2p-d128-131k": ("twopass_deferred.ein", 1, 1, 131072, 128, None),
 }
-#: shapes none of the runs measured, their DRAM predicted by the co-resident model before they ran
-#: (notes_gpu.md v14): `--cases holdout`
-HOLDOUT = {
-    "h-1p-d64-524k": ("cascade5_fa2.ein", 1, 1, 524288, 64, None),
-    "h-1p-d64-196k": ("cascade5_fa2.ein", 1, 1, 196608, 64, None),
-    "h-2p-d64-131k": ("twopass_deferred.ein", 1, 1, 131072, 64, None),
-    "h-1p-d64-65k-h4": ("cascade5_fa2.ein", 1, 4, 65536, 64, None),
-    "h-1p-causal-d64-262k": ("causal_fa2.ein", 1, 1, 262144, 64, None),
-    "h-3p-d128-131k-h2": ("cascade4_3pass.ein", 1, 2, 131072, 128, None),
+#: shapes none of the benchmark runs measured, their DRAM registered before they ran (notes_gpu.md v14):
+#: `holdout` with the model's first form (one q, half the L2), `holdout2` with the final one; rows of
+#: (set, name, cascade file, B, H, N, D), default launches
+HOLDOUTS = [
+    row.split()
+    for row in """
+    holdout h-1p-d64-524k cascade5_fa2.ein 1 1 524288 64
+    holdout h-1p-d64-196k cascade5_fa2.ein 1 1 196608 64
+    holdout h-2p-d64-131k twopass_deferred.ein 1 1 131072 64
+    holdout h-1p-d64-65k-h4 cascade5_fa2.ein 1 4 65536 64
+    holdout h-1p-causal-d64-262k causal_fa2.ein 1 1 262144 64
+    holdout h-3p-d128-131k-h2 cascade4_3pass.ein 1 2 131072 128
+    holdout2 h2-1p-d64-393k cascade5_fa2.ein 1 1 393216 64
+    holdout2 h2-2p-d64-393k twopass_deferred.ein 1 1 393216 64
+    holdout2 h2-3p-d64-196k cascade4_3pass.ein 1 1 196608 64
+    holdout2 h2-1p-d64-65k-h8 cascade5_fa2.ein 1 8 65536 64
+    holdout2 h2-3p-d128-262k cascade4_3pass.ein 1 1 262144 128
+    holdout2 h2-3p-causal-d64-262k causal_3pass.ein 1 1 262144 64
+    """.strip().splitlines()
+]
+CASE_SETS = {"probe": CASES} | {
+    k: {n: (f, *map(int, nums), None) for h, n, f, *nums in HOLDOUTS if h == k} for k in ("holdout", "holdout2")
 }
-#: a second set, predicted by the final co-resident model (q per kernel, 0.55 of the L2) before it ran:
-#: `--cases holdout2`
-HOLDOUT2 = {
-    "h2-1p-d64-393k": ("cascade5_fa2.ein", 1, 1, 393216, 64, None),
-    "h2-2p-d64-393k": ("twopass_deferred.ein", 1, 1, 393216, 64, None),
-    "h2-3p-d64-196k": ("cascade4_3pass.ein", 1, 1, 196608, 64, None),
-    "h2-1p-d64-65k-h8": ("cascade5_fa2.ein", 1, 8, 65536, 64, None),
-    "h2-3p-d128-262k": ("cascade4_3pass.ein", 1, 1, 262144, 128, None),
-    "h2-3p-causal-d64-262k": ("causal_3pass.ein", 1, 1, 262144, 64, None),
-}
-CASE_SETS = {"probe": CASES, "holdout": HOLDOUT, "holdout2": HOLDOUT2}
+ALL_CASES = {n: c for cases in CASE_SETS.values() for n, c in cases.items()}
 REPS = 3
 METRICS = ["dram__bytes_read.sum", "lts__t_sectors_srcunit_tex_op_read.sum", "gpu__time_duration.sum"]
 
@@ -88,7 +91,7 @@ def _setup(name: str):
     from einsim.gpu.plan import Shape, choose_tiling
     from studies.gpu_cases import record_tiling
 
-    f, B, H, N, D, fields = {**CASES, **HOLDOUT, **HOLDOUT2}[name]
+    f, B, H, N, D, fields = ALL_CASES[name]
     plan = lower(einsim.parse_file(os.path.join(ROOT, "workloads", "cascades", f)))
     shape = Shape(B, H, N, N, D, None, "bf16")
     t = record_tiling(fields) if fields else choose_tiling(plan, shape)
