@@ -98,25 +98,17 @@ def _setup(name: str):
     return plan, shape, dataclasses.replace(t, persistent=0, paired=False)
 
 
-def _inputs(shape, seed: int = 42):
-    import torch
-
-    g = torch.Generator(device="cuda").manual_seed(seed)
-    mk = lambda *s: torch.randn(*s, device="cuda", generator=g, dtype=torch.float32).to(torch.bfloat16)
-    return mk(shape.B, shape.H, shape.N_Q, shape.D), mk(shape.B, shape.H, shape.N_KV, shape.D), mk(
-        shape.B, shape.H, shape.N_KV, shape.D
-    )
-
-
 def _runs(name: str, loop: bool = True):
     """(plain launch, instrumented launch, its timeline buffer) of a case on fresh inputs; `loop` False:
     entry and exit only (the K/V loop's code unchanged)."""
     import torch
 
     from einsim.gpu.runtime import prepare, timeline_shape
+    from studies.gpu_cases import Case, make_inputs
 
     plan, shape, t = _setup(name)
-    q, k, v = _inputs(shape)
+    case = Case(name, shape.B, shape.H, shape.H, shape.N_Q, shape.N_KV, shape.D, plan.causal)
+    q, k, v = make_inputs(case, 42, "cuda")
     plain, _ = prepare(plan, q, k, v, t)
     buf = torch.zeros(timeline_shape(plan, shape, t), device="cuda", dtype=torch.int64)
     probed, _ = prepare(plan, q, k, v, t, timeline=buf, timeline_loop=loop)

@@ -10,6 +10,7 @@ Works on CUDA tensors and, under TRITON_INTERPRET=1, on CPU tensors.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable
 
@@ -220,7 +221,7 @@ def prepare(
         part_m,
         part_l,
         part_o,
-        _NO_TIMELINE.get(q.device) if timeline is None else None,
+        _no_timeline(q.device) if timeline is None else None,
         qk_scale,
         *q.stride(),
         *k.stride(),
@@ -260,16 +261,10 @@ def prepare(
     return run, o
 
 
-class _DummyTimeline(dict):
-    """A one-element int64 tensor per device: the TL argument of launches that record no timeline."""
-
-    def get(self, device):  # noqa: D102
-        if device not in self:
-            self[device] = torch.zeros(1, device=device, dtype=torch.int64)
-        return self[device]
-
-
-_NO_TIMELINE = _DummyTimeline()
+@functools.cache
+def _no_timeline(device: torch.device) -> torch.Tensor:
+    """The TL argument of launches that record no timeline: one int64 per device."""
+    return torch.zeros(1, device=device, dtype=torch.int64)
 
 
 def timeline_shape(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None) -> tuple[int, int, int]:

@@ -229,7 +229,6 @@ def slot_cycles(
     load_latency: int,
     hgmma_drain: int = HGMMA_DRAIN_CYCLES,
     profile: dict | None = None,
-    slot_done: list | None = None,
     by_age: bool = False,
     program_starts: list | None = None,
 ) -> int:
@@ -243,8 +242,8 @@ def slot_cycles(
     warp and cycle, the address of the instruction it is at (issued or waiting to issue; -1 between
     programs) gets one count under a reason — selected, not_selected, wait (a stall count),
     short_scoreboard, long_scoreboard (a global load or cp.async group), barrier, mio_throttle,
-    math_pipe_throttle, gmma. `slot_done`, if given (one entry per slot), gets the cycle each slot's
-    last instruction issued."""
+    math_pipe_throttle, gmma. `by_age`: issue the oldest program's warps first; `program_starts`, if
+    given (one list per slot), gets the cycle each slot's programs after the first start."""
     boundary = None  # a program boundary in a slot's sequence
     conflicts = conflict_factors(ins)  # shared-memory accesses that take more than one pass of the banks
     seqs = []
@@ -361,8 +360,6 @@ def slot_cycles(
                 ready[w], waiting[w] = cycle + max(x.stall, 1), "wait"
                 pc[w] += 1
                 done[w] = pc[w] >= len(seq)
-                if slot_done is not None and done[w]:
-                    slot_done[s] = max(slot_done[s], cycle)
                 last[p] = w
                 issued = True
                 if profile is None:
