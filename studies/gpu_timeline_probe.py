@@ -344,12 +344,27 @@ def main(argv=None) -> None:
     ap.add_argument("--ncu-child", default=None)
     ap.add_argument("--analyze", default=None, help="folder with timeline_probe.{json,npz} (CPU)")
     ap.add_argument("--cases", choices=tuple(CASE_SETS), default="probe", help="the probe's kernels or a holdout set")
-    ap.add_argument("--predict", default=None, help="print the model's DRAM bytes of --cases on this card (CPU)")
+    ap.add_argument(
+        "--predict",
+        default=None,
+        choices=("h100", "h200"),
+        help="print the model's DRAM bytes of --cases on this card (CPU)",
+    )
     ap.add_argument("--entry-exit", action="store_true", help="record entry and exit only (the loop's code as is)")
     args = ap.parse_args(argv)
     if args.ncu_child:
         ncu_child(args.ncu_child)
     elif args.analyze:
+        missing = [
+            f
+            for f in ("timeline_probe.json", "timeline_probe.npz")
+            if not os.path.exists(os.path.join(args.analyze, f))
+        ]
+        if missing:
+            ap.error(
+                f"--analyze {args.analyze}: no {' or '.join(missing)} there. Give the folder a probe run wrote "
+                "(its --out, e.g. studies/results/gpu_timeline_probe_h200)."
+            )
         analyze(args.analyze)
     elif args.predict:
         predict_cases(list(CASE_SETS[args.cases]), args.predict)
