@@ -244,10 +244,10 @@ def phase_stats(tl: np.ndarray) -> dict:
     }
 
 
-def first_wave_rate(tl: np.ndarray) -> tuple[int, float]:
-    """(programs per SM, q): the co-resident programs that start an SM's first wave end apart; q is the
-    rate of a program relative to the next older one (einsim.gpu.coresident) whose schedule gives their
-    mean end times relative to the first one's (a grid over 0.30..1.00)."""
+def first_wave_rate(tl: np.ndarray) -> tuple[int, float, list[float]]:
+    """(programs per SM, q, their mean end times over the first one's): the co-resident programs that
+    start an SM's first wave end apart; q is the rate of a program relative to the next older one
+    (einsim.gpu.coresident) whose schedule gives those end times (a grid over 0.30..1.00)."""
     from einsim.gpu.coresident import schedule
 
     sm, start, end = tl[:, 0], tl[:, 1].astype(np.float64), tl[:, -1].astype(np.float64)
@@ -258,14 +258,14 @@ def first_wave_rate(tl: np.ndarray) -> tuple[int, float]:
         if len(first) > 1:
             ratios.append(first / first[0])
     if not ratios:
-        return 1, 1.0  # one program per SM: nothing shares it
+        return 1, 1.0, [1.0]  # one program per SM: nothing shares it
     c = int(np.median([len(r) for r in ratios]))
     got = np.mean([r for r in ratios if len(r) == c], axis=0)
     best = (np.inf, 1.0)
     for q in np.arange(0.30, 1.0001, 0.01):
         _, _, e = schedule(np.full(c, 1000), 1, c, float(q))
         best = min(best, (float(np.sum((np.sort(e) / np.min(e) - got) ** 2)), round(float(q), 2)))
-    return c, best[1]
+    return c, best[1], [round(float(x), 2) for x in got]
 
 
 def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
@@ -277,7 +277,8 @@ def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
     arch = arch_for(card)
     z = np.load(os.path.join(folder, "timeline_probe.npz"))
     print(f"# {card}: K/V DRAM reads per head, per pass kernel — measured (ncu), lockstep (the model), and")
-    print("# the replay of recorded timelines through an LRU of half / all of the L2 (3 runs; ncu's own run)")
+    shares = " / ".join(f"{c:g}" for c in capacities)
+    print(f"# the replay of recorded timelines through an LRU of {shares} of the L2 (3 runs; ncu's own run)")
     for rec in info["records"]:
         name = rec["name"]
         plan, shape, t = _setup(name)
@@ -311,11 +312,38 @@ def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
                 ps = phase_stats(z[name][0][i])
             else:
                 continue
-            c, q = first_wave_rate(z[f"{name}|ncu"][0][i] if f"{name}|ncu" in z.files else z[name][0][i])
+            c, q, ends = first_wave_rate(z[f"{name}|ncu"][0][i] if f"{name}|ncu" in z.files else z[name][0][i])
             print(f"  {'':<24} program {ps['median_program_ms']:.2f} ms (p10/p90 {ps['duration_p10_p90'][0]:.2f}/"
                   f"{ps['duration_p10_p90'][1]:.2f}), start gaps on an SM in program lengths "
                   f"[0,.05,.2,.4,.6,.8,1.2,∞): {ps['start_gap_hist']}, {ps['sms']} SMs; first wave: "
-                  f"{c} per SM, q = {q:.2f}")  # fmt: skip
+                  f"{c} per SM ending at {' : '.join(map(str, ends))}, q = {q:.2f}")  # fmt: skip
+
+
+def compare(folder: str) -> None:
+    """The current model's DRAM read bytes of every case a probe run measured, against the plain kernels'
+    (ncu), per case and per pass kernel (K/V reads per head)."""
+    from einsim.gpu.arch import arch_for
+    from einsim.gpu.model import predict
+
+    info = json.load(open(os.path.join(folder, "timeline_probe.json")))
+    arch = arch_for(info["env"]["card"])
+    print(f"# {info['env']['card']}: DRAM read bytes, the plain kernels (ncu) against the current model")
+    ok = 0
+    for rec in info["records"]:
+        plan, shape, t = _setup(rec["name"])
+        costs = predict(plan, shape, t, arch).kernels
+        meas = [k["dram_read_bytes"] for k in rec["ncu_plain"]]
+        q = shape.B * shape.H * shape.N_Q * shape.D * 2
+        per = []
+        for pk, k, m in zip(plan.kernels, costs, meas):
+            kv = shape.N_KV * shape.D * 2 * (1 + int(pk.do_pv)) * shape.B * shape.kv_heads
+            per.append(f"{pk.label} {(m - q) / kv:.2f} vs {(k.dram_read_bytes - q) / kv:.2f}")
+        pred = sum(k.dram_read_bytes for k in costs)
+        err = pred / sum(meas) - 1
+        ok += abs(err) <= 0.10
+        print(f"{rec['name']:>22}: measured {sum(meas) / 2**20:7.0f} MiB, predicted {pred / 2**20:7.0f} "
+              f"({100 * err:+5.1f} %)  [{'; '.join(per)}]")  # fmt: skip
+    print(f"# within ±10 %: {ok} of {len(info['records'])}")
 
 
 def predict_cases(names: list[str], card: str) -> None:
@@ -337,6 +365,16 @@ def predict_cases(names: list[str], card: str) -> None:
         print(f"{name:>22}: {', '.join(cells)}")
 
 
+def _shares(text: str, ap: argparse.ArgumentParser) -> list[float]:
+    try:
+        shares = [float(x) for x in text.split(",")]
+    except ValueError:
+        shares = []
+    if not shares or not all(0 < x <= 1 for x in shares):
+        ap.error(f"--shares {text!r}: give fractions of the L2 in (0, 1], comma-separated, e.g. 0.5,0.55,0.6.")
+    return shares
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/einsim_gpu_out"))
@@ -351,6 +389,8 @@ def main(argv=None) -> None:
         help="print the model's DRAM bytes of --cases on this card (CPU)",
     )
     ap.add_argument("--entry-exit", action="store_true", help="record entry and exit only (the loop's code as is)")
+    ap.add_argument("--shares", default="0.5,1.0", help="--analyze: the L2 shares to replay at, e.g. 0.5,0.55,0.6")
+    ap.add_argument("--compare", action="store_true", help="--analyze: the current model against the plain kernels")
     args = ap.parse_args(argv)
     if args.ncu_child:
         ncu_child(args.ncu_child)
@@ -365,7 +405,10 @@ def main(argv=None) -> None:
                 f"--analyze {args.analyze}: no {' or '.join(missing)} there. Give the folder a probe run wrote "
                 "(its --out, e.g. studies/results/gpu_timeline_probe_h200)."
             )
-        analyze(args.analyze)
+        if args.compare:
+            compare(args.analyze)
+        else:
+            analyze(args.analyze, tuple(_shares(args.shares, ap)))
     elif args.predict:
         predict_cases(list(CASE_SETS[args.cases]), args.predict)
     else:
