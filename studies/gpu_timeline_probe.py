@@ -72,10 +72,17 @@ HOLDOUTS = [
     holdout2 h2-1p-d64-65k-h8 cascade5_fa2.ein 1 8 65536 64
     holdout2 h2-3p-d128-262k cascade4_3pass.ein 1 1 262144 128
     holdout2 h2-3p-causal-d64-262k causal_3pass.ein 1 1 262144 64
+    holdout3 h3-2p-d64-229k twopass_deferred.ein 1 1 229376 64
+    holdout3 h3-2p-d64-295k twopass_deferred.ein 1 1 294912 64
+    holdout3 h3-3p-d64-245k cascade4_3pass.ein 1 1 245760 64
+    holdout3 h3-3p-d64-213k cascade4_3pass.ein 1 1 212992 64
+    holdout3 h3-2p-d128-123k twopass_deferred.ein 1 1 122880 128
+    holdout3 h3-1p-d64-147k-h2 cascade5_fa2.ein 1 2 147456 64
     """.strip().splitlines()
 ]
 CASE_SETS = {"probe": CASES} | {
-    k: {n: (f, *map(int, nums), None) for h, n, f, *nums in HOLDOUTS if h == k} for k in ("holdout", "holdout2")
+    k: {n: (f, *map(int, nums), None) for h, n, f, *nums in HOLDOUTS if h == k}
+    for k in ("holdout", "holdout2", "holdout3")
 }
 ALL_CASES = {n: c for cases in CASE_SETS.values() for n, c in cases.items()}
 REPS = 3
@@ -277,7 +284,7 @@ def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
     arch = arch_for(card)
     z = np.load(os.path.join(folder, "timeline_probe.npz"))
     print(f"# {card}: K/V DRAM reads per head, per pass kernel — measured (ncu), lockstep (the model), and")
-    shares = " / ".join(f"{c:g}" for c in capacities)
+    shares = " / ".join("the measured hit curve" if c is None else f"{c:g}" for c in capacities)
     print(f"# the replay of recorded timelines through an LRU of {shares} of the L2 (3 runs; ncu's own run)")
     for rec in info["records"]:
         name = rec["name"]
@@ -303,7 +310,10 @@ def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
                     row = tl[i]
                     if not row[:, 1].all() or not rec.get("timeline_loop", True):
                         continue
-                    got = [replay(plan, pk, shape, t, arch, row, c * arch.l2_bytes).reads_per_head for c in capacities]
+                    got = [
+                        replay(plan, pk, shape, t, arch, row, None if c is None else c * arch.l2_bytes).reads_per_head
+                        for c in capacities
+                    ]
                     reps.append(("ncu" if key.endswith("ncu") else f"r{r}") + " " + "/".join(f"{g:5.2f}" for g in got))
             print(f"  {pk.label:<24} measured {', '.join(meas) or '-'}; lockstep {lock:5.2f}; replay {'; '.join(reps)}")
             if f"{name}|ncu" in z.files:
@@ -347,12 +357,17 @@ def compare(folder: str) -> None:
 
 
 def predict_cases(names: list[str], card: str) -> None:
-    """The model's DRAM read bytes per pass kernel (MiB) and K/V reads per head, lockstep beside it."""
+    """The model's DRAM read bytes per pass kernel (MiB) and K/V reads per head, lockstep beside it, and
+    (where the co-resident schedule applies) the reads through an exact LRU of 0.55 of the L2 instead of
+    the measured hit curve (the model before v15)."""
     from einsim.gpu.arch import arch_for
-    from einsim.gpu.model import _kv_streams, predict
+    from einsim.gpu.coresident import kv_reads
+    from einsim.gpu.model import _kv_streams, _outruns, predict
+    from einsim.gpu.plan import lazy_applies
 
     arch = arch_for(card)
-    print(f"# {arch.name}: predicted DRAM reads per pass kernel, MiB (K/V reads per head; lockstep waves)")
+    print(f"# {arch.name}: predicted DRAM reads per pass kernel, MiB (K/V reads per head; lockstep waves;")
+    print("# the schedule through an exact LRU of 0.55 of the L2)")
     for name in names:
         plan, shape, t = _setup(name)
         costs = predict(plan, shape, t, arch).kernels
@@ -360,18 +375,28 @@ def predict_cases(names: list[str], card: str) -> None:
         cells = []
         for pk, k in zip(plan.kernels, costs):
             kv = shape.N_KV * shape.D * 2 * (1 + int(pk.do_pv)) * shape.B * shape.kv_heads
-            lock = _kv_streams(plan, shape, t, k.ctas_per_sm * arch.sms, kv / (shape.B * shape.kv_heads), arch)
-            cells.append(f"{pk.label} {k.dram_read_bytes / 2**20:.0f} ({(k.dram_read_bytes - q) / kv:.2f}; {lock:.2f})")
+            slots = k.ctas_per_sm * arch.sms
+            lock = _kv_streams(plan, shape, t, slots, kv / (shape.B * shape.kv_heads), arch)
+            old = "-"
+            if _outruns(shape, t, slots) and k.ctas_per_sm > 1:
+                r = kv_reads(plan, pk, shape, t, arch, k.ctas_per_sm, lazy_applies(pk, t), 0.55 * arch.l2_bytes)
+                old = f"{r.reads_per_head:.2f}"
+            cells.append(
+                f"{pk.label} {k.dram_read_bytes / 2**20:.0f} ({(k.dram_read_bytes - q) / kv:.2f}; {lock:.2f}; {old})"
+            )
         print(f"{name:>22}: {', '.join(cells)}")
 
 
-def _shares(text: str, ap: argparse.ArgumentParser) -> list[float]:
+def _shares(text: str, ap: argparse.ArgumentParser) -> list[float | None]:
+    """L2 shares (exact LRUs) to replay at; `curve` (None) is the card's measured hit curve."""
     try:
-        shares = [float(x) for x in text.split(",")]
+        shares = [None if x.strip() == "curve" else float(x) for x in text.split(",")]
     except ValueError:
         shares = []
-    if not shares or not all(0 < x <= 1 for x in shares):
-        ap.error(f"--shares {text!r}: give fractions of the L2 in (0, 1], comma-separated, e.g. 0.5,0.55,0.6.")
+    if not shares or not all(x is None or 0 < x <= 1 for x in shares):
+        ap.error(
+            f"--shares {text!r}: give fractions of the L2 in (0, 1] or `curve`, comma-separated, e.g. 0.5,0.55,curve."
+        )
     return shares
 
 
@@ -389,7 +414,11 @@ def main(argv=None) -> None:
         help="print the model's DRAM bytes of --cases on this card (CPU)",
     )
     ap.add_argument("--entry-exit", action="store_true", help="record entry and exit only (the loop's code as is)")
-    ap.add_argument("--shares", default="0.5,1.0", help="--analyze: the L2 shares to replay at, e.g. 0.5,0.55,0.6")
+    ap.add_argument(
+        "--shares",
+        default="0.5,1.0",
+        help="--analyze: the L2 shares (exact LRUs) to replay at, or `curve` (the measured hit curve), e.g. 0.55,curve",
+    )
     ap.add_argument("--compare", action="store_true", help="--analyze: the current model against the plain kernels")
     args = ap.parse_args(argv)
     if args.ncu_child:

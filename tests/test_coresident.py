@@ -37,7 +37,8 @@ def test_equal_rates_keep_the_lockstep_golden():
     _, _, n = build_jobs(PLAN, sh, t)
     tt, st, en = schedule(n, 66, 2, 1.0)
     arch = dataclasses.replace(H200, sms=66)
-    assert schedule_reads(PLAN, PLAN.kernels[0], sh, t, arch, tt, st, en).reads_per_head == 19 / 4
+    half = H200.l2_bytes / 2  # the golden's L2: an exact LRU of half the L2
+    assert schedule_reads(PLAN, PLAN.kernels[0], sh, t, arch, tt, st, en, half).reads_per_head == 19 / 4
     assert simulate(PLAN, PLAN.kernels[0], sh, t, H200).reads_per_head == 19 / 4
 
 

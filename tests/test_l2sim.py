@@ -131,7 +131,7 @@ def test_replay_of_lockstep_waves_is_the_lockstep_golden():
     sh = Shape(1, 4, 65536, 65536, 128)
     t = Tiling(128, 128, 4, 2, tma=True, warp_specialize=True)
     tl = _timeline([(j // 132) * 512 * 1000 for j in range(4 * 512)], 512, 1000)
-    assert replay(PLAN, PLAN.kernels[0], sh, t, H200, tl).reads_per_head == 19 / 4
+    assert replay(PLAN, PLAN.kernels[0], sh, t, H200, tl, capacity=H200.l2_bytes / 2).reads_per_head == 19 / 4
 
 
 def test_replay_of_antiphase_slots_reads_each_head_twice_per_wave():

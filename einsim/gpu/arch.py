@@ -60,6 +60,13 @@ class GpuArch:
     #: co-resident programs fill the wait. Fitted to run 2 (median over its 24 compute-bound lazy
     #: records, 213-1089 ns); runs 3-8 check it (notes_gpu.md, v9)
     cta_sync_s: float = 3.4e-7
+    #: the L2's hit fraction for data every SM reads, against the LRU stack distance of the re-read
+    #: (bytes): knots (bytes, fraction), 1 below the first and 0 past the last. Measured [here] by a
+    #: cyclic scan of W bytes, each 8 KiB item read by 8 programs on different SMs, under Nsight Compute
+    #: (studies/gpu_l2_curve.py; results/gpu_l2_curve_{h100,h200}). The hits fall off from about 0.47 to
+    #: 0.6 of the L2, not at one size: read by one SM each, the same scan keeps hits up to 0.9 of it (a
+    #: line read from both partitions is held in both). Empty: an exact LRU of half the L2
+    l2_hit_curve: tuple[tuple[float, float], ...] = ()
 
     @property
     def sass_load_latency_cycles(self) -> int:
@@ -89,6 +96,10 @@ H100_SXM = GpuArch(
     regs_per_sm=65536,
     l2_reuse_bytes=16 * 1024**2,
     mma_flops=989.4e12,
+    l2_hit_curve=tuple(
+        (w * 1024**2, h)
+        for w, h in ((22, 1.0), (24, 0.994), (26, 0.683), (28, 0.273), (30, 0.062), (32, 0.016), (34, 0.009), (36, 0.0))
+    ),
 )
 
 H200 = GpuArch(
@@ -105,6 +116,10 @@ H200 = GpuArch(
     regs_per_sm=65536,
     l2_reuse_bytes=20 * 1024**2,
     mma_flops=989.4e12,
+    l2_hit_curve=tuple(
+        (w * 1024**2, h)
+        for w, h in ((26, 1.0), (28, 0.979), (30, 0.702), (32, 0.389), (34, 0.188), (36, 0.029), (38, 0.016), (40, 0.0))
+    ),
 )
 
 ARCHS = {"h100": H100_SXM, "h200": H200}

@@ -28,11 +28,13 @@ Model:
 - Schedule. Per-tile launches: job j starts on SM j mod SMs at first, then each job takes the first slot
   that frees (the block scheduler); a program's rank is its start's order on its SM (ties: launch order);
   rates change when a program starts or ends there. Every K/V tile costs the same.
-- L2. The schedule goes through einsim.gpu.l2sim's exact LRU with `L2_SHARE` of the L2: replaying the
-  recorded schedules (with checkpoints) of the probe's 11 kernels, 0.55 puts every K+V stream of both
-  cards and the H100's K-only streams within −7 … +8 % of the measured reads, where half the L2 (lines
-  held in both partitions) ran them up to +38 % over; the H200's K-only 32 MiB streams sit on a cliff
-  there (9.9 / 5.0 / 1.6 reads at 0.5 / 0.55 / 0.6; 7.1 measured).
+- L2. The schedule goes through einsim.gpu.l2sim with the card's measured hit curve (`GpuArch.l2_hit_curve`:
+  the hit fraction of a re-read against its LRU stack distance, from a cyclic scan read by many SMs,
+  studies/gpu_l2_curve.py). The hits fall off over 0.47-0.6 of the L2, not at one size. Replaying the
+  probe's recorded schedules through it gives the measured reads of the H200's K-only 32 MiB streams
+  (max pass 7.1 replayed and measured) that any exact LRU missed (9.9 / 5.0 / 1.6 reads at 0.5 / 0.55 /
+  0.6 of the L2), and keeps the K+V streams (notes_gpu.md v15). An exact LRU of `capacity` bytes is
+  still there for studies (`kv_reads(..., capacity=...)`).
 - Limits. A kernel keeps its q across shapes, but q moves with small changes of the code (the 3-pass PV
   kernel's 0.53 became 0.97 with the checkpoint probe's 14 instructions per tile), so a new kernel needs
   the probe; leader-pays coupling (a tile that misses L2 delays the program that loads it) is not
@@ -61,8 +63,6 @@ MEASURED_YOUNG_RATE = {
 }
 #: q of a kernel not measured: the 1-pass D=64 kernel's
 DEFAULT_YOUNG_RATE = 0.79
-#: the share of the L2 that holds a drifting head's stream (module docstring)
-L2_SHARE = 0.55
 
 
 def young_rate(lazy: bool, t, label: str, head_dim: int) -> float:
@@ -175,5 +175,4 @@ def kv_reads(plan, pk, shape, t, arch, c: int, lazy: bool, capacity: float | Non
     if g > 1:
         _, _, n = build_jobs(plan, shape, tg)
     tiles, start, end = schedule(n, arch.sms, c, young_rate(lazy, t, pk.label, shape.D))
-    cap = L2_SHARE * arch.l2_bytes if capacity is None else capacity
-    return schedule_reads(plan, pk, shape, tg, arch, tiles, start, end, cap)
+    return schedule_reads(plan, pk, shape, tg, arch, tiles, start, end, capacity)

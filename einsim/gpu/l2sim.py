@@ -291,8 +291,10 @@ def kernel_kv_reads(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch, ti
 
 
 @numba.njit(cache=True)
-def _lru_misses(keys, nbytes, n_keys, cap):
-    """Bytes of the accesses (key, bytes) that miss an exact LRU of `cap` bytes; key -1: never reused."""
+def _lru_misses(keys, nbytes, n_keys, curve_x, curve_h):
+    """Bytes of the accesses (key, bytes) that miss an L2 whose hit fraction at LRU stack distance d
+    (bytes of distinct keys touched since the key's last access, plus its own) is interp(d, curve_x,
+    curve_h); key -1: never reused. A step curve is an exact LRU."""
     tree = np.zeros(keys.shape[0] + 1, dtype=np.float64)
     last = -np.ones(n_keys, dtype=np.int64)
     miss = 0.0
@@ -300,16 +302,26 @@ def _lru_misses(keys, nbytes, n_keys, cap):
         k = keys[a]
         b = nbytes[a]
         if k >= 0:
-            hit = False
+            h = 0.0
             if last[k] >= 0:
                 dist = _bit_sum(tree, a - 1) - _bit_sum(tree, last[k])
-                hit = dist + b <= cap
+                h = np.interp(dist + b, curve_x, curve_h)
                 _bit_add(tree, last[k], -b)
-            if not hit:
-                miss += b
+            miss += b * (1.0 - h)
             last[k] = a
         _bit_add(tree, a, b)
     return miss
+
+
+def hit_curve(arch: GpuArch, capacity: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(stack distance bytes, hit fraction) knots of the L2 the replays use: an exact LRU of `capacity`
+    bytes when given (a step), else the card's measured curve (`arch.l2_hit_curve`: a cyclic scan read by
+    many SMs, studies/gpu_l2_curve.py), else an exact LRU of half the L2."""
+    if capacity is None and arch.l2_hit_curve:
+        x, h = zip(*arch.l2_hit_curve)
+        return np.array(x, dtype=np.float64), np.array(h, dtype=np.float64)
+    cap = float(arch.l2_bytes / 2 if capacity is None else capacity)
+    return np.array([cap, np.nextafter(cap, np.inf)]), np.array([1.0, 0.0])
 
 
 def timeline_tile_times(timeline: np.ndarray, ntiles: np.ndarray) -> list[np.ndarray]:
@@ -340,8 +352,8 @@ def schedule_reads(
 ) -> SimResult:
     """K/V DRAM reads of pass kernel `pk` under a given schedule: `tile_times` (flat, the jobs of
     `build_jobs` in order, each job's K/V tiles in order) and each job's start (its Q tile read, just
-    before its first tile) and end (its O tile write), in any time unit, through the exact LRU of
-    `capacity` bytes (default half the L2) that `simulate` uses."""
+    before its first tile) and end (its O tile write), in any time unit, through the L2 of `hit_curve`:
+    an exact LRU of `capacity` bytes when given, else the card's measured hit curve."""
     head, first, n = build_jobs(plan, shape, t)
     elt = shape.elt_bytes
     tile_b = float(t.block_n * shape.D * elt * (1 + int(pk.do_pv)))
@@ -354,8 +366,7 @@ def schedule_reads(
     kk = np.concatenate([keys, np.full(2 * jobs, -1, dtype=np.int64)])
     bb = np.concatenate([np.full(len(keys), tile_b), np.full(jobs, q_b), np.full(jobs, q_b if pk.write_o else 0.0)])
     order = np.argsort(tt, kind="stable")
-    cap = float(arch.l2_bytes / 2 if capacity is None else capacity)
-    miss = _lru_misses(kk[order], bb[order], (int(head.max()) + 1) * n_th, cap)
+    miss = _lru_misses(kk[order], bb[order], (int(head.max()) + 1) * n_th, *hit_curve(arch, capacity))
     stream = shape.N_KV * shape.D * elt * (1 + int(pk.do_pv))
     return SimResult(miss, miss / (stream * (int(head.max()) + 1)), len(tt), jobs, jobs)
 
@@ -371,9 +382,10 @@ def replay(
 ) -> SimResult:
     """K/V DRAM reads of pass kernel `pk` as its programs ran on the GPU: the recorded `timeline` ([programs,
     TIMELINE_FIELDS] int64 from `einsim.gpu.runtime.prepare(..., timeline=...)`) orders every K/V tile
-    access, Q tile read (at the program's entry) and O tile write (at its exit) in time, through the same
-    exact LRU of `capacity` bytes (default half the L2) as `simulate`. No timing mechanism is assumed:
-    what is left is the L2 (LRU, the capacity) and the within-program interpolation between checkpoints."""
+    access, Q tile read (at the program's entry) and O tile write (at its exit) in time, through the L2 of
+    `hit_curve` (an exact LRU of `capacity` bytes when given, else the card's measured hit curve). No
+    timing mechanism is assumed: what is left is the L2 and the within-program interpolation between
+    checkpoints."""
     if persistent_applies(plan, t) or plan.split_k:
         raise ValueError("replay: recorded timelines exist for per-tile launches only")
     _, _, n = build_jobs(plan, shape, t)

@@ -12,7 +12,7 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   every wave of resident programs that holds the head re-streams it, in lockstep (causal: the prefix
   the wave needs). Where programs share SMs there (per-tile launches, K/V heads past the L2 share), the
   older of two co-resident programs runs faster, they drift apart, and each re-streams the head: the
-  stream count is then their simulated schedule through an LRU of 0.55 of the L2 (einsim.gpu.coresident,
+  stream count is then their simulated schedule through the L2's measured hit curve (einsim.gpu.coresident,
   rates measured per kernel; D=64 at 32-128 MiB of K/V per head: up to 2 reads per wave). Persistent programs
   drift too where their jobs differ (not modelled; the launch rule keeps them to short heads). Writes: O and the row
   statistics that cross a pass boundary. Split-K plans run every query tile's key chunks as separate

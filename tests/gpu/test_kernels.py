@@ -479,3 +479,17 @@ def test_gpu_timeline_rows_are_ordered_and_leave_the_output_unchanged(text, loop
             assert not cks and r[2 + TIMELINE_CHECKPOINTS] == 0, r
             seq = [r[1], r[3 + TIMELINE_CHECKPOINTS]]
         assert r[1] > 0 and all(a <= b for a, b in zip(seq, seq[1:])), r
+
+
+def test_l2_scan_reads_its_items_in_cyclic_order():
+    """studies/gpu_l2_curve.py's scan: program p sums item (p // READERS) mod n_items (3 scans of 4 items,
+    2 readers each), so every re-read of an item comes a whole buffer after the last."""
+    from studies._gpu_l2_scan import einsim_l2_scan
+
+    item, n, readers, reps = 4096, 4, 2, 3
+    x = torch.arange(n * item, dtype=torch.float32).to(torch.float16).to(DEV)
+    out = torch.full((reps * n * readers,), float("nan"), device=DEV)
+    einsim_l2_scan[(reps * n * readers,)](x, out, n, ITEM=item, READERS=readers, num_warps=32)
+    sums = x.float().view(n, item).sum(1)
+    want = torch.stack([sums[(p // readers) % n] for p in range(reps * n * readers)])
+    assert torch.allclose(out, want, rtol=1e-3)
