@@ -356,11 +356,22 @@ def check(case: Case, plans, device: str, seed: int) -> float:
 
 
 def time_case(case: Case, plans, device: str) -> dict:
-    """Median time (ms) and TFLOP/s of one case on fresh inputs (seed 42)."""
+    """Median time (ms) and TFLOP/s of one case on fresh inputs (seed 42), and on the GPU the host's time
+    per call (20 calls submitted without synchronizing): where it reaches `ms`, the launches, not the
+    kernels, set the time (studies/gpu_launch_overhead.py)."""
     q, k, v = make_inputs(case, 42, device)
     run, _ = make_fn(case, plans, q, k, v)
     ms = bench(run, device)
-    return {"ms": ms, "tflops": flops(case) / (ms * 1e-3) / 1e12}
+    out = {"ms": ms, "tflops": flops(case) / (ms * 1e-3) / 1e12}
+    if device == "cuda":
+        import torch
+
+        t = time.perf_counter()
+        for _ in range(20):
+            run()
+        out["host_ms_per_call"] = (time.perf_counter() - t) / 20 * 1e3
+        torch.cuda.synchronize()
+    return out
 
 
 def bench(fn, device: str) -> float:

@@ -15,7 +15,7 @@ in flight and every re-read has stack distance W. ncu (`--cache-control all`: L2
 kernel, so the first scan misses) gives `dram__bytes_read.sum`; the hit fraction of the re-reads is
 h(W) = 1 - (read / W - 1) / (reps - 1). Writes `l2_curve.json` under --out.
 
-    PYTHONUNBUFFERED=1 timeout 300 python3 studies/gpu_l2_curve.py --out $OUT     # GPU
+    PYTHONUNBUFFERED=1 timeout 300 python3 studies/gpu_l2_curve.py --out $OUT [--readers 1,8]   # GPU
     python studies/gpu_l2_curve.py --analyze studies/results/gpu_l2_curve_h200      # CPU: the table
 """
 
@@ -39,9 +39,9 @@ SIZES_MIB = tuple(range(8, 48, 2)) + tuple(range(48, 101, 4))
 METRICS = ["dram__bytes_read.sum", "lts__t_sectors_srcunit_tex_op_read.sum", "gpu__time_duration.sum"]
 
 
-def cases() -> list[tuple[int, int]]:
+def cases(readers=READERS) -> list[tuple[int, int]]:
     """(readers, W bytes) of every scan, in profiling order."""
-    return [(r, w * MIB) for r in READERS for w in SIZES_MIB]
+    return [(r, w * MIB) for r in readers for w in SIZES_MIB]
 
 
 def hit_fraction(read_bytes: float, w_bytes: float, reps: int = REPS) -> float:
@@ -57,7 +57,7 @@ def _launch(x, out, readers: int, w_bytes: int):
     einsim_l2_scan[grid](x, out, n_items, ITEM=ITEM_BYTES // 2, READERS=readers, num_warps=32)
 
 
-def ncu_child(path: str) -> None:
+def ncu_child(path: str, readers=READERS) -> None:
     """Runs under ncu: per case a marker, then the scan."""
     import torch
 
@@ -65,12 +65,12 @@ def ncu_child(path: str) -> None:
 
     marker = torch.zeros(1, device="cuda")
     x = torch.randn(max(SIZES_MIB) * MIB // 2, device="cuda", dtype=torch.float16)
-    out = torch.empty(REPS * max(SIZES_MIB) * MIB // ITEM_BYTES * max(READERS), device="cuda")
-    for r, w in cases():  # compile and warm outside the profiled range
+    out = torch.empty(REPS * max(SIZES_MIB) * MIB // ITEM_BYTES * max(readers), device="cuda")
+    for r, w in cases(readers):  # compile and warm outside the profiled range
         _launch(x, out, r, w)
     torch.cuda.synchronize()
     torch.cuda.cudart().cudaProfilerStart()
-    for r, w in cases():
+    for r, w in cases(readers):
         einsim_ncu_marker[(1,)](marker)
         _launch(x, out, r, w)
     torch.cuda.synchronize()
@@ -78,7 +78,7 @@ def ncu_child(path: str) -> None:
     open(path, "w").write("done")
 
 
-def measure(out: str, budget_s: float) -> None:
+def measure(out: str, budget_s: float, readers=READERS) -> None:
     from studies.gpu_cases import environment
     from studies.gpu_ncu import ncu_binary, ncu_command, parse_ncu_csv
 
@@ -92,7 +92,8 @@ def measure(out: str, budget_s: float) -> None:
         return
     log = "/tmp/einsim_l2_curve_ncu.csv"
     done = "/tmp/einsim_l2_curve_done"
-    cmd = ncu_command(ncu, METRICS, log, [os.path.abspath(__file__), "--ncu-child", done])
+    child = [os.path.abspath(__file__), "--ncu-child", done, "--readers", ",".join(map(str, readers))]
+    cmd = ncu_command(ncu, METRICS, log, child)
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=max(10, budget_s - 20))
         print((p.stdout + p.stderr)[-1500:])
@@ -100,10 +101,10 @@ def measure(out: str, budget_s: float) -> None:
         print("# ncu: timed out")
     text = open(log).read() if os.path.exists(log) else ""
     open(os.path.join(out, "l2_curve_ncu.csv"), "w").write(text)
-    keys = [f"r{r}-w{w}" for r, w in cases()]
+    keys = [f"r{r}-w{w}" for r, w in cases(readers)]
     got = parse_ncu_csv(text, keys)
     recs = []
-    for (r, w), key in zip(cases(), keys):
+    for (r, w), key in zip(cases(readers), keys):
         g = got.get(key)
         if not g or not g["kernels"]:
             continue
@@ -161,15 +162,22 @@ def main(argv=None) -> None:
     ap.add_argument("--budget-s", type=float, default=280.0)
     ap.add_argument("--ncu-child", default=None)
     ap.add_argument("--analyze", default=None, help="folder with l2_curve.json (CPU)")
+    ap.add_argument("--readers", default="1,8", help="programs reading each item per scan, e.g. 1,8 or 8,64")
     args = ap.parse_args(argv)
+    try:
+        readers = tuple(int(x) for x in args.readers.split(","))
+    except ValueError:
+        readers = ()
+    if not readers or min(readers) < 1:
+        ap.error(f"--readers {args.readers!r}: give positive integers, comma-separated, e.g. 1,8.")
     if args.ncu_child:
-        ncu_child(args.ncu_child)
+        ncu_child(args.ncu_child, readers)
     elif args.analyze:
         if not os.path.exists(os.path.join(args.analyze, "l2_curve.json")):
             ap.error(f"--analyze {args.analyze}: no l2_curve.json there. Give the folder a GPU run wrote (its --out).")
         analyze(args.analyze)
     else:
-        measure(args.out, args.budget_s)
+        measure(args.out, args.budget_s, readers)
 
 
 if __name__ == "__main__":

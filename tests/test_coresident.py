@@ -64,9 +64,17 @@ def test_measured_rates_by_launch():
     t = Tiling(128, 64, 8, 3)
     assert young_rate(True, t, "online-softmax+PV+div", 64) == 1.0
     assert young_rate(False, Tiling(128, 64, 4, 3), "online-softmax+PV+div", 64) == 1.0
-    assert young_rate(False, t, "online-softmax+PV+div", 64) == MEASURED_YOUNG_RATE[("online-softmax+PV+div", 64)]
+    assert (
+        young_rate(False, t, "online-softmax+PV+div", 64) == MEASURED_YOUNG_RATE[("online-softmax+PV+div", 64, False)]
+    )
     assert young_rate(False, t, "exp+sum", 64) < young_rate(False, t, "max", 64) < 1.0
     assert young_rate(False, t, "max", 128) == 1.0
+    # causal kernels are other compiled code, with their own measured rates
+    assert (
+        young_rate(False, t, "exp+normalize+PV", 64, causal=True)
+        == 0.78
+        != young_rate(False, t, "exp+normalize+PV", 64)
+    )
     assert young_rate(False, t, "online-softmax+PV", 64) == DEFAULT_YOUNG_RATE
     assert young_rate(False, Tiling(64, 64, 4, 3), "online-softmax+PV+div", 64) == DEFAULT_YOUNG_RATE
 

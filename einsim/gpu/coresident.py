@@ -49,29 +49,35 @@ import math
 import numba
 import numpy as np
 
-#: q of the default 8-warp launches (128 x 64 tiles, 3 stages), by (pass label, head dim): plain kernels'
-#: first waves, studies/results/gpu_timeline_entry_exit_{h100,h200} (the same to 0.01 on both cards;
-#: the D=128 max pass of the 2-pass cascade, compiled for one head, 0.81)
+#: q of the default 8-warp launches (128 x 64 tiles, 3 stages), by (pass label, head dim, causal): plain
+#: kernels' first waves, studies/results/gpu_timeline_entry_exit_{h100,h200} (the same to 0.01 on both
+#: cards; the D=128 max pass of the 2-pass cascade, compiled for one head, 0.81); the causal kernels (their
+#: own compiled code: the masked diagonal tile) from the holdouts' first waves,
+#: studies/results/gpu_timeline_holdout2 (3-pass, H200) and gpu_timeline_entry_exit_holdout_h100 (1-pass)
 MEASURED_YOUNG_RATE = {
-    ("online-softmax+PV+div", 64): 0.79,
-    ("exp+sum+PV+div", 64): 0.74,
-    ("exp+normalize+PV", 64): 0.53,
-    ("max", 64): 0.68,
-    ("exp+sum", 64): 0.49,
-    ("max", 128): 1.0,
-    ("exp+sum", 128): 1.0,
+    ("online-softmax+PV+div", 64, False): 0.79,
+    ("exp+sum+PV+div", 64, False): 0.74,
+    ("exp+normalize+PV", 64, False): 0.53,
+    ("max", 64, False): 0.68,
+    ("exp+sum", 64, False): 0.49,
+    ("max", 128, False): 1.0,
+    ("exp+sum", 128, False): 1.0,
+    ("online-softmax+PV+div", 64, True): 0.92,
+    ("max", 64, True): 0.74,
+    ("exp+sum", 64, True): 0.58,
+    ("exp+normalize+PV", 64, True): 0.78,
 }
 #: q of a kernel not measured: the 1-pass D=64 kernel's
 DEFAULT_YOUNG_RATE = 0.79
 
 
-def young_rate(lazy: bool, t, label: str, head_dim: int) -> float:
+def young_rate(lazy: bool, t, label: str, head_dim: int, causal: bool = False) -> float:
     """q of a pass kernel: 1.0 for lazy rescaling and 4-warp programs of 128 rows (measured in step), else
     `MEASURED_YOUNG_RATE` for the default launch, else `DEFAULT_YOUNG_RATE`."""
     if lazy or (t.num_warps <= 4 and t.block_m >= 128):
         return 1.0
     if (t.block_m, t.block_n, t.num_warps, t.num_stages) == (128, 64, 8, 3):
-        return MEASURED_YOUNG_RATE.get((label, head_dim), DEFAULT_YOUNG_RATE)
+        return MEASURED_YOUNG_RATE.get((label, head_dim, causal), DEFAULT_YOUNG_RATE)
     return DEFAULT_YOUNG_RATE
 
 
@@ -174,5 +180,5 @@ def kv_reads(plan, pk, shape, t, arch, c: int, lazy: bool, capacity: float | Non
     tg = dataclasses.replace(t, block_n=t.block_n * g) if g > 1 else t
     if g > 1:
         _, _, n = build_jobs(plan, shape, tg)
-    tiles, start, end = schedule(n, arch.sms, c, young_rate(lazy, t, pk.label, shape.D))
+    tiles, start, end = schedule(n, arch.sms, c, young_rate(lazy, t, pk.label, shape.D, plan.causal))
     return schedule_reads(plan, pk, shape, tg, arch, tiles, start, end, capacity)
