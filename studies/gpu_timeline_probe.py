@@ -78,11 +78,17 @@ HOLDOUTS = [
     holdout3 h3-3p-d64-213k cascade4_3pass.ein 1 1 212992 64
     holdout3 h3-2p-d128-123k twopass_deferred.ein 1 1 122880 128
     holdout3 h3-1p-d64-147k-h2 cascade5_fa2.ein 1 2 147456 64
+    holdout4 h4-1p-causal-d64-393k causal_fa2.ein 1 1 393216 64
+    holdout4 h4-1p-causal-d64-131k-h2 causal_fa2.ein 1 2 131072 64
+    holdout4 h4-3p-causal-d64-196k causal_3pass.ein 1 1 196608 64
+    holdout4 h4-3p-causal-d64-393k causal_3pass.ein 1 1 393216 64
+    holdout4 h4-1p-d64-262k-b2 cascade5_fa2.ein 2 1 262144 64
+    holdout4 h4-3p-d64-164k cascade4_3pass.ein 1 1 163840 64
     """.strip().splitlines()
 ]
 CASE_SETS = {"probe": CASES} | {
     k: {n: (f, *map(int, nums), None) for h, n, f, *nums in HOLDOUTS if h == k}
-    for k in ("holdout", "holdout2", "holdout3")
+    for k in ("holdout", "holdout2", "holdout3", "holdout4")
 }
 ALL_CASES = {n: c for cases in CASE_SETS.values() for n, c in cases.items()}
 REPS = 3
