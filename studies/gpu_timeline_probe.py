@@ -257,33 +257,44 @@ def phase_stats(tl: np.ndarray) -> dict:
     }
 
 
-def first_wave_rate(tl: np.ndarray) -> tuple[int, float, list[float]]:
+def first_wave_rate(tl: np.ndarray, ntiles: np.ndarray | None = None) -> tuple[int, float, list[float]]:
     """(programs per SM, q, their mean end times over the first one's): the co-resident programs that
     start an SM's first wave end apart; q is the rate of a program relative to the next older one
-    (einsim.gpu.coresident) whose schedule gives those end times (a grid over 0.30..1.00)."""
+    (einsim.gpu.coresident) whose schedule gives those end times (a grid over 0.30..1.00). `ntiles`: the
+    K/V tiles of every program (launch order, as `tl`'s rows): the schedule runs each SM's first wave
+    with its own programs' lengths (causal programs of one wave differ by up to 2 x SMs x BLOCK_M /
+    BLOCK_N tiles, which equal lengths would read as a faster younger program); None: equal lengths."""
     from einsim.gpu.coresident import schedule
 
     sm, start, end = tl[:, 0], tl[:, 1].astype(np.float64), tl[:, -1].astype(np.float64)
     t0, dur = start.min(), float(np.median(end - start))
-    ratios = []
+    waves = []  # per SM: its first wave's programs (launch order) and their end times over the first end
     for s in np.unique(sm):
-        first = np.sort(end[(sm == s) & (start - t0 < 0.02 * dur)]) - t0
-        if len(first) > 1:
-            ratios.append(first / first[0])
-    if not ratios:
+        idx = np.flatnonzero((sm == s) & (start - t0 < 0.02 * dur))
+        if len(idx) > 1:
+            e = end[idx] - t0
+            waves.append((idx, e / e.min()))
+    if not waves:
         return 1, 1.0, [1.0]  # one program per SM: nothing shares it
-    c = int(np.median([len(r) for r in ratios]))
-    got = np.mean([r for r in ratios if len(r) == c], axis=0)
+    c = int(np.median([len(i) for i, _ in waves]))
+    waves = [(i, r) for i, r in waves if len(i) == c]
+    got = np.mean([np.sort(r) for _, r in waves], axis=0)
+    # equal lengths: the mean sorted end ratios; given lengths: every SM's programs, in launch order
+    fits = [(np.full(c, 1000), got, True)] if ntiles is None else [(ntiles[i], r, False) for i, r in waves]
     best = (np.inf, 1.0)
     for q in np.arange(0.30, 1.0001, 0.01):
-        _, _, e = schedule(np.full(c, 1000), 1, c, float(q))
-        best = min(best, (float(np.sum((np.sort(e) / np.min(e) - got) ** 2)), round(float(q), 2)))
+        err = 0.0
+        for n, r, by_rank in fits:
+            _, _, e = schedule(np.asarray(n, dtype=np.int64), 1, c, float(q))
+            e = np.sort(e) if by_rank else e
+            err += float(np.sum((e / e.min() - r) ** 2))
+        best = min(best, (err, round(float(q), 2)))
     return c, best[1], [round(float(x), 2) for x in got]
 
 
 def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
     from einsim.gpu.arch import arch_for
-    from einsim.gpu.l2sim import replay, simulate
+    from einsim.gpu.l2sim import build_jobs, replay, simulate
 
     info = json.load(open(os.path.join(folder, "timeline_probe.json")))
     card = info["env"]["card"]
@@ -328,7 +339,9 @@ def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
                 ps = phase_stats(z[name][0][i])
             else:
                 continue
-            c, q, ends = first_wave_rate(z[f"{name}|ncu"][0][i] if f"{name}|ncu" in z.files else z[name][0][i])
+            _, _, ntiles = build_jobs(plan, shape, t)
+            tl = z[f"{name}|ncu"][0][i] if f"{name}|ncu" in z.files else z[name][0][i]
+            c, q, ends = first_wave_rate(tl, ntiles)
             print(f"  {'':<24} program {ps['median_program_ms']:.2f} ms (p10/p90 {ps['duration_p10_p90'][0]:.2f}/"
                   f"{ps['duration_p10_p90'][1]:.2f}), start gaps on an SM in program lengths "
                   f"[0,.05,.2,.4,.6,.8,1.2,∞): {ps['start_gap_hist']}, {ps['sms']} SMs; first wave: "

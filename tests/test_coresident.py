@@ -72,7 +72,7 @@ def test_measured_rates_by_launch():
     # causal kernels are other compiled code, with their own measured rates
     assert (
         young_rate(False, t, "exp+normalize+PV", 64, causal=True)
-        == 0.78
+        == 0.72
         != young_rate(False, t, "exp+normalize+PV", 64)
     )
     assert young_rate(False, t, "online-softmax+PV", 64) == DEFAULT_YOUNG_RATE
@@ -111,3 +111,21 @@ def test_a_head_that_fits_the_reuse_share_is_still_re_read():
     costs = predict(plan, sh, t, H100_SXM).kernels
     assert 1.5 < (costs[0].dram_read_bytes - 4 * k) / (4 * k) < 2.5
     assert costs[2].ctas_per_sm == 1
+
+
+def test_first_wave_rate_reads_q_back_with_the_programs_lengths():
+    """studies/gpu_timeline_probe.first_wave_rate: two SMs, each starting two programs together (the second
+    one 10 % shorter, as causal query tiles of one wave are), run at q = 0.8 by `schedule`. Given the
+    lengths it reads 0.8 back; assuming equal lengths it reads the shorter younger program as faster."""
+    from einsim.gpu.plan import TIMELINE_FIELDS
+    from studies.gpu_timeline_probe import first_wave_rate
+
+    n = np.array([1000, 1000, 900, 900])  # launch order: job j on SM j % 2 (the first wave)
+    rows = np.zeros((4, TIMELINE_FIELDS), dtype=np.int64)
+    for sm in (0, 1):
+        _, _, end = schedule(n[[sm, sm + 2]], 1, 2, 0.8)
+        for k, j in enumerate((sm, sm + 2)):
+            rows[j, 0], rows[j, 1], rows[j, -1] = sm, 0, round(end[k] * 1000)
+    c, q, _ = first_wave_rate(rows, n)
+    assert (c, q) == (2, 0.8)
+    assert first_wave_rate(rows)[1] > 0.85
