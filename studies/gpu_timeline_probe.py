@@ -348,15 +348,31 @@ def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
                   f"{c} per SM ending at {' : '.join(map(str, ends))}, q = {q:.2f}")  # fmt: skip
 
 
-def compare(folder: str) -> None:
+def scan_curve(folder: str, readers: int) -> tuple[tuple[float, float], ...]:
+    """An L2 hit curve from a scan run (studies/gpu_l2_curve.py) with `readers` readers per item, as the
+    cards' knots are taken: 1 up to the last size whose re-reads hit >= 99 %, then the measured values."""
+    from studies.gpu_l2_curve import curve
+
+    pts = curve(folder, readers)
+    last_full = max((i for i, (_, h) in enumerate(pts) if h >= 0.99), default=0)
+    return ((pts[last_full][0], 1.0),) + tuple((w, max(h, 0.0)) for w, h in pts[last_full + 1 :])
+
+
+def compare(folder: str, hit_curve=None) -> None:
     """The current model's DRAM read bytes of every case a probe run measured, against the plain kernels'
-    (ncu), per case and per pass kernel (K/V reads per head)."""
+    (ncu), per case and per pass kernel (K/V reads per head). `hit_curve`: another L2 hit curve in
+    place of the card's (`scan_curve`)."""
+    import dataclasses
+
     from einsim.gpu.arch import arch_for
     from einsim.gpu.model import predict
 
     info = json.load(open(os.path.join(folder, "timeline_probe.json")))
     arch = arch_for(info["env"]["card"])
-    print(f"# {info['env']['card']}: DRAM read bytes, the plain kernels (ncu) against the current model")
+    if hit_curve is not None:
+        arch = dataclasses.replace(arch, l2_hit_curve=hit_curve)
+    print(f"# {info['env']['card']}: DRAM read bytes, the plain kernels (ncu) against the current model"
+          + ("" if hit_curve is None else " with another L2 hit curve"))  # fmt: skip
     ok = 0
     for rec in info["records"]:
         plan, shape, t = _setup(rec["name"])
@@ -439,6 +455,12 @@ def main(argv=None) -> None:
         help="--analyze: the L2 shares (exact LRUs) to replay at, or `curve` (the measured hit curve), e.g. 0.55,curve",
     )
     ap.add_argument("--compare", action="store_true", help="--analyze: the current model against the plain kernels")
+    ap.add_argument(
+        "--scan",
+        default=None,
+        metavar="DIR:READERS",
+        help="--compare: the L2 hit curve of a gpu_l2_curve.py run (folder:readers) instead of the card's",
+    )
     args = ap.parse_args(argv)
     if args.ncu_child:
         ncu_child(args.ncu_child)
@@ -454,7 +476,14 @@ def main(argv=None) -> None:
                 "(its --out, e.g. studies/results/gpu_timeline_probe_h200)."
             )
         if args.compare:
-            compare(args.analyze)
+            hc = None
+            if args.scan:
+                d, _, r = args.scan.rpartition(":")
+                if not r.isdigit() or not os.path.exists(os.path.join(d, "l2_curve.json")):
+                    ap.error(f"--scan {args.scan!r}: give a gpu_l2_curve.py folder and a reader count, e.g. "
+                             "studies/results/gpu_l2_curve_readers_h200:128.")  # fmt: skip
+                hc = scan_curve(d, int(r))
+            compare(args.analyze, hc)
         else:
             analyze(args.analyze, tuple(_shares(args.shares, ap)))
     elif args.predict:

@@ -84,3 +84,17 @@ def test_analyze_names_a_missing_folder(capsys, tmp_path):
     with pytest.raises(SystemExit):
         gpu_l2_curve.main(["--analyze", str(tmp_path)])
     assert "no l2_curve.json there" in capsys.readouterr().err
+
+
+def test_scan_curve_takes_knots_as_the_cards_are_taken(tmp_path):
+    """studies/gpu_timeline_probe.scan_curve: 1 up to the last size whose re-reads hit >= 99 %, the
+    measured values after it (negatives of ncu's rounding as 0); the R = 8 repeat gives the H200's knots."""
+    from studies.gpu_timeline_probe import scan_curve
+
+    hits = ((20, 0.999), (22, 0.995), (24, 0.6), (26, 0.2), (28, -0.001))
+    recs = [{"readers": 8, "w_bytes": w * MIB, "hit_fraction": h} for w, h in hits]
+    (tmp_path / "l2_curve.json").write_text(json.dumps({"env": {}, "records": recs}))
+    assert scan_curve(str(tmp_path), 8) == ((22 * MIB, 1.0), (24 * MIB, 0.6), (26 * MIB, 0.2), (28 * MIB, 0.0))
+    repeat = dict(scan_curve(str(RESULTS / "gpu_l2_curve_readers_h200"), 8))
+    for w, h in H200.l2_hit_curve:
+        assert abs(repeat.get(w, 0.0) - h) <= 0.012
