@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -80,27 +79,24 @@ def ncu_child(path: str, readers=READERS) -> None:
 
 def measure(out: str, budget_s: float, readers=READERS) -> None:
     from studies.gpu_cases import environment
-    from studies.gpu_ncu import ncu_binary, ncu_command, parse_ncu_csv
+    from studies.gpu_ncu import parse_ncu_csv, profile_child
 
     t0 = time.time()
     os.makedirs(out, exist_ok=True)
     env = environment("cuda")
     print(f"# card: {env['card']}  L2 {env.get('l2_bytes')} B  torch {env['torch']}  triton {env['triton']}")
-    ncu = ncu_binary()
-    if ncu is None:
-        print("# ncu: not found")
+    child = [
+        os.path.abspath(__file__),
+        "--ncu-child",
+        "/tmp/einsim_l2_curve_done",
+        "--readers",
+        ",".join(map(str, readers)),
+    ]
+    text = profile_child(
+        METRICS, child, "/tmp/einsim_l2_curve_ncu.csv", budget_s - 20, os.path.join(out, "l2_curve_ncu.csv")
+    )
+    if text is None:
         return
-    log = "/tmp/einsim_l2_curve_ncu.csv"
-    done = "/tmp/einsim_l2_curve_done"
-    child = [os.path.abspath(__file__), "--ncu-child", done, "--readers", ",".join(map(str, readers))]
-    cmd = ncu_command(ncu, METRICS, log, child)
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=max(10, budget_s - 20))
-        print((p.stdout + p.stderr)[-1500:])
-    except subprocess.TimeoutExpired:
-        print("# ncu: timed out")
-    text = open(log).read() if os.path.exists(log) else ""
-    open(os.path.join(out, "l2_curve_ncu.csv"), "w").write(text)
     keys = [f"r{r}-w{w}" for r, w in cases(readers)]
     got = parse_ncu_csv(text, keys)
     recs = []

@@ -89,9 +89,7 @@ def parse_ncu_csv(text: str, keys: list[str]) -> dict[str, dict]:
 
 def _ncu_keys(cases: list[Case]) -> list[str]:
     """One key per marker: a case profiled `ncu_repeats` times gives `key`, `key#r1`, `key#r2`, ..."""
-    return [
-        c.key if i == 0 else f"{c.key}#r{i}" for c in cases for i in range(c.extra.get("ncu_repeats", 1))
-    ]
+    return [c.key if i == 0 else f"{c.key}#r{i}" for c in cases for i in range(c.extra.get("ncu_repeats", 1))]
 
 
 def ncu_binary() -> str | None:
@@ -106,6 +104,25 @@ def ncu_command(ncu: str, metrics: list[str], log: str, child: list[str]) -> lis
         ncu, "--clock-control", "none", "--profile-from-start", "off", "--csv", "--page", "raw",
         "--print-units", "base", "--metrics", ",".join(metrics), "--log-file", log, sys.executable, *child,
     ]  # fmt: skip
+
+
+def profile_child(metrics: list[str], child: list[str], log: str, timeout_s: float, raw_copy: str) -> str | None:
+    """Run `child` (argv after the interpreter) under ncu (`ncu_command`), print the tail of its output
+    and copy the raw CSV to `raw_copy`. Returns the CSV text ('' if ncu wrote none), None without ncu."""
+    ncu = ncu_binary()
+    if ncu is None:
+        print("# ncu: not found")
+        return None
+    try:
+        p = subprocess.run(ncu_command(ncu, metrics, log, child), capture_output=True, text=True,
+                           timeout=max(10, timeout_s))  # fmt: skip
+        print((p.stdout + p.stderr)[-1500:])
+    except subprocess.TimeoutExpired:
+        print("# ncu: timed out")
+    text = open(log).read() if os.path.exists(log) else ""
+    with open(raw_copy, "w") as f:
+        f.write(text)
+    return text
 
 
 def run_ncu(groups: dict[str, list[Case]], out_dir: str, deadline: float, interpret: bool) -> dict[str, dict]:

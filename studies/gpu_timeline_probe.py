@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -171,7 +170,7 @@ def measure(out: str, budget_s: float, names: list[str], loop: bool = True) -> N
     import triton
 
     from studies.gpu_cases import environment
-    from studies.gpu_ncu import ncu_binary, ncu_command, parse_ncu_csv
+    from studies.gpu_ncu import parse_ncu_csv, profile_child
 
     t0 = time.time()
     os.makedirs(out, exist_ok=True)
@@ -202,22 +201,15 @@ def measure(out: str, budget_s: float, names: list[str], loop: bool = True) -> N
         torch.cuda.empty_cache()
         np.savez_compressed(os.path.join(out, "timeline_probe.npz"), **timelines)
         json.dump({"env": env, "records": recs}, open(os.path.join(out, "timeline_probe.json"), "w"), indent=1)
-    ncu = ncu_binary()
-    if ncu is None:
-        print("# ncu: not found")
-        return
     path = "/tmp/einsim_timeline_cases.json"
     json.dump({"names": [r["name"] for r in recs], "loop": loop}, open(path, "w"))
-    log = "/tmp/einsim_timeline_ncu.csv"
-    cmd = ncu_command(ncu, METRICS, log, [os.path.abspath(__file__), "--ncu-child", path])
+    child = [os.path.abspath(__file__), "--ncu-child", path]
     left = budget_s - (time.time() - t0)
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=max(10, left - 10))
-        print((p.stdout + p.stderr)[-1500:])
-    except subprocess.TimeoutExpired:
-        print("# ncu: timed out")
-    text = open(log).read() if os.path.exists(log) else ""
-    open(os.path.join(out, "timeline_probe_ncu.csv"), "w").write(text)
+    text = profile_child(
+        METRICS, child, "/tmp/einsim_timeline_ncu.csv", left - 10, os.path.join(out, "timeline_probe_ncu.csv")
+    )
+    if text is None:
+        return
     keys = [f"{r['name']}|{m}" for r in recs for m in ("plain", "timeline")]
     got = parse_ncu_csv(text, keys)
     for r in recs:
