@@ -284,6 +284,24 @@ def first_wave_rate(tl: np.ndarray, ntiles: np.ndarray | None = None) -> tuple[i
     return c, best[1], [round(float(x), 2) for x in got]
 
 
+def launch_rate(tl: np.ndarray, ntiles: np.ndarray, sms: int, c: int) -> tuple[float, float]:
+    """(q, error): the rate whose schedule (einsim.gpu.coresident, the whole launch, scaled to the recorded
+    makespan) puts every program's start and end nearest the recorded ones (a grid over 0.40..1.00); error:
+    their mean distance, in median program durations. A check of the first wave's q on all programs."""
+    from einsim.gpu.coresident import schedule
+
+    start, end = tl[:, 1].astype(np.float64), tl[:, -1].astype(np.float64)
+    start, end = start - start.min(), end - start.min()
+    dur = float(np.median(end - start))
+    best = (np.inf, 1.0)
+    for q in np.arange(0.40, 1.0001, 0.02):
+        _, s, e = schedule(np.asarray(ntiles, dtype=np.int64), sms, c, float(q))
+        k = end.max() / e.max()
+        err = float(np.mean(np.abs(s * k - start)) + np.mean(np.abs(e * k - end))) / dur
+        best = min(best, (err, round(float(q), 2)))
+    return best[1], best[0]
+
+
 def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
     from einsim.gpu.arch import arch_for
     from einsim.gpu.l2sim import build_jobs, replay, simulate
@@ -334,10 +352,14 @@ def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
             _, _, ntiles = build_jobs(plan, shape, t)
             tl = z[f"{name}|ncu"][0][i] if f"{name}|ncu" in z.files else z[name][0][i]
             c, q, ends = first_wave_rate(tl, ntiles)
+            whole = ""
+            if c > 1 and len(ntiles) > c * arch.sms:
+                qw, err = launch_rate(tl, ntiles, arch.sms, c)
+                whole = f"; whole launch: q = {qw:.2f} (starts and ends off by {err:.3f} of a program)"
             print(f"  {'':<24} program {ps['median_program_ms']:.2f} ms (p10/p90 {ps['duration_p10_p90'][0]:.2f}/"
                   f"{ps['duration_p10_p90'][1]:.2f}), start gaps on an SM in program lengths "
                   f"[0,.05,.2,.4,.6,.8,1.2,∞): {ps['start_gap_hist']}, {ps['sms']} SMs; first wave: "
-                  f"{c} per SM ending at {' : '.join(map(str, ends))}, q = {q:.2f}")  # fmt: skip
+                  f"{c} per SM ending at {' : '.join(map(str, ends))}, q = {q:.2f}{whole}")  # fmt: skip
 
 
 def scan_curve(folder: str, readers: int) -> tuple[tuple[float, float], ...]:

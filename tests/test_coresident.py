@@ -129,3 +129,17 @@ def test_first_wave_rate_reads_q_back_with_the_programs_lengths():
     c, q, _ = first_wave_rate(rows, n)
     assert (c, q) == (2, 0.8)
     assert first_wave_rate(rows)[1] > 0.85
+
+
+def test_launch_rate_reads_q_back_from_a_whole_launch():
+    """studies/gpu_timeline_probe.launch_rate: a launch of 40 jobs on 4 SMs x 2 slots scheduled at q = 0.7
+    and recorded in ns (time x 1000) is fitted back to 0.7 with every start and end in place."""
+    from einsim.gpu.plan import TIMELINE_FIELDS
+    from studies.gpu_timeline_probe import launch_rate
+
+    n = np.full(40, 100)
+    _, st, en = schedule(n, 4, 2, 0.7)
+    rows = np.zeros((40, TIMELINE_FIELDS), dtype=np.int64)
+    rows[:, 1], rows[:, -1] = np.round(st * 1000), np.round(en * 1000)
+    q, err = launch_rate(rows, n, 4, 2)
+    assert q == 0.7 and err < 1e-3
