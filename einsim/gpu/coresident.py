@@ -19,15 +19,18 @@ Model:
 - Rates. The k-th oldest of the programs running on an SM advances at q^k K/V tiles per unit time (the
   oldest at 1). q is a property of the compiled pass kernel, measured with the probe's entry-and-exit
   mode (the K/V loop's code as without the probe; q fitted to the end times of the programs that start
-  an SM's first wave together) and identical on the H100 and the H200: `MEASURED_YOUNG_RATE`, by pass
-  and head dim, for the default 8-warp launches of the benchmark's cascades; 1.0 (programs in step) for
+  an SM's first wave together, each with its own length) and identical on the H100 and the H200:
+  `MEASURED_YOUNG_RATE`, by pass, head dim and causality (causal kernels are other compiled code), for
+  the default 8-warp launches of the benchmark's cascades; 1.0 (programs in step) for
   lazy rescaling and for 4-warp programs of 128 rows; `DEFAULT_YOUNG_RATE` (the 1-pass kernel's 0.79)
   for a kernel not measured. The SASS simulation (einsim.gpu.sass, oldest program first) reproduces the
   drift's direction for most kernels but not its size (`python studies/gpu_model_alternatives.py --part
   C`), so q is measured, not derived.
 - Schedule. Per-tile launches: job j starts on SM j mod SMs at first, then each job takes the first slot
   that frees (the block scheduler); a program's rank is its start's order on its SM (ties: launch order);
-  rates change when a program starts or ends there. Every K/V tile costs the same.
+  rates change when a program starts or ends there. Every K/V tile costs the same. (Known miss: the
+  causal 1-pass at 256-384K keys, whose recorded starts and ends this schedule reproduces but whose
+  DRAM reads are 8-24 % higher than it gives; notes_gpu.md v15.)
 - L2. The schedule goes through einsim.gpu.l2sim with the card's measured hit curve (`GpuArch.l2_hit_curve`:
   the hit fraction of a re-read against its LRU stack distance, from a cyclic scan read by many SMs,
   studies/gpu_l2_curve.py). The hits fall off over 0.47-0.6 of the L2, not at one size. Replaying the
