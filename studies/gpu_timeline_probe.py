@@ -302,6 +302,22 @@ def launch_rate(tl: np.ndarray, ntiles: np.ndarray, sms: int, c: int) -> tuple[f
     return best[1], best[0]
 
 
+def linear_checkpoints(tl: np.ndarray, ntiles: np.ndarray) -> np.ndarray:
+    """An entry-and-exit timeline (`--entry-exit`) with its loop checkpoints filled in as if every program
+    ran its K/V tiles at one speed from entry to exit (the loop's end at the exit): a replay of the plain
+    kernel's recorded order and lengths of programs, without their speed changes inside."""
+    from einsim.gpu.plan import TIMELINE_CHECKPOINTS
+
+    out = tl.copy()
+    start, end = tl[:, 1].astype(np.float64), tl[:, 3 + TIMELINE_CHECKPOINTS].astype(np.float64)
+    n = np.maximum(np.asarray(ntiles, dtype=np.float64), 1.0)
+    seg = np.maximum(np.ceil(n / TIMELINE_CHECKPOINTS), 1.0)
+    for k in range(TIMELINE_CHECKPOINTS):
+        out[:, 2 + k] = np.round(start + (end - start) * np.minimum(k * seg, n) / n).astype(np.int64)
+    out[:, 2 + TIMELINE_CHECKPOINTS] = tl[:, 3 + TIMELINE_CHECKPOINTS]
+    return out
+
+
 def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
     from einsim.gpu.arch import arch_for
     from einsim.gpu.l2sim import build_jobs, replay, simulate
@@ -330,18 +346,20 @@ def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
                     # reads beyond Q (and the row statistics, < 1 %), per K/V stream
                     meas.append(f"{m} {(ks[i]['dram_read_bytes'] - stream_q) / kv:5.2f}")
             reps = []
-            for key in (name, f"{name}|ncu"):
+            loop = rec.get("timeline_loop", True)
+            for key in (name, f"{name}|ncu") if loop else (f"{name}|ncu",):
                 if key not in z.files:
                     continue
                 for r, tl in enumerate(z[key]):
-                    row = tl[i]
-                    if not row[:, 1].all() or not rec.get("timeline_loop", True):
+                    row = tl[i] if loop else linear_checkpoints(tl[i], build_jobs(plan, shape, t)[2])
+                    if not row[:, 1].all():
                         continue
                     got = [
                         replay(plan, pk, shape, t, arch, row, None if c is None else c * arch.l2_bytes).reads_per_head
                         for c in capacities
                     ]
-                    reps.append(("ncu" if key.endswith("ncu") else f"r{r}") + " " + "/".join(f"{g:5.2f}" for g in got))
+                    tag = ("ncu" if key.endswith("ncu") else f"r{r}") + ("" if loop else " (entry-exit, linear)")
+                    reps.append(tag + " " + "/".join(f"{g:5.2f}" for g in got))
             print(f"  {pk.label:<24} measured {', '.join(meas) or '-'}; lockstep {lock:5.2f}; replay {'; '.join(reps)}")
             if f"{name}|ncu" in z.files:
                 ps = phase_stats(z[f"{name}|ncu"][0][i])

@@ -143,3 +143,16 @@ def test_launch_rate_reads_q_back_from_a_whole_launch():
     rows[:, 1], rows[:, -1] = np.round(st * 1000), np.round(en * 1000)
     q, err = launch_rate(rows, n, 4, 2)
     assert q == 0.7 and err < 1e-3
+
+
+def test_linear_checkpoints_spread_a_program_evenly_between_entry_and_exit():
+    """studies/gpu_timeline_probe.linear_checkpoints: entry 0, exit 800, 8 K/V tiles (a checkpoint per
+    tile): checkpoints at 0, 100, ..., 700 and the loop's end at the exit."""
+    from einsim.gpu.plan import TIMELINE_CHECKPOINTS, TIMELINE_FIELDS
+    from studies.gpu_timeline_probe import linear_checkpoints
+
+    row = np.zeros((1, TIMELINE_FIELDS), dtype=np.int64)
+    row[0, 1], row[0, 3 + TIMELINE_CHECKPOINTS] = 0, 800
+    out = linear_checkpoints(row, np.array([8]))
+    assert out[0, 2 : 2 + TIMELINE_CHECKPOINTS].tolist() == [0, 100, 200, 300, 400, 500, 600, 700]
+    assert out[0, 2 + TIMELINE_CHECKPOINTS] == 800
