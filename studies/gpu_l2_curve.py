@@ -135,6 +135,17 @@ def curve(folder: str, readers: int = max(READERS)) -> tuple[tuple[float, float]
     )
 
 
+def knots(folder: str, readers: int) -> tuple[tuple[float, float], ...]:
+    """A `GpuArch.l2_hit_curve` from a scan run with `readers` readers per item, taken as the cards' knots
+    are: 1 up to the last size whose re-reads hit >= 99 %, then the measured values (ncu's negative
+    rounding as 0). Empty where the run has no scans with that many readers."""
+    pts = curve(folder, readers)
+    if not pts:
+        return ()
+    last_full = max((i for i, (_, h) in enumerate(pts) if h >= 0.99), default=0)
+    return ((pts[last_full][0], 1.0),) + tuple((w, max(h, 0.0)) for w, h in pts[last_full + 1 :])
+
+
 def analyze(folder: str) -> None:
     info = load(folder)
     l2 = info["env"].get("l2_bytes") or 0

@@ -20,9 +20,12 @@ measured K/V reads per head against lockstep and the replay of each recorded tim
 co-resident programs of an SM are phased, and the rate q their first wave gives (einsim.gpu.coresident).
 
 Options: `--entry-exit` records the SM, entry and exit only (TIMELINE=2: the K/V loop's code as without
-the probe, so the plain kernel's own schedule; no replay); `--cases holdout` / `holdout2` run shapes no
-benchmark run measured; `--predict h100|h200` prints the model's DRAM reads for `--cases` (what
-studies/results/gpu_timeline_holdout{,2}/predicted.txt registered before those ran).
+the probe, so the plain kernel's own schedule; replayed with each program's tiles spread evenly between
+its entry and exit); `--cases holdout` ... `holdout4` run shapes no benchmark run measured; `--predict
+h100|h200` prints the model's DRAM reads for `--cases` (what studies/results/gpu_timeline_holdout*/
+predicted.txt registered before those ran); `--shares 0.55,curve` replays through exact LRUs or the
+card's measured L2 hit curve; `--compare [--scan DIR:READERS]` holds the current model (or it with another
+scan's L2 curve) against a run's plain kernels.
 """
 
 from __future__ import annotations
@@ -380,20 +383,10 @@ def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
                   f"{c} per SM ending at {' : '.join(map(str, ends))}, q = {q:.2f}{whole}")  # fmt: skip
 
 
-def scan_curve(folder: str, readers: int) -> tuple[tuple[float, float], ...]:
-    """An L2 hit curve from a scan run (studies/gpu_l2_curve.py) with `readers` readers per item, as the
-    cards' knots are taken: 1 up to the last size whose re-reads hit >= 99 %, then the measured values."""
-    from studies.gpu_l2_curve import curve
-
-    pts = curve(folder, readers)
-    last_full = max((i for i, (_, h) in enumerate(pts) if h >= 0.99), default=0)
-    return ((pts[last_full][0], 1.0),) + tuple((w, max(h, 0.0)) for w, h in pts[last_full + 1 :])
-
-
 def compare(folder: str, hit_curve=None) -> None:
     """The current model's DRAM read bytes of every case a probe run measured, against the plain kernels'
     (ncu), per case and per pass kernel (K/V reads per head). `hit_curve`: another L2 hit curve in
-    place of the card's (`scan_curve`)."""
+    place of the card's (studies.gpu_l2_curve.knots)."""
     import dataclasses
 
     from einsim.gpu.arch import arch_for
@@ -507,14 +500,19 @@ def main(argv=None) -> None:
                 f"--analyze {args.analyze}: no {' or '.join(missing)} there. Give the folder a probe run wrote "
                 "(its --out, e.g. studies/results/gpu_timeline_probe_h200)."
             )
+        if args.scan and not args.compare:
+            ap.error("--scan replaces the card's L2 curve in --compare; add --compare.")
         if args.compare:
             hc = None
             if args.scan:
+                from studies.gpu_l2_curve import knots
+
                 d, _, r = args.scan.rpartition(":")
-                if not r.isdigit() or not os.path.exists(os.path.join(d, "l2_curve.json")):
-                    ap.error(f"--scan {args.scan!r}: give a gpu_l2_curve.py folder and a reader count, e.g. "
-                             "studies/results/gpu_l2_curve_readers_h200:128.")  # fmt: skip
-                hc = scan_curve(d, int(r))
+                if r.isdigit() and os.path.exists(os.path.join(d, "l2_curve.json")):
+                    hc = knots(d, int(r))
+                if not hc:
+                    ap.error(f"--scan {args.scan!r}: give a gpu_l2_curve.py folder and a reader count it scanned, "
+                             "e.g. studies/results/gpu_l2_curve_readers_h200:128.")  # fmt: skip
             compare(args.analyze, hc)
         else:
             analyze(args.analyze, tuple(_shares(args.shares, ap)))

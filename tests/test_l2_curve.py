@@ -87,10 +87,9 @@ def test_analyze_names_a_missing_folder(capsys, tmp_path):
 
 
 def test_scan_curve_takes_knots_as_the_cards_are_taken(tmp_path):
-    """studies/gpu_timeline_probe.scan_curve: 1 up to the last size whose re-reads hit >= 99 %, the
+    """studies/gpu_l2_curve.knots: 1 up to the last size whose re-reads hit >= 99 %, the
     measured values after it (negatives of ncu's rounding as 0); the R = 8 repeat gives the H200's knots."""
-    from studies.gpu_timeline_probe import scan_curve
-
+    scan_curve = gpu_l2_curve.knots
     hits = ((20, 0.999), (22, 0.995), (24, 0.6), (26, 0.2), (28, -0.001))
     recs = [{"readers": 8, "w_bytes": w * MIB, "hit_fraction": h} for w, h in hits]
     (tmp_path / "l2_curve.json").write_text(json.dumps({"env": {}, "records": recs}))

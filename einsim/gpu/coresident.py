@@ -3,8 +3,8 @@
 Input: a pass kernel of a per-tile launch, its `Tiling`, the resident programs per SM `c`
 (einsim.gpu.model.ctas_per_sm), the jobs in launch order (einsim.gpu.l2sim.build_jobs) and a `GpuArch`.
 Output: `schedule` — when every job starts each of its K/V tiles — and `kv_reads`, that schedule through
-einsim.gpu.l2sim's exact LRU (the K/V DRAM reads per head that einsim.gpu.model uses where a head has more
-programs than the device holds).
+the card's measured L2 hit curve (einsim.gpu.l2sim; the K/V DRAM reads per head that einsim.gpu.model
+uses where a head has more programs than the device holds).
 
 Why (studies/gpu_timeline_probe.py, notes_gpu.md v14). Each program recorded its SM and %globaltimer at 8
 points of its K/V loop (H200). Replayed through the LRU of half the L2, those recorded schedules give the

@@ -317,8 +317,8 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
         stream = kv_head * (1 + int(pk.do_pv))
         streams = _kv_streams(plan, shape, t, slots, stream, arch)
         if _outruns(shape, t, slots) and occ > 1 and not (persistent or plan.split_k or ws):
-            # a head's stream outgrows the L2 share and programs share SMs: the older of two runs faster,
-            # so they drift apart and each re-streams the head (einsim.gpu.coresident, measured rates)
+            # a head has more programs than the device holds and they share SMs: the older of two runs
+            # faster, so they drift apart and each re-streams the head (einsim.gpu.coresident, measured rates)
             try:
                 from einsim.gpu.coresident import kv_reads
             except ImportError:  # numba missing (a bare GPU image): the lockstep count stays
