@@ -21,7 +21,7 @@ co-resident programs of an SM are phased, and the rate q their first wave gives 
 
 Options: `--entry-exit` records the SM, entry and exit only (TIMELINE=2: the K/V loop's code as without
 the probe, so the plain kernel's own schedule; replayed with each program's tiles spread evenly between
-its entry and exit); `--cases holdout` ... `holdout4` run shapes no benchmark run measured; `--predict
+its entry and exit); `--cases holdout` ... `holdout5` run shapes no benchmark run measured; `--predict
 h100|h200` prints the model's DRAM reads for `--cases` (what studies/results/gpu_timeline_holdout*/
 predicted.txt registered before those ran); `--shares 0.55,curve` replays through exact LRUs or the
 card's measured L2 hit curve; `--compare [--scan DIR:READERS]` holds the current model (or it with another
@@ -57,7 +57,8 @@ CASES = {
     "2p-d128-131k": ("twopass_deferred.ein", 1, 1, 131072, 128, None),
 }
 #: shapes none of the benchmark runs measured, their DRAM registered before they ran (notes_gpu.md v14):
-#: `holdout` with the model's first form (one q, half the L2), `holdout2` with the final one; rows of
+#: `holdout` with the model's first form (one q, half the L2), `holdout2` with v14's, `holdout3`-`4` with
+#: v15's (the L2's hit curve), `holdout5` with q read from the plain kernels' bytes (v16); rows of
 #: (set, name, cascade file, B, H, N, D), default launches
 HOLDOUTS = [
     row.split()
@@ -86,11 +87,17 @@ HOLDOUTS = [
     holdout4 h4-3p-causal-d64-393k causal_3pass.ein 1 1 393216 64
     holdout4 h4-1p-d64-262k-b2 cascade5_fa2.ein 2 1 262144 64
     holdout4 h4-3p-d64-164k cascade4_3pass.ein 1 1 163840 64
+    holdout5 h5-1p-causal-d64-328k causal_fa2.ein 1 1 327680 64
+    holdout5 h5-1p-causal-d64-262k-b2 causal_fa2.ein 2 1 262144 64
+    holdout5 h5-3p-d64-180k cascade4_3pass.ein 1 1 180224 64
+    holdout5 h5-3p-d64-147k-h2 cascade4_3pass.ein 1 2 147456 64
+    holdout5 h5-3p-causal-d64-197k-h2 causal_3pass.ein 1 2 196608 64
+    holdout5 h5-3p-causal-d64-328k causal_3pass.ein 1 1 327680 64
     """.strip().splitlines()
 ]
 CASE_SETS = {"probe": CASES} | {
     k: {n: (f, *map(int, nums), None) for h, n, f, *nums in HOLDOUTS if h == k}
-    for k in ("holdout", "holdout2", "holdout3", "holdout4")
+    for k in ("holdout", "holdout2", "holdout3", "holdout4", "holdout5")
 }
 ALL_CASES = {n: c for cases in CASE_SETS.values() for n, c in cases.items()}
 REPS = 3

@@ -59,8 +59,8 @@ def test_unequal_rates_drift_into_more_reads():
 
 def test_measured_rates_by_launch():
     """Lazy rescaling and 4-warp programs of 128 rows kept their programs in step on the GPU; the default
-    launch has a rate per pass kernel (studies/gpu_timeline_probe.py --entry-exit), a kernel not measured
-    the 1-pass kernel's."""
+    launch has a rate per pass kernel (read from its plain launches' bytes, studies/gpu_rate_from_bytes.py),
+    a kernel not measured the 1-pass kernel's."""
     t = Tiling(128, 64, 8, 3)
     assert young_rate(True, t, "online-softmax+PV+div", 64) == 1.0
     assert young_rate(False, Tiling(128, 64, 4, 3), "online-softmax+PV+div", 64) == 1.0
@@ -68,11 +68,11 @@ def test_measured_rates_by_launch():
         young_rate(False, t, "online-softmax+PV+div", 64) == MEASURED_YOUNG_RATE[("online-softmax+PV+div", 64, False)]
     )
     assert young_rate(False, t, "exp+sum", 64) < young_rate(False, t, "max", 64) < 1.0
-    assert young_rate(False, t, "max", 128) == 1.0
+    assert young_rate(False, t, "max", 64) < young_rate(False, t, "max", 128) < 1.0
     # causal kernels are other compiled code, with their own measured rates
     assert (
         young_rate(False, t, "exp+normalize+PV", 64, causal=True)
-        == 0.72
+        == 0.78
         != young_rate(False, t, "exp+normalize+PV", 64)
     )
     assert young_rate(False, t, "online-softmax+PV", 64) == DEFAULT_YOUNG_RATE

@@ -17,20 +17,20 @@ streams the head by itself, and when that distance is more than the L2 keeps, ea
 
 Model:
 - Rates. The k-th oldest of the programs running on an SM advances at q^k K/V tiles per unit time (the
-  oldest at 1). q is a property of the compiled pass kernel, measured with the probe's entry-and-exit
-  mode (the K/V loop's code as without the probe; q fitted to the end times of the programs that start
-  an SM's first wave together, each with its own length) and identical on the H100 and the H200:
-  `MEASURED_YOUNG_RATE`, by pass, head dim and causality (causal kernels are other compiled code), for
-  the default 8-warp launches of the benchmark's cascades; 1.0 (programs in step) for
-  lazy rescaling and for 4-warp programs of 128 rows; `DEFAULT_YOUNG_RATE` (the 1-pass kernel's 0.79)
-  for a kernel not measured. The SASS simulation (einsim.gpu.sass, oldest program first) reproduces the
-  drift's direction for most kernels but not its size (`python studies/gpu_model_alternatives.py --part
-  C`), so q is measured, not derived.
+  oldest at 1). q is a property of the compiled pass kernel, the same on the H100 and the H200. The
+  timeline probe (entry-and-exit mode) showed the mechanism and read q from first waves, but its added
+  code moves some kernels' schedules; so q is read from the plain kernel's own DRAM bytes instead: the
+  q whose schedule, through the L2's hit curve, reads what Nsight Compute measured, median over the
+  registered holdouts' shapes (studies/gpu_rate_from_bytes.py; one q per kernel holds at every
+  calibration shape to 0.01-0.03 where the bytes move with q). `MEASURED_YOUNG_RATE`, by pass, head dim
+  and causality (causal kernels are other compiled code), for the default 8-warp launches of the
+  benchmark's cascades; 1.0 (programs in step) for lazy rescaling and for 4-warp programs of 128 rows;
+  `DEFAULT_YOUNG_RATE` (the 1-pass kernel's) for a kernel not measured. The SASS simulation
+  (einsim.gpu.sass, oldest program first) reproduces the drift's direction for most kernels but not its
+  size (`python studies/gpu_model_alternatives.py --part C`), so q is measured, not derived.
 - Schedule. Per-tile launches: job j starts on SM j mod SMs at first, then each job takes the first slot
   that frees (the block scheduler); a program's rank is its start's order on its SM (ties: launch order);
-  rates change when a program starts or ends there. Every K/V tile costs the same. (Known miss: the
-  causal 1-pass at 256-384K keys, whose recorded starts and ends this schedule reproduces but whose
-  DRAM reads are 8-24 % higher than it gives; notes_gpu.md v15.)
+  rates change when a program starts or ends there. Every K/V tile costs the same.
 - L2. The schedule goes through einsim.gpu.l2sim with the card's measured hit curve (`GpuArch.l2_hit_curve`:
   the hit fraction of a re-read against its LRU stack distance, from a cyclic scan read by many SMs,
   studies/gpu_l2_curve.py). The hits fall off over 0.47-0.6 of the L2, not at one size. Replaying the
@@ -39,9 +39,11 @@ Model:
   0.6 of the L2), and keeps the K+V streams (notes_gpu.md v15). An exact LRU of `capacity` bytes is
   still there for studies (`kv_reads(..., capacity=...)`).
 - Limits. A kernel keeps its q across shapes, but q moves with small changes of the code (the 3-pass PV
-  kernel's 0.53 became 0.97 with the checkpoint probe's 14 instructions per tile), so a new kernel needs
-  the probe; leader-pays coupling (a tile that misses L2 delays the program that loads it) is not
-  modelled.
+  kernel read 0.53 with the entry-and-exit probe and 0.97 with the checkpoint probe's 14 instructions
+  per tile; 0.68 plain), so a new kernel needs measured long-head launches; several heads past the L2's
+  ramp read as a higher q than one (1x2x131072 on the H200: 0.79-0.83 against 0.68-0.81 at one head,
+  notes_gpu.md v16); leader-pays coupling (a tile that misses L2 delays the program that loads it) is
+  not modelled.
 """
 
 from __future__ import annotations
@@ -52,27 +54,29 @@ import math
 import numba
 import numpy as np
 
-#: q of the default 8-warp launches (128 x 64 tiles, 3 stages), by (pass label, head dim, causal): plain
-#: kernels' first waves, studies/results/gpu_timeline_entry_exit_{h100,h200} (the same to 0.01 on both
-#: cards; the D=128 max pass of the 2-pass cascade, compiled for one head, 0.81); the causal kernels (their
-#: own compiled code: the masked diagonal tile) from the holdouts' first waves fitted with each program's
-#: own length (a causal wave's programs differ by up to 6 %), studies/results/gpu_timeline_holdout{2,4}
-#: and gpu_timeline_entry_exit_holdout_h100 (the same to 0.02 on both cards and at every shape)
+#: q of the default 8-warp launches (128 x 64 tiles, 3 stages), by (pass label, head dim, causal), read
+#: from the plain kernels' own DRAM bytes (studies/gpu_rate_from_bytes.py --calibration): per kernel, the
+#: median over the registered holdouts' plain launches (studies/results/gpu_timeline_*holdout*, shapes no
+#: benchmark run measured; H100 and H200 alike, where the bytes move with q) of the q whose schedule
+#: through the L2's hit curve reads what Nsight Compute measured. Until v15 q came from the probe's
+#: entry-and-exit first waves; the probe's added code moved some kernels' schedules (3-pass PV 0.53,
+#: causal 1-pass 0.86, causal 3-pass PV 0.72 there; their plain launches read as 0.68, 0.78 and 0.78 at
+#: every calibration shape, on both cards) and agreed within 0.04 for the rest (notes_gpu.md v16).
 MEASURED_YOUNG_RATE = {
-    ("online-softmax+PV+div", 64, False): 0.79,
-    ("exp+sum+PV+div", 64, False): 0.74,
-    ("exp+normalize+PV", 64, False): 0.53,
-    ("max", 64, False): 0.68,
-    ("exp+sum", 64, False): 0.49,
-    ("max", 128, False): 1.0,
-    ("exp+sum", 128, False): 1.0,
-    ("online-softmax+PV+div", 64, True): 0.86,
-    ("max", 64, True): 0.67,
-    ("exp+sum", 64, True): 0.50,
-    ("exp+normalize+PV", 64, True): 0.72,
+    ("online-softmax+PV+div", 64, False): 0.81,
+    ("exp+sum+PV+div", 64, False): 0.73,
+    ("exp+normalize+PV", 64, False): 0.68,
+    ("max", 64, False): 0.72,
+    ("exp+sum", 64, False): 0.48,
+    ("max", 128, False): 0.94,
+    ("exp+sum", 128, False): 0.95,
+    ("online-softmax+PV+div", 64, True): 0.78,
+    ("max", 64, True): 0.68,
+    ("exp+sum", 64, True): 0.57,
+    ("exp+normalize+PV", 64, True): 0.78,
 }
 #: q of a kernel not measured: the 1-pass D=64 kernel's
-DEFAULT_YOUNG_RATE = 0.79
+DEFAULT_YOUNG_RATE = 0.81
 
 
 def young_rate(lazy: bool, t, label: str, head_dim: int, causal: bool = False) -> float:
@@ -172,9 +176,10 @@ def schedule(ntiles: np.ndarray, sms: int, c: int, q: float):
 MAX_EVENTS = 2_000_000
 
 
-def kv_reads(plan, pk, shape, t, arch, c: int, lazy: bool, capacity: float | None = None):
+def kv_reads(plan, pk, shape, t, arch, c: int, lazy: bool, capacity: float | None = None, rate: float | None = None):
     """K/V DRAM reads (einsim.gpu.l2sim.SimResult) of pass kernel `pk` launched a program per tile with `c`
-    programs per SM sharing it by age (module docstring); `lazy`: the pass rescales lazily."""
+    programs per SM sharing it by age (module docstring); `lazy`: the pass rescales lazily; `rate`: q in
+    place of the kernel's (`young_rate`), for studies that read q back from measured bytes."""
     import dataclasses
 
     from einsim.gpu.l2sim import build_jobs, schedule_reads
@@ -184,5 +189,6 @@ def kv_reads(plan, pk, shape, t, arch, c: int, lazy: bool, capacity: float | Non
     tg = dataclasses.replace(t, block_n=t.block_n * g) if g > 1 else t
     if g > 1:
         _, _, n = build_jobs(plan, shape, tg)
-    tiles, start, end = schedule(n, arch.sms, c, young_rate(lazy, t, pk.label, shape.D, plan.causal))
+    q = young_rate(lazy, t, pk.label, shape.D, plan.causal) if rate is None else rate
+    tiles, start, end = schedule(n, arch.sms, c, q)
     return schedule_reads(plan, pk, shape, tg, arch, tiles, start, end, capacity)
