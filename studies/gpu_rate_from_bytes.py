@@ -14,9 +14,10 @@ Inputs: the plain kernels of every timeline probe folder under studies/results (
 pass kernel) and the long-head records of studies/results/gpu_benchmark.json (N >= 65536; the median over
 runs per card and shape). Output: a table per kernel key (pass label, head dim, causal) with the measured
 reads, the model's at its q and the q the bytes imply, and per key the median q where the bytes say it,
-the probe's q beside it, and the median over the calibration set: the registered holdouts' plain kernels
-(holdouts 1-4, shapes no benchmark run measured). That median is einsim.gpu.coresident's
-MEASURED_YOUNG_RATE; the benchmark's records and the probe folders' shapes are then out of sample.
+the probe's q beside it, and the q that fits the calibration set best: the plain kernels of holdouts 1-4
+(shapes no benchmark run measured), least squares in K/V MiB, so the long streams whose bytes move with q
+decide. That q is einsim.gpu.coresident's MEASURED_YOUNG_RATE; the benchmark's records, the probe
+folders' shapes and holdout 5 are out of sample for it.
 
     python studies/gpu_rate_from_bytes.py [--calibration] [--labels exp+normalize+PV] [--grid 0.40:1.00:0.05]
 """
@@ -171,8 +172,9 @@ def _rows_of(args) -> list[dict]:
         measured = (m["reads"][pk.index - 1] - rest) / kv
         grid = np.array([kv_reads(m["plan"], pk, shape, t, arch, c, lazy, rate=q).reads_per_head for q in qs])
         q_hat = implied_rate(qs, grid, measured)
-        lo, hi = (np.interp(x, qs, grid) for x in (max(qs[0], q0 - 0.1), min(qs[-1], q0 + 0.1)))
-        sens = abs(hi - lo) / max(at, 1e-9)
+        qc = q0 if q_hat is None else q_hat  # around the q the bytes say, so the set does not hang on the model's q
+        lo, hi = (np.interp(x, qs, grid) for x in (max(qs[0], qc - 0.1), min(qs[-1], qc + 0.1)))
+        sens = abs(hi - lo) / max(measured, 1e-9)
         launch = (
             ""
             if (t.block_m, t.block_n, t.num_warps, t.num_stages) == (128, 64, 8, 3) and not lazy
@@ -180,7 +182,8 @@ def _rows_of(args) -> list[dict]:
         )
         out.append(dict(key=(pk.label, shape.D, m["plan"].causal), card=m["card"], source=m["source"] + launch,
                         shape=f"{shape.B}x{shape.H}x{shape.N_KV}", q_model=q0, measured=measured, at_model=at,
-                        q_bytes=q_hat, sensitive=sens >= MIN_SENSITIVITY, sensitivity=sens))  # fmt: skip
+                        q_bytes=q_hat, sensitive=sens >= MIN_SENSITIVITY, sensitivity=sens,
+                        grid=grid, kv_mib=kv / 2**20))  # fmt: skip
     return out
 
 
@@ -195,7 +198,19 @@ def rows(measurements: list[dict], qs: np.ndarray, labels: set[str] | None, jobs
         return [r for rs in pool.map(_rows_of, work) for r in rs]
 
 
-def report(rs: list[dict]) -> list[str]:
+def fit_rate(rs: list[dict], qs: np.ndarray, step: float = 0.01) -> tuple[float, float]:
+    """The q whose schedules read the measured K/V bytes of rows `rs` best: least squares in MiB (each
+    row's reads interpolated between the grid's points), so the launches whose bytes are large and move
+    with q decide, and one near its floor (a stream the L2 mostly keeps) barely counts. Returns (q, rms MiB)."""
+    fine = np.round(np.arange(qs[0], qs[-1] + step / 2, step), 4)
+    err = np.zeros(len(fine))
+    for r in rs:
+        err += ((np.interp(fine, qs, r["grid"]) - r["measured"]) * r["kv_mib"]) ** 2
+    i = int(np.argmin(err))
+    return float(fine[i]), float(np.sqrt(err[i] / max(len(rs), 1)))
+
+
+def report(rs: list[dict], qs: np.ndarray) -> list[str]:
     lines = []
     by = defaultdict(list)
     for r in rs:
@@ -211,8 +226,8 @@ def report(rs: list[dict]) -> list[str]:
                 f"  {r['card'].replace('NVIDIA ', '')[:5]:<6} {r['shape']:<14} {r['measured']:>8.2f}  "
                 f"{r['at_model']:>8.2f} ({100 * (r['at_model'] / r['measured'] - 1):+5.1f} %)  {qb:<22} {r['source']}"
             )
-        told = [r["q_bytes"] for r in by[key] if r["sensitive"] and r["q_bytes"] is not None]
-        cal = [r["q_bytes"] for r in by[key] if r["sensitive"] and r["q_bytes"] is not None and calibrating(r)]
+        told = [r["q_bytes"] for r in by[key] if r["sensitive"] and r["q_bytes"] is not None and "[" not in r["source"]]
+        cal = [r for r in by[key] if calibrating(r)]
         if told:
             lines.append(
                 f"  q from bytes where they say it: median {statistics.median(told):.2f}, "
@@ -220,8 +235,9 @@ def report(rs: list[dict]) -> list[str]:
                 f"probe {PROBED_RATE.get(key, '-')}"
             )
         if cal:
-            med = statistics.median(cal)
-            lines.append(f"  calibration (holdouts 1-4, plain kernels): median {med:.2f} of {len(cal)}")
+            q, rms = fit_rate(cal, qs)
+            lines.append(f"  calibration (holdouts 1-4, plain kernels): least squares q {q:.2f} over "
+                         f"{len(cal)} launches (rms {rms:.1f} MiB)")  # fmt: skip
     return lines
 
 
@@ -248,7 +264,7 @@ def main(argv=None) -> None:
     elif not args.no_benchmark:
         ms += benchmark_measurements(plans, args.min_run)
     labels = {x for x in args.labels.split(",") if x} or None
-    print("\n".join(report(rows(ms, qs, labels, args.jobs))))
+    print("\n".join(report(rows(ms, qs, labels, args.jobs), qs)))
 
 
 if __name__ == "__main__":

@@ -56,3 +56,31 @@ def test_kv_reads_rate_override():
     assert same.reads_per_head == own
     assert kv_reads(plan, pk, shape, t, arch, 2, False, rate=1.0).reads_per_head == pytest.approx(8.0, abs=0.05)
     assert own > 12.0
+
+
+@pytest.mark.parametrize(
+    "folder, case, label",
+    [
+        ("gpu_timeline_holdout3/h200", "h3-3p-d64-213k", "exp+normalize+PV"),
+        ("gpu_timeline_holdout4/h100", "h4-1p-causal-d64-393k", "online-softmax+PV+div"),
+    ],
+)
+def test_committed_rates_are_what_the_calibration_bytes_say(folder, case, label):
+    """The two rates the bytes moved most from the probe's (3-pass PV 0.53 -> 0.68, causal 1-pass 0.86 ->
+    0.78) read back from one committed calibration launch each, within 0.02 (the spread over the
+    calibration shapes, studies/gpu_rate_from_bytes.py --calibration)."""
+    from einsim.gpu.coresident import MEASURED_YOUNG_RATE
+    from studies.gpu_rate_from_bytes import _rows_of, probe_measurements
+    from studies.gpu_timeline_probe import _setup
+
+    plan, shape, _ = _setup(case)
+    qs = np.round(np.arange(0.5, 1.001, 0.05), 4)
+    ms = [
+        m
+        for m in probe_measurements({})
+        if m["source"] == folder and m["shape"] == shape and len(m["plan"].kernels) == len(plan.kernels)
+    ]
+    assert len(ms) == 1
+    (row,) = [r for r in _rows_of((ms[0], qs, {label})) if r["key"][0] == label]
+    assert row["sensitive"]
+    assert row["q_bytes"] == pytest.approx(MEASURED_YOUNG_RATE[row["key"]], abs=0.02)
