@@ -20,6 +20,8 @@ decide. That q is einsim.gpu.coresident's MEASURED_YOUNG_RATE; the benchmark's r
 folders' shapes and holdout 5 are out of sample for it.
 
     python studies/gpu_rate_from_bytes.py [--calibration] [--labels exp+normalize+PV] [--grid 0.40:1.00:0.05]
+
+The full table as of notes_gpu.md v16 is committed as studies/results/gpu_rate_from_bytes.txt.
 """
 
 from __future__ import annotations
