@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -36,7 +35,7 @@ def measure(out: str) -> None:
     import einsim
     from einsim.gpu.lower import lower
     from einsim.gpu.runtime import prepare
-    from studies.gpu_cases import Case, environment, make_inputs
+    from studies.gpu_cases import Case, environment, host_ms_per_call, make_inputs
 
     os.makedirs(out, exist_ok=True)
     env = environment("cuda")
@@ -51,12 +50,7 @@ def measure(out: str) -> None:
         torch.cuda.synchronize()
         bench = float(triton.testing.do_bench(run, warmup=25, rep=100, return_mode="median"))
         graph = float(triton.testing.do_bench_cudagraph(run, rep=100, return_mode="median"))
-        n = 200
-        t0 = time.perf_counter()
-        for _ in range(n):
-            run()
-        host = (time.perf_counter() - t0) / n * 1e3
-        torch.cuda.synchronize()
+        host = host_ms_per_call(run, 200)
         shape = f"{B}x{H}/{G} {NQ}/{NK} D{D}"
         print(f"{variant:<21} {shape:<21} {bench:11.4f}  {graph:13.4f}  {host:12.4f}")
         recs.append({"variant": variant, "B": B, "H": H, "G": G, "N_Q": NQ, "N": NK, "D": D,

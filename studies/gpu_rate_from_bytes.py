@@ -64,16 +64,7 @@ CALIBRATION = re.compile(r"holdout[1-4]?(_|/|$)")
 MIN_SENSITIVITY = 0.03
 
 
-def _plan(cascade: str, plans: dict):
-    import einsim
-    from einsim.gpu.lower import lower
-
-    if cascade not in plans:
-        plans[cascade] = lower(einsim.parse_file(ROOT / "workloads" / "cascades" / cascade))
-    return plans[cascade]
-
-
-def probe_measurements(plans: dict) -> list[dict]:
+def probe_measurements() -> list[dict]:
     """(card, cascade, shape, tiling, per-kernel measured reads) of every timeline folder's plain kernels;
     one folder's repeat (e.g. holdout3/h200_repeat) is its own measurement."""
     from studies.gpu_timeline_probe import ALL_CASES, _setup
@@ -91,14 +82,17 @@ def probe_measurements(plans: dict) -> list[dict]:
     return out
 
 
-def benchmark_measurements(plans: dict, min_run: int = 36, min_n: int = 65536) -> list[dict]:
+def benchmark_measurements(min_run: int = 36, min_n: int = 65536) -> list[dict]:
     """The long-head einsim records of the benchmark runs from `min_run` on (the kernels compiled as the
     probes measured them: runs 36-43, notes_gpu.md v14-v15) with per-kernel ncu bytes: median over runs
     per (card, variant, shape, tiling)."""
+    import einsim
+    from einsim.gpu.lower import lower
     from einsim.gpu.plan import Shape
     from studies.gpu_cases import record_tiling
 
     groups = defaultdict(list)
+    plans = {}
     for r in json.load(open(RESULTS / "gpu_benchmark.json")):
         if r.get("run", 0) < min_run or r.get("N", 0) < min_n:
             continue
@@ -111,7 +105,9 @@ def benchmark_measurements(plans: dict, min_run: int = 36, min_n: int = 65536) -
         groups[key].append([k["dram__bytes_read.sum"] for k in r["kernels"]])
     out = []
     for (card, variant, f, B, H, G, nq, n, d, dt, tiling, lazy), rows in groups.items():
-        plan = _plan(f, plans)
+        if f not in plans:
+            plans[f] = lower(einsim.parse_file(ROOT / "workloads" / "cascades" / f))
+        plan = plans[f]
         if len(rows[0]) != len(plan.kernels) or any(len(x) != len(rows[0]) for x in rows):
             continue
         shape = Shape(B, H, nq, n, d, G if G != H else None, dt, ())
@@ -124,20 +120,15 @@ def benchmark_measurements(plans: dict, min_run: int = 36, min_n: int = 65536) -
 
 def drifting_kernels(m: dict):
     """(pass kernel, resident programs per SM, model reads of that kernel) for the kernels of a
-    measurement that the co-resident schedule applies to (einsim.gpu.model.predict's condition)."""
+    measurement that the co-resident schedule applies to (einsim.gpu.model.drifting)."""
     from einsim.gpu.arch import arch_for
-    from einsim.gpu.model import _outruns, predict
-    from einsim.gpu.plan import persistent_applies, ws_applies
+    from einsim.gpu.model import drifting, predict
 
     plan, shape, t = m["plan"], m["shape"], m["tiling"]
     arch = arch_for(m["card"])
-    if persistent_applies(plan, t) or plan.split_k or (t.warp_specialize and ws_applies(plan, shape, t)):
-        return arch, []
     costs = predict(plan, shape, t, arch).kernels
-    out = []
-    for pk, k in zip(plan.kernels, costs):
-        if k.ctas_per_sm > 1 and _outruns(shape, t, k.ctas_per_sm * arch.sms):
-            out.append((pk, k.ctas_per_sm, k.dram_read_bytes))
+    out = [(pk, k.ctas_per_sm, k.dram_read_bytes) for pk, k in zip(plan.kernels, costs)
+           if drifting(plan, shape, t, arch, k.ctas_per_sm)]  # fmt: skip
     return arch, out
 
 
@@ -156,7 +147,7 @@ def implied_rate(qs: np.ndarray, reads: np.ndarray, measured: float) -> float | 
 
 def _rows_of(args) -> list[dict]:
     """The rows of one measurement (a process pool's unit of work)."""
-    from einsim.gpu.coresident import kv_reads, young_rate
+    from einsim.gpu.coresident import MEASURED_LAUNCH, kv_reads, young_rate
     from einsim.gpu.plan import lazy_applies
 
     m, qs, labels = args
@@ -179,7 +170,7 @@ def _rows_of(args) -> list[dict]:
         sens = abs(hi - lo) / max(measured, 1e-9)
         launch = (
             ""
-            if (t.block_m, t.block_n, t.num_warps, t.num_stages) == (128, 64, 8, 3) and not lazy
+            if (t.block_m, t.block_n, t.num_warps, t.num_stages) == MEASURED_LAUNCH and not lazy
             else (f" [{t.block_m}x{t.block_n} w{t.num_warps} s{t.num_stages}{' lazy' if lazy else ''}]")
         )
         out.append(dict(key=(pk.label, shape.D, m["plan"].causal), card=m["card"], source=m["source"] + launch,
@@ -259,12 +250,11 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     lo, hi, step = map(float, args.grid.split(":"))
     qs = np.round(np.arange(lo, hi + step / 2, step), 4)
-    plans: dict = {}
-    ms = probe_measurements(plans)
+    ms = probe_measurements()
     if args.calibration:
         ms = [m for m in ms if CALIBRATION.search(m["source"])]
     elif not args.no_benchmark:
-        ms += benchmark_measurements(plans, args.min_run)
+        ms += benchmark_measurements(args.min_run)
     labels = {x for x in args.labels.split(",") if x} or None
     print("\n".join(report(rows(ms, qs, labels, args.jobs), qs)))
 

@@ -356,12 +356,13 @@ def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
                     # reads beyond Q (and the row statistics, < 1 %), per K/V stream
                     meas.append(f"{m} {(ks[i]['dram_read_bytes'] - stream_q) / kv:5.2f}")
             reps = []
+            _, _, ntiles = build_jobs(plan, shape, t)
             loop = rec.get("timeline_loop", True)
             for key in (name, f"{name}|ncu") if loop else (f"{name}|ncu",):
                 if key not in z.files:
                     continue
                 for r, tl in enumerate(z[key]):
-                    row = tl[i] if loop else linear_checkpoints(tl[i], build_jobs(plan, shape, t)[2])
+                    row = tl[i] if loop else linear_checkpoints(tl[i], ntiles)
                     if not row[:, 1].all():
                         continue
                     got = [
@@ -377,7 +378,6 @@ def analyze(folder: str, capacities=(0.5, 1.0)) -> None:
                 ps = phase_stats(z[name][0][i])
             else:
                 continue
-            _, _, ntiles = build_jobs(plan, shape, t)
             tl = z[f"{name}|ncu"][0][i] if f"{name}|ncu" in z.files else z[name][0][i]
             c, q, ends = first_wave_rate(tl, ntiles)
             whole = ""
@@ -429,7 +429,7 @@ def predict_cases(names: list[str], card: str) -> None:
     the measured hit curve (the model before v15)."""
     from einsim.gpu.arch import arch_for
     from einsim.gpu.coresident import kv_reads
-    from einsim.gpu.model import _kv_streams, _outruns, predict
+    from einsim.gpu.model import _kv_streams, drifting, predict
     from einsim.gpu.plan import lazy_applies
 
     arch = arch_for(card)
@@ -445,7 +445,7 @@ def predict_cases(names: list[str], card: str) -> None:
             slots = k.ctas_per_sm * arch.sms
             lock = _kv_streams(plan, shape, t, slots, kv / (shape.B * shape.kv_heads), arch)
             old = "-"
-            if _outruns(shape, t, slots) and k.ctas_per_sm > 1:
+            if drifting(plan, shape, t, arch, k.ctas_per_sm):
                 r = kv_reads(plan, pk, shape, t, arch, k.ctas_per_sm, lazy_applies(pk, t), 0.55 * arch.l2_bytes)
                 old = f"{r.reads_per_head:.2f}"
             cells.append(

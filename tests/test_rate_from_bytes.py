@@ -77,7 +77,7 @@ def test_committed_rates_are_what_the_calibration_bytes_say(folder, case, label)
     qs = np.round(np.arange(0.5, 1.001, 0.05), 4)
     ms = [
         m
-        for m in probe_measurements({})
+        for m in probe_measurements()
         if m["source"] == folder and m["shape"] == shape and len(m["plan"].kernels) == len(plan.kernels)
     ]
     assert len(ms) == 1

@@ -26,9 +26,9 @@ Model:
   `MEASURED_YOUNG_RATE`, by pass, head dim and causality (causal kernels are other compiled code), for
   the default 8-warp launches of the benchmark's cascades; 1.0 (programs in step) for lazy rescaling
   and for 4-warp programs of 128 rows; `DEFAULT_YOUNG_RATE` (the 1-pass kernel's) for a kernel not
-  measured. The SASS simulation
-  (einsim.gpu.sass, oldest program first) reproduces the drift's direction for most kernels but not its
-  size (`python studies/gpu_model_alternatives.py --part C`), so q is measured, not derived.
+  measured. The SASS simulation (einsim.gpu.sass, oldest program first) reproduces the drift's
+  direction for most kernels but not its size (`python studies/gpu_model_alternatives.py --part C`), so
+  q is measured, not derived.
 - Schedule. Per-tile launches: job j starts on SM j mod SMs at first, then each job takes the first slot
   that frees (the block scheduler); a program's rank is its start's order on its SM (ties: launch order);
   rates change when a program starts or ends there. Every K/V tile costs the same.
@@ -78,6 +78,8 @@ MEASURED_YOUNG_RATE = {
 }
 #: q of a kernel not measured: the 1-pass D=64 kernel's
 DEFAULT_YOUNG_RATE = 0.80
+#: (block_m, block_n, num_warps, num_stages) of the launches `MEASURED_YOUNG_RATE` holds
+MEASURED_LAUNCH = (128, 64, 8, 3)
 
 
 def young_rate(lazy: bool, t, label: str, head_dim: int, causal: bool = False) -> float:
@@ -85,7 +87,7 @@ def young_rate(lazy: bool, t, label: str, head_dim: int, causal: bool = False) -
     `MEASURED_YOUNG_RATE` for the default launch, else `DEFAULT_YOUNG_RATE`."""
     if lazy or (t.num_warps <= 4 and t.block_m >= 128):
         return 1.0
-    if (t.block_m, t.block_n, t.num_warps, t.num_stages) == (128, 64, 8, 3):
+    if (t.block_m, t.block_n, t.num_warps, t.num_stages) == MEASURED_LAUNCH:
         return MEASURED_YOUNG_RATE.get((label, head_dim, causal), DEFAULT_YOUNG_RATE)
     return DEFAULT_YOUNG_RATE
 

@@ -212,6 +212,16 @@ def _outruns(shape: Shape, t: Tiling, slots: int) -> bool:
     return math.ceil(rows / t.block_m) * (1 if t.group_rows else shape.R) > slots
 
 
+def drifting(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch, occ: int) -> bool:
+    """Whether a pass kernel's K/V reads come from the co-resident schedule (einsim.gpu.coresident): a
+    per-tile launch (not persistent, split-K or warp-specialized) whose `occ` programs per SM share it
+    while a K/V head has more programs than the device holds."""
+    ws = t.warp_specialize and ws_applies(plan, shape, t)
+    if occ <= 1 or persistent_applies(plan, t) or plan.split_k or ws:
+        return False
+    return _outruns(shape, t, occ * arch.sms)
+
+
 def _program_work(plan: KernelPlan, t: Tiling, tiles_q: list[int], heads: int, n_split: int, chunk: int) -> list[float]:
     """K/V tiles of every program in launch order (grid axis 0 = query tiles fastest, then heads, then
     key chunks)."""
@@ -316,7 +326,7 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
         fp32 = points * per_point
         stream = kv_head * (1 + int(pk.do_pv))
         streams = _kv_streams(plan, shape, t, slots, stream, arch)
-        if _outruns(shape, t, slots) and occ > 1 and not (persistent or plan.split_k or ws):
+        if drifting(plan, shape, t, arch, occ):
             # a head has more programs than the device holds and they share SMs: the older of two runs
             # faster, so they drift apart and each re-streams the head (einsim.gpu.coresident, measured rates)
             try:
