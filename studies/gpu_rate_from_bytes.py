@@ -248,7 +248,13 @@ def main(argv=None) -> None:
     ap.add_argument("--min-run", type=int, default=36, help="benchmark runs from this one (today's kernel code)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes")
     args = ap.parse_args(argv)
-    lo, hi, step = map(float, args.grid.split(":"))
+    try:
+        lo, hi, step = map(float, args.grid.split(":"))
+    except ValueError:
+        lo = hi = step = 0.0
+    if not (0 < lo < hi <= 1.0 and 0 < step <= hi - lo):
+        ap.error(f"--grid {args.grid!r}: give lo:hi:step with 0 < lo < hi <= 1 and a step up to hi - lo, "
+                 "e.g. 0.40:1.00:0.05.")  # fmt: skip
     qs = np.round(np.arange(lo, hi + step / 2, step), 4)
     ms = probe_measurements()
     if args.calibration:
@@ -256,7 +262,11 @@ def main(argv=None) -> None:
     elif not args.no_benchmark:
         ms += benchmark_measurements(args.min_run)
     labels = {x for x in args.labels.split(",") if x} or None
-    print("\n".join(report(rows(ms, qs, labels, args.jobs), qs)))
+    known = {pk.label for m in ms for pk in m["plan"].kernels}
+    if labels and not labels <= known:
+        ap.error(f"--labels {args.labels!r}: {', '.join(sorted(labels - known))} is no pass kernel of the measured "
+                 f"launches; they have {', '.join(sorted(known))}.")  # fmt: skip
+    print("\n".join(report(rows(ms, qs, labels, max(1, args.jobs)), qs)))
 
 
 if __name__ == "__main__":
