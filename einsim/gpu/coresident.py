@@ -62,7 +62,7 @@ import numpy as np
 #: in MiB. Until v15 q came from the probe's entry-and-exit first waves; the probe's added code moved
 #: some kernels' schedules (3-pass PV 0.53, causal 1-pass 0.86, causal 3-pass PV 0.72 there; their plain
 #: launches read as 0.68, 0.78 and 0.78 at every calibration shape, on both cards) and agreed within
-#: 0.05 for the rest but the causal exp+sum pass and the D=128 max pass (notes_gpu.md v16).
+#: 0.05 for the rest but the D=128 max pass (1.0 probed, 0.91 fitted; notes_gpu.md v16).
 MEASURED_YOUNG_RATE = {
     ("online-softmax+PV+div", 64, False): 0.80,
     ("exp+sum+PV+div", 64, False): 0.73,
