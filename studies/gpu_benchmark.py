@@ -245,10 +245,39 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             cases.append(Case(v + "-decode", B, H, G, 1, m, d, causal, cascade=f, group="decode", profile=prof))
         for v in ("sdpa-flash", "sdpa-efficient", "torch-unfused"):
             cases.append(Case(v + "-decode", B, H, G, 1, m, d, False, group="decode", profile=prof))
+    cases += prefill_tiling_cases(plans, interpret)
     keys = [c.key for c in cases]
     dup = sorted({k for k in keys if keys.count(k) > 1})
     if dup:  # ncu bytes and records are joined by key: two cases under one key would share profiles
         raise ValueError(f"benchmark cases share keys {dup}: give their variants distinct names")
+    return cases
+
+
+#: launch settings (BLOCK_M, BLOCK_N, warps, stages) the prefill kernels had not been timed with, per head
+#: dim, beside the defaults; registered with both prefill time models' predictions before they ran
+#: (studies/gpu_prefill_holdout.py, notes_gpu.md v17). D=128 without warp specialization.
+PREFILL_TILINGS = {64: [(64, 64, 4, 3), (128, 128, 8, 2), (128, 64, 4, 3)], 128: [(64, 64, 4, 3), (128, 128, 8, 2)]}
+#: ... and the 1-pass kernels at D=128 with the 2- and 3-pass kernels' default launch (no warp specialization)
+PREFILL_TILINGS_D128_ONE_PASS = [(128, 64, 8, 3)]
+
+
+def prefill_tiling_cases(plans, interpret: bool) -> list[Case]:
+    """The `prefill-tilings` group: every non-causal, non-grouped einsim prefill variant (and the lazy
+    1-pass) at one shape per head dim (4x32x4096 D=64, 4x16x4096 D=128), under PREFILL_TILINGS."""
+    if interpret:
+        return []
+    variants = [(f"{k[0]}-pass", f) for k, (f, _) in structures(plans) if k[1:] == (False, False, (), 0, False)]
+    variants += sorted((k, f) for k, (f, _) in plans.items() if isinstance(k, str))
+    one_pass = [f for v, f in variants if v == "1-pass"]
+    variants += [("1-pass-lazy", one_pass[0])] if one_pass else []
+    cases = []
+    for (B, H, n, d), tilings in (((4, 32, 4096, 64), PREFILL_TILINGS[64]), ((4, 16, 4096, 128), PREFILL_TILINGS[128])):
+        for v, f in variants:
+            extra = PREFILL_TILINGS_D128_ONE_PASS if d == 128 and v in ("1-pass", "1-pass-fa1") else []
+            for bm, bn, w, st in tilings + extra:
+                t = (bm, bn, w, st, False, v == "1-pass-lazy")
+                cases.append(Case(f"{v}-bm{bm}-bn{bn}-w{w}-s{st}", B, H, H, n, n, d, False, cascade=f,
+                                  group="prefill-tilings", tiling=t))  # fmt: skip
     return cases
 
 
@@ -387,6 +416,8 @@ def main(argv=None) -> None:
         for c in cases:
             c.dtype = "fp16"
     for c in cases:
+        if c.group == "prefill-tilings":  # their launch settings are the point
+            continue
         if c.cascade and c.variant.startswith("1-pass") and "decode" not in c.variant and c.D in tuned:
             c.tiling = tuned[c.D] + (False, c.variant == "1-pass-lazy")
         elif c.cascade and c.variant == "1-pass-lazy":  # D=128: einsim's default (choose_tiling) is not lazy

@@ -108,6 +108,7 @@ def part_b(records: list[dict], plans) -> None:
     from einsim.gpu.linear_model import issue_seconds
     from einsim.gpu.model import predict
     from einsim.gpu.plan import Shape
+    from einsim.gpu.sass import mma_loop
     from studies.gpu_cases import record_tiling
 
     print("B. D=64 prefill kernels (4x32x4096, non-causal, H100): the SASS slot simulation vs the analytic model")
@@ -135,19 +136,11 @@ def part_b(records: list[dict], plans) -> None:
             continue
         plan = next(p for f, p in plans.values() if f == rs[0]["cascade"])
         t = record_tiling(list(rs[0]["tiling"]), rs[0].get("lazy_rescale"))
-        body = _innermost_mma_loop(compile_report(plan, shape, t)[0].instructions)
+        body = mma_loop(compile_report(plan, shape, t)[0].instructions)
         meas = ", ".join(f"{r['ms']:.3f} (run {r['run']})" for r in rs)
         print(f"  {variant:>12}: {len(body)} instructions per K/V tile ({sum(x.base == 'FMUL' for x in body)} FMUL), "
               f"measured {meas}")  # fmt: skip
     print()
-
-
-def _innermost_mma_loop(ins: tuple) -> list:
-    """The shortest backward-branch loop that holds a wgmma (HGMMA): a consumer warp's K/V tile loop."""
-    from einsim.gpu.sass import loops
-
-    bodies = [ins[a : b + 1] for a, b in loops(ins)]
-    return min((b for b in bodies if any(y.base == "HGMMA" for y in b)), key=len, default=[])
 
 
 #: the timeline probe's kernels: (probe case, pass index, timeline flag compiled in)

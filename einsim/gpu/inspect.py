@@ -84,8 +84,19 @@ def _int_args(shape: Shape, t: Tiling) -> dict[str, int]:
     k = dict(zip(("skb", "skh", "skn", "skd"), (G * NK * D, NK * D, D, 1)))
     v = dict(zip(("svb", "svh", "svn", "svd"), (G * NK * D, NK * D, D, 1)))
     o = dict(zip(("sob", "soh", "som", "sod"), (H * NQ * D, NQ * D, D, 1)))
-    return {**q, **k, **v, **o, "H": H, "R": shape.R, "N_Q": NQ, "N_KV": NK, "ROWS": rows, "HP": hp,
-            "HEAD_PROGRAMS": shape.B * hp}
+    return {
+        **q,
+        **k,
+        **v,
+        **o,
+        "H": H,
+        "R": shape.R,
+        "N_Q": NQ,
+        "N_KV": NK,
+        "ROWS": rows,
+        "HP": hp,
+        "HEAD_PROGRAMS": shape.B * hp,
+    }
 
 
 def _compile(label: str, src, warps: int, stages: int, sm: int) -> KernelReport:
@@ -173,9 +184,18 @@ def compile_report(
         ptrs = ["Q", "K", "V", "O", "MST", "LST", "PM", "PL", "PO", "TL"]
         div16 = ptrs + [n for n, v in values.items() if v != 1 and v % 16 == 0]
         attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in div16}
-        src = ASTSource(kernels.attn_pass_kernel, sig, {(names.index(k),): v for k, v in const.items()}, attrs)
-        reports.append(_compile(pk.label, src, t.num_warps, t.num_stages, sm))
+        # the compiled code depends on the constants, the signature and the divisibility marks alone: shapes
+        # that agree on them (e.g. B, H and N multiples of 16) share one compile
+        key = (pk.label, elt, frozenset(const.items()), frozenset(div16), t.num_warps, t.num_stages, sm)
+        if key not in _COMPILED:
+            src = ASTSource(kernels.attn_pass_kernel, sig, {(names.index(k),): v for k, v in const.items()}, attrs)
+            _COMPILED[key] = _compile(pk.label, src, t.num_warps, t.num_stages, sm)
+        reports.append(_COMPILED[key])
     return reports
+
+
+#: compiled pass kernels by what their code depends on (see compile_report)
+_COMPILED: dict = {}
 
 
 def _linear_reports(plan: KernelPlan, shape: Shape, t: Tiling, sm: int) -> list[KernelReport]:

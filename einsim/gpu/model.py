@@ -62,7 +62,7 @@ from einsim.gpu.plan import (
     persistent_applies,
     ws_applies,
 )
-from einsim.gpu.sass import lone_program_cycles
+from einsim.gpu.sass import lone_program_cycles, mma_loop, resident_loop_cycles
 
 
 @dataclass(frozen=True)
@@ -277,11 +277,17 @@ def lone_programs(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch) -> b
     return math.ceil(rows / t.block_m) * shape.B * hp * n_split <= arch.sms
 
 
-def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, reports=None) -> Prediction:
+def predict(
+    plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, reports=None, resident_sim: bool = False
+) -> Prediction:
     """Predicted DRAM bytes and time of every kernel of `plan` at `shape` on `arch`. `reports` (the
     compiled kernels' facts from einsim.gpu.inspect.compile_report, one per pass kernel) add the simulated
     issue time of linear attention's kernels (einsim.gpu.linear_model) and, where every
-    program has an SM to itself (`lone_programs`), the simulated time of a program (einsim.gpu.sass)."""
+    program has an SM to itself (`lone_programs`), the simulated time of a program (einsim.gpu.sass).
+    `resident_sim` (with `reports`): time the K/V loop of a prefill kernel's resident programs by the SASS
+    simulation (einsim.gpu.sass.resident_loop_cycles) instead of the analytic law; not warp-specialized
+    kernels. An alternative held against the measurements (studies/gpu_prefill_holdout.py), not the default:
+    over runs 1-45 it orders fewer shapes' variants as measured (notes_gpu.md v17)."""
     if plan.linear:
         from einsim.gpu.linear_model import predict_linear
 
@@ -343,10 +349,17 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
         exp_s = exps / arch.mufu_rate
         fp32_s = fp32 / arch.fp32_rate
         parts = (mma_s, exp_s, fp32_s)
-        serial = arch.serial_max / occ**arch.overlap_exponent
-        compute = max(parts) + serial * (sum(parts) - max(parts))
-        if pk.online and pk.do_exp and lazy:  # a block-wide branch per tile: a barrier wait
-            compute += tiles / (arch.sms * occ) * arch.cta_sync_s
+        rep = reports[i] if reports is not None else None
+        body = mma_loop(rep.instructions) if resident_sim and rep is not None and not (ws or lone) else ()
+        issue = 0.0
+        if body:  # the K/V loop of `occ` resident programs simulated from the compiled kernel's SASS
+            per_tile = resident_loop_cycles(body, rep.warps, occ, load_latency_cycles)
+            compute = issue = tiles / (arch.sms * occ) * per_tile / arch.clock_hz
+        else:
+            serial = arch.serial_max / occ**arch.overlap_exponent
+            compute = max(parts) + serial * (sum(parts) - max(parts))
+            if pk.online and pk.do_exp and lazy:  # a block-wide branch per tile: a barrier wait
+                compute += tiles / (arch.sms * occ) * arch.cta_sync_s
         if programs < arch.sms:
             compute = (compute + programs / slots * arch.program_overhead_s) * arch.sms / programs
         elif persistent:
@@ -362,9 +375,7 @@ def predict(plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, repor
         # a program keeps (stages - 1) K/V tiles in flight: with few programs that, not HBM, binds
         inflight = max(1, t.num_stages - 1) * t.block_n * shape.D * elt * (1 + int(pk.do_pv))
         bw = min(arch.hbm_copy_bw, min(programs, slots) * inflight / arch.load_latency_s)
-        rep = reports[i] if lone else None
-        issue = 0.0
-        if rep is not None and rep.instructions:  # alone on its SM, simulated from its SASS: issue, load latency
+        if lone and rep is not None and rep.instructions:  # alone on its SM, simulated from its SASS
             fixed, per = lone_program_cycles(rep.instructions, rep.warps, load_latency_cycles)
             issue = (fixed + max(work) * per) / arch.clock_hz
             compute = max(compute, issue)

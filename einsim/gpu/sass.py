@@ -17,6 +17,10 @@ Model (Hopper, sm_90), one SM simulated cycle by cycle: warp w runs on sub-parti
   last copy left the data path; DEPBAR waits until at most n groups are outstanding (the software
   pipeline's stages). wgmma (HGMMA) is asynchronous: it queues on the SMSP's tensor pipe (N/2 cycles for
   an m64nNk16) without holding issue, and `WARPGROUP.DEPBAR` waits for the warp's last one to drain.
+  Its shared-memory operands (B, K x N; A, 64 x K, where it is a descriptor and not registers) stream
+  through the SM's shared-memory data path below (B read once per warpgroup, each warp carrying a
+  quarter): a wgmma starts when the data path has served the accesses queued before it, and the
+  accesses after it wait for its operands (notes_gpu.md v17).
 - Each SMSP issues one instruction per cycle, from the warp that issued last if it can (greedy), else the
   first ready one; its pipes accept a warp instruction every `PIPE_CYCLES` cycles (FP32 on the two FMA
   pipes 32 lanes, the ALU 16, integer multiplies on fmaheavy 16, MUFU and conversions 4, mma.sync one
@@ -33,7 +37,7 @@ Model (Hopper, sm_90), one SM simulated cycle by cycle: warp w runs on sub-parti
   once, the loop `iterations` times and the code after it once (straight-line: every other instruction
   counts once, as einsim.gpu.inspect counts them).
 Checked against Nsight Compute's per-instruction stall samples (`studies/gpu_sass_profile.py`). Not
-modelled: wgmma's shared-memory operand reads, the read latency of global memory instructions' address
+modelled: the read latency of global memory instructions' address
 operands, contention for L2/DRAM bandwidth (the GPU model's other terms), instruction-cache misses and
 divergence.
 """
@@ -205,6 +209,19 @@ def _pipe(x: Instr) -> tuple[str, int]:
     return "", 0
 
 
+def wgmma_smem_bytes(x: Instr) -> int:
+    """Bytes a warpgroup's wgmma (HGMMA.64xNxK) reads from shared memory: the B operand (K x N), and the A
+    operand (64 x K) where it is a descriptor (`gdesc[...]`) rather than registers. B is read once for the
+    warpgroup: the four SMSPs' tensor cores share it."""
+    m = re.search(r"HGMMA\.64x(\d+)x(\d+)\.F32\.(\w+)", x.op)
+    if not m:
+        return 0
+    n, k, elt = int(m.group(1)), int(m.group(2)), 4 if m.group(3) == "TF32" else 2
+    ops = x.operands
+    a_in_smem = len(ops) > 1 and ops[1].startswith("gdesc")
+    return (64 * k * elt if a_in_smem else 0) + k * n * elt
+
+
 def _latency(x: Instr, load_latency: int) -> int:
     if x.base in GLOBAL_LOADS:
         return load_latency
@@ -231,6 +248,7 @@ def slot_cycles(
     profile: dict | None = None,
     by_age: bool = False,
     program_starts: list | None = None,
+    smem_operands: bool = True,
 ) -> int:
     """Cycles for resident program slots sharing one SM: slot s runs programs of `warps` warps each back
     to back, their main loops `slot_iterations[s]` times; between two programs of a slot its warps meet,
@@ -340,7 +358,11 @@ def slot_cycles(
                     finish = max(float(cycle), mio_free) + busy * 32 / MIO_BYTES_PER_CYCLE * conflicts.get(x.addr, 1.0)
                     mio_free = finish
                 elif x.base == "HGMMA":  # asynchronous: queued on the SMSP's tensor pipe, issue does not wait
-                    finish = max(float(cycle), pipe_free[p].get(pipe, 0)) + busy
+                    start = max(float(cycle), pipe_free[p].get(pipe, 0))
+                    finish = start + busy
+                    if smem_operands:  # its shared-memory operands stream through the SM's data path
+                        mio_free = max(start, mio_free) + wgmma_smem_bytes(x) / SMSPS / MIO_BYTES_PER_CYCLE
+                        finish = max(finish, mio_free)
                     pipe_free[p][pipe] = finish
                 elif pipe:
                     pipe_free[p][pipe] = cycle + busy
@@ -381,3 +403,33 @@ def lone_program_cycles(ins: tuple[Instr, ...], warps: int, load_latency: int) -
     a, b = program_cycles(ins, warps, 2, load_latency), program_cycles(ins, warps, 6, load_latency)
     per = (b - a) / 4
     return a - 2 * per, per
+
+
+def mma_loop(ins: tuple[Instr, ...]) -> tuple[Instr, ...]:
+    """The shortest backward-branch loop that holds a wgmma (HGMMA): an attention kernel's K/V tile loop
+    (in a persistent or warp-specialized kernel, the loops around it hold it too), as it runs in the
+    steady state: a forward branch inside it is taken, so the block it skips is left out. In einsim's
+    kernels that branch is lazy rescaling's (the rescale of the running sum and output runs only when a
+    row's max grows by more than 2^8: in the first tiles of a row block, not after). () if there is none."""
+    bodies = [ins[a : b + 1] for a, b in loops(ins)]
+    body = min((b for b in bodies if any(y.base == "HGMMA" for y in b)), key=len, default=())
+    kept, skip_to = [], -1
+    for x in body:
+        if x.addr < skip_to:
+            continue
+        kept.append(x)
+        m = re.search(r"\bBRA\s+(0x[0-9a-f]+)", x.text)
+        if m and int(m.group(1), 16) > x.addr:
+            skip_to = int(m.group(1), 16)
+    return tuple(kept)
+
+
+@functools.lru_cache(maxsize=512)
+def resident_loop_cycles(body: tuple[Instr, ...], warps: int, programs: int, load_latency: int) -> float:
+    """Cycles per iteration of a loop `body` (`mma_loop`) that `programs` resident programs of `warps` warps
+    each run together on one SM, in the steady state: the SM completes `programs` iterations (one per
+    program) in that many cycles. Simulated at 8 and 24 iterations per program."""
+    lo, hi = 8, 24
+    a = slot_cycles(body, warps, [[lo]] * programs, load_latency)
+    b = slot_cycles(body, warps, [[hi]] * programs, load_latency)
+    return (b - a) / (hi - lo)

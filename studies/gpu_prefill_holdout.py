@@ -1,0 +1,140 @@
+"""Prefill launch settings as a holdout for the prefill time model: the analytic law against the SASS simulation.
+
+Input: the `prefill-tilings` cases of studies/gpu_benchmark.py (every non-causal einsim prefill variant at
+4x32x4096 D=64 and 4x16x4096 D=128 under launch settings the kernels had not been timed with) and, for
+`--compare`, their records in studies/results/gpu_benchmark.json. Needs ptxas from the triton wheel (no GPU).
+Output: per case the time two prefill models predict — the analytic law (tensor-core, MUFU and fp32 work
+counted from the kernel's flags, overlapped by the fitted `serial_max` / `overlap_exponent`, lazy
+rescaling's fitted barrier wait) and the SASS simulation of the resident programs' K/V loop
+(einsim.gpu.sass.resident_loop_cycles, which einsim.gpu.model uses when the compiled kernels are given) —
+and, with `--compare`, the measured times, both models' errors and whether each orders the variants of a
+shape and launch as measured.
+
+    python studies/gpu_prefill_holdout.py --predict h100|h200     # registered before the run
+    python studies/gpu_prefill_holdout.py --compare [--run N]      # after it
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+GROUP = "prefill-tilings"
+TIE = 0.03  # as studies/gpu_validation.RANK_TIE
+
+
+def _predictions(case, plans, arch) -> tuple[float, float]:
+    """(analytic ms, simulated ms) for a benchmark case."""
+    from einsim.gpu.inspect import compile_report
+    from einsim.gpu.model import predict
+    from studies.gpu_cases import predict_case
+
+    analytic, t = predict_case(case, plans, arch)
+    plan = next(p for f, p in plans.values() if f == case.cascade)
+    sim = predict(plan, _shape(case), t, arch, compile_report(plan, _shape(case), t), resident_sim=True)
+    return analytic.ms, sim.ms
+
+
+def _shape(case):
+    from einsim.gpu.plan import Shape
+
+    return Shape(case.B, case.H, case.N_Q, case.N_KV, case.D, None, case.dtype)
+
+
+def _launch(variant: str) -> str:
+    return variant[variant.index("-bm") + 1 :]
+
+
+def _family(variant: str) -> str:
+    return variant[: variant.index("-bm")]
+
+
+def predict_table(card: str) -> list[str]:
+    from einsim.gpu.arch import ARCHS
+    from studies.gpu_benchmark import prefill_tiling_cases
+    from studies.gpu_cases import library_plans
+
+    arch = ARCHS[card]
+    plans = library_plans(False)
+    lines = [f"# {GROUP}: predicted on {arch.name} (ms): analytic law, SASS simulation"]
+    by = defaultdict(list)
+    for c in prefill_tiling_cases(plans, False):
+        a, s = _predictions(c, plans, arch)
+        by[(c.D, _launch(c.variant))].append((_family(c.variant), a, s))
+        lines.append(f"{c.variant:<40} D{c.D:<4} analytic {a:7.3f}  simulated {s:7.3f}")
+    lines.append("# order per head dim and launch (fastest first)")
+    for (d, launch), rs in sorted(by.items()):
+        for name, k in (("analytic", 1), ("simulated", 2)):
+            lines.append(f"D{d} {launch:<16} {name:<9}: " + " < ".join(r[0] for r in sorted(rs, key=lambda r: r[k])))
+    return lines
+
+
+def compare(records: list[dict], run: int | None) -> list[str]:
+    from einsim.gpu.arch import arch_for
+    from studies.gpu_cases import Case, library_plans
+
+    recs = [r for r in records if r.get("group") == GROUP and r.get("ms")]
+    if not recs:
+        return [f"no measured `{GROUP}` records in the results"]
+    run = run if run is not None else max(r["run"] for r in recs)
+    recs = [r for r in recs if r["run"] == run]
+    if not recs:
+        return [f"run {run} has no measured `{GROUP}` records"]
+    plans = library_plans(False)
+    arch = arch_for(recs[0]["card"])
+    lines = [f"# {GROUP}, run {run} ({recs[0]['card']}): measured ms against the two prefill models"]
+    rows = []
+    for r in recs:
+        c = Case(r["variant"], r["B"], r["H"], r["G"], r["N_Q"], r["N"], r["D"], r["causal"], r["dtype"],
+                 r["cascade"], GROUP, tiling=tuple(r["tiling"][:6]))  # fmt: skip
+        a, s = _predictions(c, plans, arch)
+        rows.append((r["D"], _launch(r["variant"]), _family(r["variant"]), r["ms"], a, s))
+        lines.append(f"{r['variant']:<40} D{r['D']:<4} measured {r['ms']:7.3f}  analytic {a:7.3f} "
+                     f"({a / r['ms'] - 1:+.0%})  simulated {s:7.3f} ({s / r['ms'] - 1:+.0%})")  # fmt: skip
+    for name, k in (("analytic", 4), ("simulated", 5)):
+        errs = [row[k] / row[3] - 1 for row in rows]
+        within = sum(abs(e) <= 0.10 for e in errs)
+        lines.append(f"{name:<9}: within ±10 % {within}/{len(errs)}, within ±25 % {sum(abs(e) <= 0.25 for e in errs)}"
+                     f"/{len(errs)}, max |err| {max(map(abs, errs)):.0%}")  # fmt: skip
+    by = defaultdict(list)
+    for row in rows:
+        by[(row[0], row[1])].append(row)
+    for name, k in (("analytic", 4), ("simulated", 5)):
+        ok = 0
+        for key, rs in sorted(by.items()):
+            bad = [
+                (a[2], b[2])
+                for i, a in enumerate(rs)
+                for b in rs[i + 1 :]
+                if abs(a[3] - b[3]) > TIE * min(a[3], b[3]) and (a[3] < b[3]) != (a[k] < b[k])
+            ]
+            ok += not bad
+            if bad:
+                lines.append(f"  {name}: D{key[0]} {key[1]} misorders {bad}")
+        lines.append(f"{name:<9}: {ok} of {len(by)} launches in measured order (variants within {TIE:.0%} tied)")
+    return lines
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--predict", choices=("h100", "h200"), help="print the registered predictions for a card")
+    ap.add_argument("--compare", action="store_true", help="hold the measured records against both models")
+    ap.add_argument("--run", type=int, default=None, help="benchmark run (default: the latest with the group)")
+    ap.add_argument("--results", default=str(ROOT / "studies" / "results" / "gpu_benchmark.json"))
+    args = ap.parse_args(argv)
+    if not (args.predict or args.compare):
+        ap.error("give --predict CARD or --compare")
+    if args.predict:
+        print("\n".join(predict_table(args.predict)))
+    if args.compare:
+        print("\n".join(compare(json.loads(Path(args.results).read_text()), args.run)))
+
+
+if __name__ == "__main__":
+    main()
