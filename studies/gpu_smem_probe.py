@@ -81,17 +81,23 @@ def measure(out: Path) -> None:
     env = environment("cuda")
     ncu = ncu_binary()
     results = {"card": env["card"], "kernels": {}}
+
+    def profile(i: int, metrics: list[str]) -> tuple[list[dict], str]:
+        cmd = [ncu, "--profile-from-start", "off", "--clock-control", "none", "--metrics", ",".join(metrics),
+               "--csv", sys.executable, __file__, "--child", str(i)]  # fmt: skip
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+        text = p.stdout[p.stdout.find('"ID"') :] if '"ID"' in p.stdout else ""
+        got = [r for r in csv.DictReader(io.StringIO(text)) if r.get("Metric Name") in metrics]
+        rows = [{"kernel": r["Kernel Name"][:60], "metric": r["Metric Name"], "value": r["Metric Value"]} for r in got]
+        return rows, (p.stderr or p.stdout)[-300:]
+
     for i, k in enumerate(KERNELS):
-        rows = []
-        for m in METRICS:  # one metric per pass: a name this ncu does not know loses only its column
-            cmd = [ncu, "--profile-from-start", "off", "--clock-control", "none", "--metrics", m, "--csv",
-                   sys.executable, __file__, "--child", str(i)]  # fmt: skip
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
-            text = p.stdout[p.stdout.find('"ID"') :] if '"ID"' in p.stdout else ""
-            got = [r for r in csv.DictReader(io.StringIO(text)) if r.get("Metric Name") == m]
-            rows += [{"kernel": r["Kernel Name"][:60], "metric": m, "value": r["Metric Value"]} for r in got]
-            if not got:
-                rows.append({"kernel": "", "metric": m, "value": None, "error": (p.stderr or p.stdout)[-300:]})
+        rows, err = profile(i, METRICS)
+        if not rows:  # a name this ncu does not know fails the pass: one metric per pass, losing only its column
+            print(f"# {k[0]}: all metrics at once failed ({err!r}); one at a time", flush=True)
+            for m in METRICS:
+                got, err = profile(i, [m])
+                rows += got or [{"kernel": "", "metric": m, "value": None, "error": err}]
         results["kernels"][k[0]] = rows
         print(f"# {k[0]}: " + "; ".join(f"{r['metric']}={r['value']}" for r in rows), flush=True)
     (out / "smem_probe.json").write_text(json.dumps(results, indent=1))
