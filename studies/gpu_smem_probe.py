@@ -124,7 +124,11 @@ def analyze(folder: Path) -> list[str]:
         per_tile = sum(sum(wgmma_smem_bytes(x) for x in mma_loop(r.instructions) if x.base == "HGMMA") for r in reps)
         warpgroups = tiling.num_warps // 4
         wgmma = per_tile * tiles * warpgroups  # a warpgroup's HGMMAs per K/V tile, for each warpgroup
-        vals = {r["metric"]: r["value"] for r in data["kernels"].get(v, [])}
+        vals = {}  # summed over the launch's kernels (the percentage: their mean)
+        for m in METRICS:
+            got = [float(str(r["value"]).replace(",", "")) for r in data["kernels"].get(v, [])
+                   if r["metric"] == m and r["value"] not in (None, "")]  # fmt: skip
+            vals[m] = (sum(got) / len(got) if "pct" in m else sum(got)) if got else None
         lines.append(f"{v:<14} wgmma operand bytes (SASS) {wgmma / 1e9:6.2f} GB;  " + ", ".join(
             f"{m.split('__')[1]}={vals.get(m)}" for m in METRICS))  # fmt: skip
     return lines
