@@ -3,10 +3,11 @@
 einsim.gpu.arch's `l2_read_bw` (the rate at which SMs can stream K/V tiles out of the L2) was fitted to one
 kernel, the max-only pass of benchmark run 1. Query tiles of 64 rows stream every K/V tile twice as often as
 tiles of 128; run 46 (notes_gpu.md v17) timed such launches 31-88 % faster than that rate allows. This
-probe measures the ceiling directly: P programs (1-8 per SM) each read the whole of a buffer of S bytes
-(16 B per lane per load, bypassing L1: `.cg`), starting at staggered offsets, with S inside the L2's flat
-part (einsim.gpu.arch.l2_hit_curve). Bytes = P x S; time by `triton.testing.do_bench` (median); Nsight
-Compute is not needed: the first pass over the buffer is the only DRAM traffic (S bytes against P x S).
+probe measures the ceiling directly: P programs (2-16 per SM) each read the whole of a buffer of S bytes
+(BLOCK elements per iteration, 16 B per lane per load, bypassing L1: `.cg`), starting at staggered
+offsets, with S inside the L2's flat part (einsim.gpu.arch.l2_hit_curve). Bytes = P x S; time by
+`triton.testing.do_bench` (median); Nsight Compute is not needed: the first pass over the buffer is
+the only DRAM traffic (S bytes against P x S).
 
     python3 studies/gpu_l2_bandwidth.py --out $OUT        # on the lent GPU; prints a table, writes JSON
 """
@@ -46,8 +47,8 @@ def measure(out: Path) -> dict:
     for size_mib in (8, 16):
         n = size_mib * 1024 * 1024 // 2  # bf16 elements
         src = torch.randn(n, device="cuda", dtype=torch.bfloat16)
-        for per_sm in (1, 2, 4, 8):
-            for warps, block in ((4, 1024), (8, 2048)):
+        for per_sm, warps, block in [(p, 8, b) for p in (2, 4, 8) for b in (2048, 8192, 16384)] + [(16, 4, 8192)]:
+            if True:  # a program keeps BLOCK x 2 bytes of loads in flight per iteration
                 programs = sms * per_sm
                 dst = torch.empty(programs * block, device="cuda", dtype=torch.float32)
                 chunks = n // block

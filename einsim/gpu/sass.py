@@ -105,6 +105,8 @@ PIPE_CYCLES = {"fp32": 1, "int": 2, "imad": 2, "uniform": 1, "xu": 8, "mma": 8}
 SMSPS = 4
 #: the SM's shared-memory/L1 data path (MIO), shared by its SMSPs: bytes per cycle (32 banks x 4 bytes)
 MIO_BYTES_PER_CYCLE = 128
+#: wgmma operand reads from the shared-memory banks, bytes per cycle (experiment)
+SMEM_OPERAND_BYTES_PER_CYCLE = 128
 #: the MIO queue accepts a memory instruction while its backlog is at most this many cycles (else the
 #: warp waits: Nsight Compute's "MIO throttle")
 MIO_QUEUE_CYCLES = 32
@@ -361,7 +363,7 @@ def slot_cycles(
                     start = max(float(cycle), pipe_free[p].get(pipe, 0))
                     finish = start + busy
                     if smem_operands:  # its shared-memory operands stream through the SM's data path
-                        mio_free = max(start, mio_free) + wgmma_smem_bytes(x) / SMSPS / MIO_BYTES_PER_CYCLE
+                        mio_free = max(start, mio_free) + wgmma_smem_bytes(x) / SMSPS / SMEM_OPERAND_BYTES_PER_CYCLE
                         finish = max(finish, mio_free)
                     pipe_free[p][pipe] = finish
                 elif pipe:
