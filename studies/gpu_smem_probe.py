@@ -129,8 +129,18 @@ def analyze(folder: Path) -> list[str]:
             got = [float(str(r["value"]).replace(",", "")) for r in data["kernels"].get(v, [])
                    if r["metric"] == m and r["value"] not in (None, "")]  # fmt: skip
             vals[m] = (sum(got) / len(got) if "pct" in m else sum(got)) if got else None
-        lines.append(f"{v:<14} wgmma operand bytes (SASS) {wgmma / 1e9:6.2f} GB;  " + ", ".join(
-            f"{m.split('__')[1]}={vals.get(m)}" for m in METRICS))  # fmt: skip
+        reads = vals["l1tex__data_bank_reads.sum"]
+        lsu = vals["l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ld.sum"]
+        if reads is None or lsu is None:
+            lines.append(f"{v:<14} wgmma operand bytes (SASS) {wgmma / 1e9:6.2f} GB; not measured")
+            continue
+        banks, lsu_b = reads * 4, lsu * 128  # a bank read is 4 bytes; an LSU wavefront up to 128
+        lines.append(
+            f"{v:<14} bank reads x 4 B {banks / 1e9:6.2f} GB;  wgmma operands (SASS) {wgmma / 1e9:6.2f} GB + LSU "
+            f"wavefronts x 128 B {lsu_b / 1e9:5.2f} GB = {(wgmma + lsu_b) / 1e9:6.2f} GB (measured / counted "
+            f"{banks / (wgmma + lsu_b):.3f}); bank reads at {vals[METRICS[4]]:.1f} % of peak; "
+            f"{vals['gpu__time_duration.sum'] / 1e6:.3f} ms"
+        )
     return lines
 
 

@@ -216,3 +216,58 @@ def test_wgmma_queues_on_the_tensor_pipe_without_holding_issue():
     assert program_cycles((mma, mma, wait), 1, 0, 100) == 64 + HGMMA_DRAIN_CYCLES + 1
     # an FADD after the wgmmas is not held up by them
     assert program_cycles((mma, mma, _ins("FADD")), 1, 0, 100) == 3
+
+
+def test_wgmma_smem_bytes_counts_b_once_and_a_only_from_a_descriptor():
+    """B (K x N) is read once per warpgroup; A (64 x K) only where it is a descriptor (hand-computed)."""
+    from einsim.gpu.sass import wgmma_smem_bytes
+
+    ss = _ins("HGMMA.64x128x16.F32.BF16", text="HGMMA.64x128x16.F32.BF16 R24, gdesc[UR12], RZ, !UPT")
+    rs = _ins("HGMMA.64x64x16.F32.BF16", text="HGMMA.64x64x16.F32.BF16 R24, R88, gdesc[UR12].tnspB, R24")
+    tf = _ins("HGMMA.64x32x8.F32.TF32", text="HGMMA.64x32x8.F32.TF32 R24, gdesc[UR4], R24")
+    assert wgmma_smem_bytes(ss) == 64 * 16 * 2 + 16 * 128 * 2  # 2048 + 4096
+    assert wgmma_smem_bytes(rs) == 16 * 64 * 2  # A in registers: B alone
+    assert wgmma_smem_bytes(tf) == 64 * 8 * 4 + 8 * 32 * 4
+    assert wgmma_smem_bytes(_ins("FFMA")) == 0
+
+
+def _wgmma_loop(n: int) -> tuple:
+    """A K/V loop of n m64n32k16 wgmmas with both operands in shared memory, then a wait and the back branch."""
+    text = "HGMMA.64x32x16.F32.BF16 R24, gdesc[UR4], R24"
+    body = [_ins("HGMMA.64x32x16.F32.BF16", text=text, addr=0x10 * i) for i in range(n)]
+    body.append(_ins("WARPGROUP.DEPBAR.LE", text="WARPGROUP.DEPBAR.LE gsb0, 0x0", addr=0x10 * n))
+    body.append(_ins("BRA", text="BRA 0x0", addr=0x10 * (n + 1)))
+    return tuple(body)
+
+
+def test_wgmma_operands_bind_the_data_path():
+    """Four warps (one per SMSP) each queue n m64n32k16 wgmmas: the tensor pipe takes 32 / 2 = 16 cycles
+    each; their operands (2048 + 1024 bytes per warpgroup, a quarter per warp) take 3072 / 4 / 128 = 6
+    cycles of the shared data path per warp, 24 for the four, queued as they issue: the loop runs at the
+    data path's pace, n x 24 cycles an iteration (the drain hides behind the next iteration's reads).
+    Without the operand reads it is tensor-bound: n x 16, plus the drain before the wait and the branch."""
+    from einsim.gpu.sass import HGMMA_DRAIN_CYCLES, resident_loop_cycles
+
+    n = 8
+    assert resident_loop_cycles(_wgmma_loop(n), 4, 1, 100) == pytest.approx(n * 24)
+    without = slot_cycles(_wgmma_loop(n), 4, [[24]], 100, smem_operands=False)
+    without -= slot_cycles(_wgmma_loop(n), 4, [[8]], 100, smem_operands=False)
+    assert without / 16 == pytest.approx(n * 16 + HGMMA_DRAIN_CYCLES + 2)
+
+
+def test_mma_loop_takes_the_forward_branch():
+    """The steady-state K/V loop leaves out what a forward branch inside it skips (lazy rescaling's block)."""
+    from einsim.gpu.sass import mma_loop
+
+    ins = (
+        _ins("MOV", addr=0x00),
+        _ins("HGMMA.64x64x16.F32.BF16", text="HGMMA.64x64x16.F32.BF16 R24, gdesc[UR4], R24", addr=0x10),
+        _ins("BRA", text="@!P0 BRA 0x50", addr=0x20),
+        _ins("FMUL", addr=0x30),  # the rescale, skipped in the steady state
+        _ins("FMUL", addr=0x40),
+        _ins("FADD", addr=0x50),
+        _ins("BRA", text="@P1 BRA 0x10", addr=0x60),
+        _ins("EXIT", addr=0x70),
+    )
+    assert [x.addr for x in mma_loop(ins)] == [0x10, 0x20, 0x50, 0x60]
+    assert mma_loop(ins[:1] + ins[-1:]) == ()

@@ -36,8 +36,10 @@ class GpuArch:
     l2_reuse_bytes: int
     #: achieved tensor-core rate inside attention tiles (FLOP/s); fitted, below `tensor_flops`
     mma_flops: float = 0.0
-    #: SM <- L2 read bandwidth for K/V tile streams (B/s); fitted to the max-only pass of run 1
-    l2_read_bw: float = 4.5e12
+    #: SM <- L2 read bandwidth for K/V tile streams (B/s): the ceiling measured [here] by programs streaming
+    #: an L2-resident buffer (studies/gpu_l2_bandwidth.py, results/gpu_l2_bandwidth). Until v17 it was 4.5e12,
+    #: fitted to the max-only pass of run 1; query tiles of 64 rows then ran 31-88 % faster than it allows
+    l2_read_bw: float = 10.0e12
     #: overlap of tensor, MUFU and fp32 work: the non-dominant parts cost
     #: serial_max / (resident programs per SM) ** overlap_exponent of their serial time; fitted to run 1
     serial_max: float = 1.2
@@ -96,6 +98,7 @@ H100_SXM = GpuArch(
     regs_per_sm=65536,
     l2_reuse_bytes=16 * 1024**2,
     mma_flops=989.4e12,
+    l2_read_bw=10.28e12,
     l2_hit_curve=tuple(
         (w * 1024**2, h)
         for w, h in ((22, 1.0), (24, 0.994), (26, 0.683), (28, 0.273), (30, 0.062), (32, 0.016), (34, 0.009), (36, 0.0))
@@ -116,6 +119,7 @@ H200 = GpuArch(
     regs_per_sm=65536,
     l2_reuse_bytes=20 * 1024**2,
     mma_flops=989.4e12,
+    l2_read_bw=10.99e12,
     l2_hit_curve=tuple(
         (w * 1024**2, h)
         for w, h in ((26, 1.0), (28, 0.979), (30, 0.702), (32, 0.389), (34, 0.188), (36, 0.029), (38, 0.016), (40, 0.0))

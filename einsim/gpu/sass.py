@@ -19,8 +19,8 @@ Model (Hopper, sm_90), one SM simulated cycle by cycle: warp w runs on sub-parti
   an m64nNk16) without holding issue, and `WARPGROUP.DEPBAR` waits for the warp's last one to drain.
   Its shared-memory operands (B, K x N; A, 64 x K, where it is a descriptor and not registers) stream
   through the SM's shared-memory data path below (B read once per warpgroup, each warp carrying a
-  quarter): a wgmma starts when the data path has served the accesses queued before it, and the
-  accesses after it wait for its operands (notes_gpu.md v17).
+  quarter; Nsight Compute's shared-memory bank reads match these bytes within 3 %, notes_gpu.md v17):
+  they join the data path's queue when the wgmma issues, and the wgmma ends no earlier than they do.
 - Each SMSP issues one instruction per cycle, from the warp that issued last if it can (greedy), else the
   first ready one; its pipes accept a warp instruction every `PIPE_CYCLES` cycles (FP32 on the two FMA
   pipes 32 lanes, the ALU 16, integer multiplies on fmaheavy 16, MUFU and conversions 4, mma.sync one
@@ -105,8 +105,6 @@ PIPE_CYCLES = {"fp32": 1, "int": 2, "imad": 2, "uniform": 1, "xu": 8, "mma": 8}
 SMSPS = 4
 #: the SM's shared-memory/L1 data path (MIO), shared by its SMSPs: bytes per cycle (32 banks x 4 bytes)
 MIO_BYTES_PER_CYCLE = 128
-#: wgmma operand reads from the shared-memory banks, bytes per cycle (experiment)
-SMEM_OPERAND_BYTES_PER_CYCLE = 128
 #: the MIO queue accepts a memory instruction while its backlog is at most this many cycles (else the
 #: warp waits: Nsight Compute's "MIO throttle")
 MIO_QUEUE_CYCLES = 32
@@ -360,10 +358,9 @@ def slot_cycles(
                     finish = max(float(cycle), mio_free) + busy * 32 / MIO_BYTES_PER_CYCLE * conflicts.get(x.addr, 1.0)
                     mio_free = finish
                 elif x.base == "HGMMA":  # asynchronous: queued on the SMSP's tensor pipe, issue does not wait
-                    start = max(float(cycle), pipe_free[p].get(pipe, 0))
-                    finish = start + busy
-                    if smem_operands:  # its shared-memory operands stream through the SM's data path
-                        mio_free = max(start, mio_free) + wgmma_smem_bytes(x) / SMSPS / SMEM_OPERAND_BYTES_PER_CYCLE
+                    finish = max(float(cycle), pipe_free[p].get(pipe, 0)) + busy
+                    if smem_operands:  # its shared-memory operands join the data path's queue as it issues
+                        mio_free = max(float(cycle), mio_free) + wgmma_smem_bytes(x) / SMSPS / MIO_BYTES_PER_CYCLE
                         finish = max(finish, mio_free)
                     pipe_free[p][pipe] = finish
                 elif pipe:
