@@ -11,13 +11,14 @@ and, with `--compare`, the measured times, both models' errors and whether each 
 shape and launch as measured.
 
     python studies/gpu_prefill_holdout.py --predict h100|h200     # registered before the run
-    python studies/gpu_prefill_holdout.py --compare [--run N]      # after it
+    python studies/gpu_prefill_holdout.py --compare [--run N] [--registered TABLE]   # after it
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -75,7 +76,17 @@ def predict_table(card: str) -> list[str]:
     return lines
 
 
-def compare(records: list[dict], run: int | None) -> list[str]:
+def registered(path: Path) -> dict:
+    """(variant, D) -> (analytic ms, simulated ms) from a committed `--predict` table."""
+    out = {}
+    for line in path.read_text().splitlines():
+        m = re.match(r"(\S+)\s+D(\d+)\s+analytic\s+([\d.]+)\s+simulated\s+([\d.]+)", line)
+        if m:
+            out[(m.group(1), int(m.group(2)))] = (float(m.group(3)), float(m.group(4)))
+    return out
+
+
+def compare(records: list[dict], run: int | None, table: dict | None = None) -> list[str]:
     from einsim.gpu.arch import arch_for
     from studies.gpu_cases import Case, library_plans
 
@@ -88,12 +99,13 @@ def compare(records: list[dict], run: int | None) -> list[str]:
         return [f"run {run} has no measured `{GROUP}` records"]
     plans = library_plans(False)
     arch = arch_for(recs[0]["card"])
-    lines = [f"# {GROUP}, run {run} ({recs[0]['card']}): measured ms against the two prefill models"]
+    src = "as registered" if table else "as the models are now"
+    lines = [f"# {GROUP}, run {run} ({recs[0]['card']}): measured ms against the two prefill models ({src})"]
     rows = []
     for r in recs:
         c = Case(r["variant"], r["B"], r["H"], r["G"], r["N_Q"], r["N"], r["D"], r["causal"], r["dtype"],
                  r["cascade"], GROUP, tiling=tuple(r["tiling"][:6]))  # fmt: skip
-        a, s = _predictions(c, plans, arch)
+        a, s = table[(r["variant"], r["D"])] if table else _predictions(c, plans, arch)
         rows.append((r["D"], _launch(r["variant"]), _family(r["variant"]), r["ms"], a, s))
         lines.append(f"{r['variant']:<40} D{r['D']:<4} measured {r['ms']:7.3f}  analytic {a:7.3f} "
                      f"({a / r['ms'] - 1:+.0%})  simulated {s:7.3f} ({s / r['ms'] - 1:+.0%})")  # fmt: skip
@@ -126,6 +138,7 @@ def main(argv=None) -> None:
     ap.add_argument("--predict", choices=("h100", "h200"), help="print the registered predictions for a card")
     ap.add_argument("--compare", action="store_true", help="hold the measured records against both models")
     ap.add_argument("--run", type=int, default=None, help="benchmark run (default: the latest with the group)")
+    ap.add_argument("--registered", default=None, help="take the predictions from this --predict table")
     ap.add_argument("--results", default=str(ROOT / "studies" / "results" / "gpu_benchmark.json"))
     args = ap.parse_args(argv)
     if not (args.predict or args.compare):
@@ -133,7 +146,8 @@ def main(argv=None) -> None:
     if args.predict:
         print("\n".join(predict_table(args.predict)))
     if args.compare:
-        print("\n".join(compare(json.loads(Path(args.results).read_text()), args.run)))
+        table = registered(Path(args.registered)) if args.registered else None
+        print("\n".join(compare(json.loads(Path(args.results).read_text()), args.run, table)))
 
 
 if __name__ == "__main__":

@@ -38,8 +38,14 @@ class GpuArch:
     mma_flops: float = 0.0
     #: SM <- L2 read bandwidth for K/V tile streams (B/s): the ceiling measured [here] by programs streaming
     #: an L2-resident buffer (studies/gpu_l2_bandwidth.py, results/gpu_l2_bandwidth). Until v17 it was 4.5e12,
-    #: fitted to the max-only pass of run 1; query tiles of 64 rows then ran 31-88 % faster than it allows
+    #: fitted to the max-only pass of run 1, which is bound by its wgmma operands instead (`smem_operand_bw`):
+    #: query tiles of 64 rows, which stream the K/V tiles twice as often, ran 31-88 % faster than it allowed
     l2_read_bw: float = 10.0e12
+    #: rate at which a pass's wgmmas stream their shared-memory operands (Q and the K/V tiles, read per
+    #: warpgroup; Nsight Compute's bank reads match these bytes within 3 %, studies/gpu_smem_probe.py). Fitted:
+    #: run 1's max-only pass, the value fitted there as an L2 rate (4.5e12 B/s of K tiles at BLOCK_N 64)
+    #: re-expressed in the operand bytes that pass reads (4 per K byte): 68 B/clk/SM of the data path's 128
+    smem_operand_bw: float = 18.0e12
     #: overlap of tensor, MUFU and fp32 work: the non-dominant parts cost
     #: serial_max / (resident programs per SM) ** overlap_exponent of their serial time; fitted to run 1
     serial_max: float = 1.2

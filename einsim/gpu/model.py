@@ -28,7 +28,9 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   heaviest first), or are dealt round-robin to persistent programs (causal: pairs of query tiles, one
   heavy and one light); the busiest slot's share over the
   balanced one scales the time (the last partial wave; idle SMs when programs are fewer). The kernel takes the
-  largest of that, its SM←L2 K/V tile stream over `arch.l2_read_bw` (binds the max-only pass) and its
+  largest of that, its SM←L2 K/V tile stream over the measured `arch.l2_read_bw`, its wgmmas'
+  shared-memory operands (`wgmma_operand_bytes`: Q and the K/V tiles, read by each warpgroup of 64 rows;
+  Nsight Compute's bank reads agree) over `arch.smem_operand_bw` (binds the max-only pass) and its
   DRAM bytes over the measured copy bandwidth — or, with few programs (decode of one sequence), over
   what they keep in flight per load latency (Little's law) — plus a launch cost. Resident programs per SM come from
   shared memory and a register estimate (checked against ptxas, einsim.gpu.inspect).
@@ -89,6 +91,8 @@ class KernelCost:
     #: instruction issue from the compiled kernel (the SASS simulation of one SM's resident programs for
     #: linear attention, or of a program alone on its SM); 0 where not modelled. compute_s includes it
     issue_s: float = 0.0
+    #: the wgmmas' shared-memory operand reads at `arch.smem_operand_bw` (0 where not modelled)
+    smem_s: float = 0.0
 
     @property
     def bound(self) -> str:
@@ -267,6 +271,17 @@ def _makespan_factor(work: list[float], slots: int) -> float:
     return max(free) / (total / slots)
 
 
+def wgmma_operand_bytes(pk: PassKernel, shape: Shape, t: Tiling) -> float:
+    """Shared-memory bytes the wgmmas of one K/V tile read (as einsim.gpu.sass.wgmma_smem_bytes counts them in
+    the compiled kernel, and Nsight Compute's bank reads measured them, notes_gpu.md v17): each warpgroup of
+    64 query rows reads its rows of Q (A) and the K tile (B) for the scores, and the V tile (B; P is in
+    registers) for the product with V. 0 for tiles below 64 rows (mma.sync, operands in registers)."""
+    if t.block_m % 64:
+        return 0.0
+    groups, kv = t.block_m // 64, t.block_n * shape.D * shape.elt_bytes
+    return t.block_m * shape.D * shape.elt_bytes + groups * kv * (1 + int(pk.do_pv))
+
+
 def lone_programs(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch) -> bool:
     """Whether every program of the launch has an SM to itself: no more programs (query tiles x batch x
     head programs x key chunks) than SMs, and not a persistent launch (whose programs loop over jobs)."""
@@ -372,6 +387,9 @@ def predict(
             compute = (compute + overhead) * _makespan_factor([w + ov for w in work], slots)
         l2_bytes = tiles * t.block_n * shape.D * elt * (1 + int(pk.do_pv))
         l2_s = l2_bytes / arch.l2_read_bw
+        # the wgmmas' shared-memory operands (Q and the K/V tiles, per warpgroup), at the rate the max-only pass
+        # streams them: binds that pass, whatever the tile's rows
+        smem_s = tiles * wgmma_operand_bytes(pk, shape, t) / arch.smem_operand_bw
         # a program keeps (stages - 1) K/V tiles in flight: with few programs that, not HBM, binds
         inflight = max(1, t.num_stages - 1) * t.block_n * shape.D * elt * (1 + int(pk.do_pv))
         bw = min(arch.hbm_copy_bw, min(programs, slots) * inflight / arch.load_latency_s)
@@ -381,7 +399,7 @@ def predict(
             compute = max(compute, issue)
             bw = arch.hbm_copy_bw
         dram_s = (reads + writes) / bw
-        seconds = max(compute, l2_s, dram_s) + arch.launch_s
+        seconds = max(compute, l2_s, smem_s, dram_s) + arch.launch_s
         costs.append(
             KernelCost(
                 pk.index,
@@ -402,6 +420,7 @@ def predict(
                 dram_s,
                 seconds,
                 issue,
+                smem_s,
             )
         )
     if plan.split_k:

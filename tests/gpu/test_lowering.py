@@ -86,6 +86,25 @@ def test_model_bytes_at_ordinary_sizes_are_compulsory():
     assert pr.dram_read_bytes == 3 * q and pr.dram_write_bytes == q
 
 
+def test_wgmma_operand_bytes_are_q_and_the_kv_tiles_per_warpgroup():
+    """Hand-computed: a 128 x 64 tile at D=64 in bf16 has two warpgroups; the scores read Q (128 x 64 x 2 B)
+    and the K tile once per warpgroup (2 x 64 x 64 x 2 B), the product with V the V tile once per warpgroup;
+    the same as the compiled 1-pass kernel's HGMMAs (48 KiB per tile, notes v17). No wgmma below 64 rows."""
+    from einsim.gpu.model import wgmma_operand_bytes
+    from einsim.gpu.plan import Tiling
+
+    two = lower(einsim.parse_file(str(LIB / "twopass_deferred.ein")))
+    max_pass, pv_pass = two.kernels
+    sh, t = Shape(4, 32, 4096, 4096, 64), Tiling(128, 64, 8, 3)
+    assert wgmma_operand_bytes(max_pass, sh, t) == 128 * 64 * 2 + 2 * 64 * 64 * 2
+    assert wgmma_operand_bytes(pv_pass, sh, t) == 128 * 64 * 2 + 2 * 2 * 64 * 64 * 2 == 48 * 1024
+    assert wgmma_operand_bytes(pv_pass, sh, Tiling(16, 64, 4, 2)) == 0
+    pr = predict(two, sh, t, H100_SXM)
+    tiles = 4 * 32 * 32 * 64
+    assert pr.kernels[0].smem_s == pytest.approx(tiles * 32768 / H100_SXM.smem_operand_bw)
+    assert pr.kernels[0].seconds >= pr.kernels[0].smem_s  # the term the max-only pass is bound by
+
+
 def test_model_orders_passes_and_counts_restreaming():
     sh = Shape(1, 2, 131072, 131072, 64)
     plans = [_plan(t) for t in (C.CAUSAL_ONE_PASS.replace(" : m1*M0 + m0 <= p + (M - P)", ""), C.TWO_PASS)]
