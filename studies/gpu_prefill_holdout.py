@@ -1,8 +1,10 @@
 """Prefill launch settings as a holdout for the prefill time model: the analytic law against the SASS simulation.
 
 Input: the `prefill-tilings` cases of studies/gpu_benchmark.py (every non-causal einsim prefill variant at
-4x32x4096 D=64 and 4x16x4096 D=128 under launch settings the kernels had not been timed with) and, for
-`--compare`, their records in studies/results/gpu_benchmark.json. Needs ptxas from the triton wheel (no GPU).
+4x32x4096 D=64 and 4x16x4096 D=128 under launch settings the kernels had not been timed with; runs 46-47)
+or the `prefill-tilings-b` cases (the 1-, 2- and 3-pass kernels at 1x32x16384 D=64 and 2x16x8192 D=128,
+registered after them) and, for `--compare`, their records in studies/results/gpu_benchmark.json. Needs
+ptxas from the triton wheel (no GPU).
 Output: per case the time two prefill models predict — the analytic law (tensor-core, MUFU and fp32 work
 counted from the kernel's flags, overlapped by the fitted `serial_max` / `overlap_exponent`, lazy
 rescaling's fitted barrier wait) and the SASS simulation of the resident programs' K/V loop
@@ -10,7 +12,7 @@ rescaling's fitted barrier wait) and the SASS simulation of the resident program
 and, with `--compare`, the measured times, both models' errors and whether each orders the variants of a
 shape and launch as measured.
 
-    python studies/gpu_prefill_holdout.py --predict h100|h200     # registered before the run
+    python studies/gpu_prefill_holdout.py --predict h100|h200 [--group G]     # registered before the run
     python studies/gpu_prefill_holdout.py --compare [--run N] [--registered TABLE]   # after it
 """
 
@@ -26,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-GROUP = "prefill-tilings"
+GROUPS = ("prefill-tilings", "prefill-tilings-b")
 TIE = 0.03  # as studies/gpu_validation.RANK_TIE
 
 
@@ -56,23 +58,24 @@ def _family(variant: str) -> str:
     return variant[: variant.index("-bm")]
 
 
-def predict_table(card: str) -> list[str]:
+def predict_table(card: str, group: str) -> list[str]:
     from einsim.gpu.arch import ARCHS
     from studies.gpu_benchmark import prefill_tiling_cases
     from studies.gpu_cases import library_plans
 
     arch = ARCHS[card]
     plans = library_plans(False)
-    lines = [f"# {GROUP}: predicted on {arch.name} (ms): analytic law, SASS simulation"]
+    lines = [f"# {group}: predicted on {arch.name} (ms): analytic law, SASS simulation"]
     by = defaultdict(list)
-    for c in prefill_tiling_cases(plans, False):
+    for c in [c for c in prefill_tiling_cases(plans, False) if c.group == group]:
         a, s = _predictions(c, plans, arch)
-        by[(c.D, _launch(c.variant))].append((_family(c.variant), a, s))
-        lines.append(f"{c.variant:<40} D{c.D:<4} analytic {a:7.3f}  simulated {s:7.3f}")
+        by[(c.B, c.H, c.N_KV, c.D, _launch(c.variant))].append((_family(c.variant), a, s))
+        lines.append(f"{c.variant:<40} D{c.D:<4} analytic {a:7.3f}  simulated {s:7.3f}  {c.B}x{c.H}x{c.N_KV}")
     lines.append("# order per head dim and launch (fastest first)")
-    for (d, launch), rs in sorted(by.items()):
+    for (b, h, n, d, launch), rs in sorted(by.items()):
         for name, k in (("analytic", 1), ("simulated", 2)):
-            lines.append(f"D{d} {launch:<16} {name:<9}: " + " < ".join(r[0] for r in sorted(rs, key=lambda r: r[k])))
+            order = " < ".join(r[0] for r in sorted(rs, key=lambda r: r[k]))
+            lines.append(f"{b}x{h}x{n} D{d} {launch:<16} {name:<9}: {order}")
     return lines
 
 
@@ -86,27 +89,27 @@ def registered(path: Path) -> dict:
     return out
 
 
-def compare(records: list[dict], run: int | None, table: dict | None = None) -> list[str]:
+def compare(records: list[dict], run: int | None, group: str, table: dict | None = None) -> list[str]:
     from einsim.gpu.arch import arch_for
     from studies.gpu_cases import Case, library_plans
 
-    recs = [r for r in records if r.get("group") == GROUP and r.get("ms")]
+    recs = [r for r in records if r.get("group") == group and r.get("ms")]
     if not recs:
-        return [f"no measured `{GROUP}` records in the results"]
+        return [f"no measured `{group}` records in the results"]
     run = run if run is not None else max(r["run"] for r in recs)
     recs = [r for r in recs if r["run"] == run]
     if not recs:
-        return [f"run {run} has no measured `{GROUP}` records"]
+        return [f"run {run} has no measured `{group}` records"]
     plans = library_plans(False)
     arch = arch_for(recs[0]["card"])
     src = "as registered" if table else "as the models are now"
-    lines = [f"# {GROUP}, run {run} ({recs[0]['card']}): measured ms against the two prefill models ({src})"]
+    lines = [f"# {group}, run {run} ({recs[0]['card']}): measured ms against the two prefill models ({src})"]
     rows = []
     for r in recs:
         c = Case(r["variant"], r["B"], r["H"], r["G"], r["N_Q"], r["N"], r["D"], r["causal"], r["dtype"],
-                 r["cascade"], GROUP, tiling=tuple(r["tiling"][:6]))  # fmt: skip
+                 r["cascade"], group, tiling=tuple(r["tiling"][:6]))  # fmt: skip
         a, s = table[(r["variant"], r["D"])] if table else _predictions(c, plans, arch)
-        rows.append((r["D"], _launch(r["variant"]), _family(r["variant"]), r["ms"], a, s))
+        rows.append(((r["B"], r["H"], r["N"], r["D"]), _launch(r["variant"]), _family(r["variant"]), r["ms"], a, s))
         lines.append(f"{r['variant']:<40} D{r['D']:<4} measured {r['ms']:7.3f}  analytic {a:7.3f} "
                      f"({a / r['ms'] - 1:+.0%})  simulated {s:7.3f} ({s / r['ms'] - 1:+.0%})")  # fmt: skip
     for name, k in (("analytic", 4), ("simulated", 5)):
@@ -114,22 +117,24 @@ def compare(records: list[dict], run: int | None, table: dict | None = None) -> 
         within = sum(abs(e) <= 0.10 for e in errs)
         lines.append(f"{name:<9}: within ±10 % {within}/{len(errs)}, within ±25 % {sum(abs(e) <= 0.25 for e in errs)}"
                      f"/{len(errs)}, max |err| {max(map(abs, errs)):.0%}")  # fmt: skip
-    by = defaultdict(list)
-    for row in rows:
-        by[(row[0], row[1])].append(row)
-    for name, k in (("analytic", 4), ("simulated", 5)):
-        ok = 0
-        for key, rs in sorted(by.items()):
-            bad = [
-                (a[2], b[2])
-                for i, a in enumerate(rs)
-                for b in rs[i + 1 :]
-                if abs(a[3] - b[3]) > TIE * min(a[3], b[3]) and (a[3] < b[3]) != (a[k] < b[k])
-            ]
-            ok += not bad
-            if bad:
-                lines.append(f"  {name}: D{key[0]} {key[1]} misorders {bad}")
-        lines.append(f"{name:<9}: {ok} of {len(by)} launches in measured order (variants within {TIE:.0%} tied)")
+    # the variants of one launch, and the launches of one variant (which launch setting is fastest)
+    for what, label, other in (("launches", 1, 2), ("variants", 2, 1)):
+        by = defaultdict(list)
+        for row in rows:
+            by[(row[0], row[label])].append(row)
+        for name, k in (("analytic", 4), ("simulated", 5)):
+            ok = 0
+            for key, rs in sorted(by.items()):
+                bad = [
+                    (a[other], b[other])
+                    for i, a in enumerate(rs)
+                    for b in rs[i + 1 :]
+                    if abs(a[3] - b[3]) > TIE * min(a[3], b[3]) and (a[3] < b[3]) != (a[k] < b[k])
+                ]
+                ok += not bad
+                if bad:
+                    lines.append(f"  {name}: {'x'.join(map(str, key[0]))} {key[1]} misorders {bad}")
+            lines.append(f"{name:<9}: {ok} of {len(by)} {what} in measured order (within {TIE:.0%} tied)")
     return lines
 
 
@@ -137,6 +142,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--predict", choices=("h100", "h200"), help="print the registered predictions for a card")
     ap.add_argument("--compare", action="store_true", help="hold the measured records against both models")
+    ap.add_argument("--group", choices=GROUPS, default=GROUPS[0], help="which holdout")
     ap.add_argument("--run", type=int, default=None, help="benchmark run (default: the latest with the group)")
     ap.add_argument("--registered", default=None, help="take the predictions from this --predict table")
     ap.add_argument("--results", default=str(ROOT / "studies" / "results" / "gpu_benchmark.json"))
@@ -144,10 +150,10 @@ def main(argv=None) -> None:
     if not (args.predict or args.compare):
         ap.error("give --predict CARD or --compare")
     if args.predict:
-        print("\n".join(predict_table(args.predict)))
+        print("\n".join(predict_table(args.predict, args.group)))
     if args.compare:
         table = registered(Path(args.registered)) if args.registered else None
-        print("\n".join(compare(json.loads(Path(args.results).read_text()), args.run, table)))
+        print("\n".join(compare(json.loads(Path(args.results).read_text()), args.run, args.group, table)))
 
 
 if __name__ == "__main__":
