@@ -10,9 +10,11 @@ waves of one program per SM). DRAM read bytes against ncu's, within ±10 %.
 model in v12 once it had bank conflicts: einsim.gpu.linear_model; notes_gpu.md.)
 B (v13, needs ptxas: compiled mode). The D=64 prefill kernels (1-pass, FA1, lazy; the pointer kernel,
 two 8-warp programs per SM) timed by that same slot simulation (einsim.gpu.linear_model.issue_seconds over
-their programs' K/V tile counts) against the H100 timings of runs 34 and 36, beside the analytic model;
-and, at D=128, the warp-specialized FA2 and FA1 kernels' K/V loop (instructions a consumer warp issues per
-tile) beside their measured times.
+their programs' K/V tile counts, with wgmma's shared-memory operand reads since v17) against the H100
+timings of runs 34 and 36, beside the analytic model; and, at D=128, the warp-specialized FA2 and FA1
+kernels' K/V loop (instructions a consumer warp issues per tile) beside their measured times. v17's
+holdouts compare the simulated K/V loop with the analytic law over launch settings:
+studies/gpu_prefill_holdout.py.
 
 C (v14, needs ptxas). Why programs sharing an SM drift apart, from the SASS: einsim.gpu.sass simulates
 two (or four) co-resident programs of each kernel of the timeline probe, five programs per slot back to
