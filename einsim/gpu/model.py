@@ -96,8 +96,10 @@ class KernelCost:
 
     @property
     def bound(self) -> str:
-        if self.dram_s >= max(self.l2_s, self.compute_s):
+        if self.dram_s >= max(self.l2_s, self.smem_s, self.compute_s):
             return "memory"
+        if self.smem_s > 0 and self.smem_s >= max(self.l2_s, self.compute_s):
+            return "smem"  # the wgmmas' shared-memory operands
         if self.l2_s >= self.compute_s:
             return "l2"
         return "issue" if self.issue_s > 0 and self.issue_s >= self.compute_s else "compute"
