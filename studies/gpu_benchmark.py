@@ -14,7 +14,8 @@ under Nsight Compute (`--clock-control none`) for DRAM bytes read (`dram__bytes_
 (4) writes `gpu_benchmark.json` (one record per (variant, shape)) and prints a short table last.
 Every einsim record carries the model's `predicted_dram_bytes` and `predicted_ms` (einsim.gpu.model,
 computed before measuring). `--interpret` runs the same code on CPU under TRITON_INTERPRET=1 at tiny
-sizes (no ncu, wall-clock timing) to test the script; `--only decode,window` runs some case groups.
+sizes (no ncu, wall-clock timing) to test the script; `--only decode,window` runs some case groups (the
+launch-setting holdouts `prefill-tilings` and `prefill-tilings-b` run only when named so).
 """
 
 from __future__ import annotations
@@ -419,6 +420,8 @@ def main(argv=None) -> None:
     cases = build_cases(plans, args.interpret)
     if args.only:
         cases = [c for c in cases if c.group in args.only.split(",")]
+    else:  # the launch-setting holdouts (notes v17) run when named: in run 50 they pushed 11 cases past the deadline
+        cases = [c for c in cases if not c.group.startswith("prefill-tilings")]
     # linear attention last: its run-time predictions simulate SASS (seconds each), and in run 34 they
     # pushed the decode and GQA groups past the timing deadline
     cases.sort(key=lambda c: c.group.startswith("linear"))
