@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 GROUPS = ("prefill-tilings", "prefill-tilings-b")
-TIE = 0.03  # as studies/gpu_validation.RANK_TIE
 
 
 def _predictions(case, plans, arch) -> tuple[float, float]:
@@ -79,19 +78,23 @@ def predict_table(card: str, group: str) -> list[str]:
     return lines
 
 
-def registered(path: Path) -> dict:
-    """(variant, D) -> (analytic ms, simulated ms) from a committed `--predict` table."""
-    out = {}
+def registered(path: Path) -> tuple[str | None, dict]:
+    """The group of a committed `--predict` table (its header) and its (variant, D) -> (analytic ms,
+    simulated ms)."""
+    group, out = None, {}
     for line in path.read_text().splitlines():
+        if h := re.match(r"# (\S+): predicted on", line):
+            group = h.group(1)
         m = re.match(r"(\S+)\s+D(\d+)\s+analytic\s+([\d.]+)\s+simulated\s+([\d.]+)", line)
         if m:
             out[(m.group(1), int(m.group(2)))] = (float(m.group(3)), float(m.group(4)))
-    return out
+    return group, out
 
 
 def compare(records: list[dict], run: int | None, group: str, table: dict | None = None) -> list[str]:
     from einsim.gpu.arch import arch_for
     from studies.gpu_cases import Case, library_plans
+    from studies.gpu_validation import RANK_TIE, _misordered
 
     recs = [r for r in records if r.get("group") == group and r.get("ms")]
     if not recs:
@@ -100,15 +103,20 @@ def compare(records: list[dict], run: int | None, group: str, table: dict | None
     recs = [r for r in recs if r["run"] == run]
     if not recs:
         return [f"run {run} has no measured `{group}` records"]
+    missing = sorted({(r["variant"], r["D"]) for r in recs} - set(table)) if table is not None else []
+    if missing:
+        return [f"the --registered table has no prediction for {len(missing)} of run {run}'s `{group}` launches "
+                f"(e.g. {missing[0][0]} at D={missing[0][1]}): give the table `--predict CARD --group {group}` "
+                "wrote for this group"]  # fmt: skip
     plans = library_plans(False)
     arch = arch_for(recs[0]["card"])
-    src = "as registered" if table else "as the models are now"
+    src = "as registered" if table is not None else "as the models are now"
     lines = [f"# {group}, run {run} ({recs[0]['card']}): measured ms against the two prefill models ({src})"]
     rows = []
     for r in recs:
         c = Case(r["variant"], r["B"], r["H"], r["G"], r["N_Q"], r["N"], r["D"], r["causal"], r["dtype"],
                  r["cascade"], group, tiling=tuple(r["tiling"][:6]))  # fmt: skip
-        a, s = table[(r["variant"], r["D"])] if table else _predictions(c, plans, arch)
+        a, s = table[(r["variant"], r["D"])] if table is not None else _predictions(c, plans, arch)
         rows.append(((r["B"], r["H"], r["N"], r["D"]), _launch(r["variant"]), _family(r["variant"]), r["ms"], a, s))
         lines.append(f"{r['variant']:<40} D{r['D']:<4} measured {r['ms']:7.3f}  analytic {a:7.3f} "
                      f"({a / r['ms'] - 1:+.0%})  simulated {s:7.3f} ({s / r['ms'] - 1:+.0%})")  # fmt: skip
@@ -125,16 +133,11 @@ def compare(records: list[dict], run: int | None, group: str, table: dict | None
         for name, k in (("analytic", 4), ("simulated", 5)):
             ok = 0
             for key, rs in sorted(by.items()):
-                bad = [
-                    (a[other], b[other])
-                    for i, a in enumerate(rs)
-                    for b in rs[i + 1 :]
-                    if abs(a[3] - b[3]) > TIE * min(a[3], b[3]) and (a[3] < b[3]) != (a[k] < b[k])
-                ]
+                bad = _misordered([{"variant": r[other], "ms": r[3], "predicted_ms": r[k]} for r in rs], RANK_TIE)
                 ok += not bad
                 if bad:
                     lines.append(f"  {name}: {'x'.join(map(str, key[0]))} {key[1]} misorders {bad}")
-            lines.append(f"{name:<9}: {ok} of {len(by)} {what} in measured order (within {TIE:.0%} tied)")
+            lines.append(f"{name:<9}: {ok} of {len(by)} {what} in measured order (within {RANK_TIE:.0%} tied)")
     return lines
 
 
@@ -152,8 +155,22 @@ def main(argv=None) -> None:
     if args.predict:
         print("\n".join(predict_table(args.predict, args.group)))
     if args.compare:
-        table = registered(Path(args.registered)) if args.registered else None
-        print("\n".join(compare(json.loads(Path(args.results).read_text()), args.run, args.group, table)))
+        try:
+            records = json.loads(Path(args.results).read_text())
+        except (OSError, ValueError) as e:
+            ap.error(f"--results {args.results}: cannot read the benchmark records ({e}); give gpu_benchmark.json")
+        table = None
+        if args.registered:
+            try:
+                group, table = registered(Path(args.registered))
+            except OSError as e:
+                ap.error(f"--registered {args.registered}: cannot read it ({e})")
+            if not table:
+                ap.error(f"--registered {args.registered} holds no prediction lines; give a table --predict wrote")
+            if group != args.group:  # launch names recur across groups at other shapes
+                ap.error(f"--registered {args.registered} predicts group {group}, not {args.group}: "
+                         f"give --group {group} or the table of {args.group}")  # fmt: skip
+        print("\n".join(compare(records, args.run, args.group, table)))
 
 
 if __name__ == "__main__":

@@ -153,6 +153,8 @@ def main(argv=None) -> None:
     if args.child is not None:
         child(args.child)
     elif args.analyze:
+        if not (Path(args.analyze) / "smem_probe.json").is_file():
+            ap.error(f"--analyze {args.analyze}: no smem_probe.json there; give the folder a GPU run wrote (--out)")
         print("\n".join(analyze(Path(args.analyze))))
     else:
         measure(Path(args.out))

@@ -84,19 +84,8 @@ def _int_args(shape: Shape, t: Tiling) -> dict[str, int]:
     k = dict(zip(("skb", "skh", "skn", "skd"), (G * NK * D, NK * D, D, 1)))
     v = dict(zip(("svb", "svh", "svn", "svd"), (G * NK * D, NK * D, D, 1)))
     o = dict(zip(("sob", "soh", "som", "sod"), (H * NQ * D, NQ * D, D, 1)))
-    return {
-        **q,
-        **k,
-        **v,
-        **o,
-        "H": H,
-        "R": shape.R,
-        "N_Q": NQ,
-        "N_KV": NK,
-        "ROWS": rows,
-        "HP": hp,
-        "HEAD_PROGRAMS": shape.B * hp,
-    }
+    return {**q, **k, **v, **o, "H": H, "R": shape.R, "N_Q": NQ, "N_KV": NK, "ROWS": rows, "HP": hp,
+            "HEAD_PROGRAMS": shape.B * hp}  # fmt: skip
 
 
 def _compile(label: str, src, warps: int, stages: int, sm: int) -> KernelReport:
@@ -124,6 +113,10 @@ def _compile(label: str, src, warps: int, stages: int, sm: int) -> KernelReport:
         label, regs, int(k.metadata.shared), stack, counts, int(k.metadata.num_warps), loop,
         len(instructions) - loop, instructions,
     )  # fmt: skip
+
+
+#: compiled pass kernels by what their code depends on (see compile_report)
+_COMPILED: dict = {}
 
 
 def compile_report(
@@ -192,10 +185,6 @@ def compile_report(
             _COMPILED[key] = _compile(pk.label, src, t.num_warps, t.num_stages, sm)
         reports.append(_COMPILED[key])
     return reports
-
-
-#: compiled pass kernels by what their code depends on (see compile_report)
-_COMPILED: dict = {}
 
 
 def _linear_reports(plan: KernelPlan, shape: Shape, t: Tiling, sm: int) -> list[KernelReport]:

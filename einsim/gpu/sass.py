@@ -163,14 +163,19 @@ def parse(sass: str) -> tuple[Instr, ...]:
     return tuple(out)
 
 
+def _branch_target(x: Instr) -> int | None:
+    """The address a branch instruction jumps to (None: not a branch)."""
+    m = re.search(r"\bBRA\s+(0x[0-9a-f]+)", x.text)
+    return int(m.group(1), 16) if m else None
+
+
 def loops(ins: tuple[Instr, ...]) -> list[tuple[int, int]]:
     """Indices (first, last) of every backward-branch loop, in the order of their branches: the span from
     a branch's target up to the branch. The final self-branch is not a loop."""
     out = []
     for x in ins:
-        m = re.search(r"\bBRA\s+(0x[0-9a-f]+)", x.text)
-        if m and int(m.group(1), 16) < x.addr:
-            start = int(m.group(1), 16)
+        start = _branch_target(x)
+        if start is not None and start < x.addr:
             idx = [j for j, y in enumerate(ins) if start <= y.addr <= x.addr]
             out.append((idx[0], idx[-1]))
     return out
@@ -417,9 +422,9 @@ def mma_loop(ins: tuple[Instr, ...]) -> tuple[Instr, ...]:
         if x.addr < skip_to:
             continue
         kept.append(x)
-        m = re.search(r"\bBRA\s+(0x[0-9a-f]+)", x.text)
-        if m and int(m.group(1), 16) > x.addr:
-            skip_to = int(m.group(1), 16)
+        target = _branch_target(x)
+        if target is not None and target > x.addr:
+            skip_to = target
     return tuple(kept)
 
 
