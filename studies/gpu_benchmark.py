@@ -7,7 +7,9 @@ case — each library cascade that lowers (1-, 2-, 3-pass, causal, sliding windo
 chosen by the plan's properties, never by file name), torch SDPA with the flash / cuDNN / efficient backend named
 explicitly, and an unfused torch path — checks correctness on fresh random inputs (outputs poisoned
 with NaN; relative Frobenius error against float64 from the same rounded inputs: bf16 ≤ 1e-2, fp16 ≤
-1e-3) and times it with `triton.testing.do_bench` (median, L2 flushed); (3) re-runs a reduced set
+1e-3) and times it with `triton.testing.do_bench` (median, L2 flushed), then times each shape's cases
+again in turn, `--rounds` in all, and keeps the median over the rounds (`ms`; `ms_single` is the first,
+`ms_rounds` all; studies.gpu_cases.retime_in_rounds says why); (3) re-runs a reduced set
 under Nsight Compute (`--clock-control none`) for DRAM bytes read (`dram__bytes_read.sum`) and written
 (L2 write sectors from the SMs × 32 B; the DRAM write counter misses data still in L2) per kernel
 (studies/gpu_ncu.py);
@@ -42,6 +44,7 @@ from studies.gpu_cases import (  # noqa: E402
     make_inputs,
     one_pass_file,
     predict_case,
+    retime_in_rounds,
     smi,
     structures,
     time_case,
@@ -394,6 +397,7 @@ def main(argv=None) -> None:
     ap.add_argument("--budget-s", type=float, default=540.0)
     ap.add_argument("--interpret", action="store_true")
     ap.add_argument("--ncu-child", default=None)
+    ap.add_argument("--rounds", type=int, default=3, help="timings per case, taken in turn with its shape's others")
     ap.add_argument("--only", default=None, help="comma-separated case groups to run (main, long, holdout, ...)")
     args = ap.parse_args(argv)
     if args.interpret:
@@ -490,6 +494,12 @@ def main(argv=None) -> None:
         rec["t_elapsed_s"] = round(time.time() - t_start, 1)
         records.append(rec)
         _line(rec)
+    # every shape's cases timed again in turn: `ms` becomes the median over the rounds (`ms_single` the first)
+    by_key = {r["key"]: r for r in records}
+    env["rounds"] = args.rounds
+    until = t_start + 0.75 * args.budget_s
+    env["shapes_in_rounds"] = retime_in_rounds(cases, by_key, plans, device, args.rounds, until)
+    print(f"# timed in {args.rounds} rounds: {env['shapes_in_rounds']} shapes", flush=True)
     env["nvidia_smi_after_timing"] = smi() if device == "cuda" else ""
     env["timing_s"] = time.time() - t_start
     _write(args.out, env, records)

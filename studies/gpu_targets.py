@@ -11,7 +11,8 @@ reports the median TFLOP/s of each and the median over rounds of the per-round r
 `--launches tile,dealt,single,bm256` (notes v11, v13) adds the 1-pass kernel under other launches to the
 alternation, as `1-pass@NAME`: a program per tile, or persistent programs dealt their jobs round-robin
 (causal: pairs of query tiles; `single`: one tile at a time) (D=128), one 256-row 16-warp program per SM
-(D=64).
+(D=64); `fma` the rescale folded into an FMA after the PV product (`Tiling.pv_fma`, notes v18).
+`--fa1` adds the FlashAttention-1 cascade (non-causal shapes) to the alternation as `1-pass-fa1`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ LAUNCHES = {
     "dealt": ((128,), {"persistent": 1}),
     "single": ((128,), {"persistent": 1, "paired": False}),
     "bm256": ((64,), {"block_m": 256, "num_warps": 16}),
+    "fma": ((64, 128), {"pv_fma": True}),
 }
 
 
@@ -59,6 +61,7 @@ def main(argv=None) -> None:
     ap = probe_parser(__doc__, 270.0)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--launches", default="", help="comma-separated: " + ", ".join(LAUNCHES))
+    ap.add_argument("--fa1", action="store_true", help="add the FA1 cascade (non-causal) to the alternation")
     ap.add_argument("--head-dims", default="64,128", help="comma-separated head dims to measure (64, 128)")
     args = ap.parse_args(argv)
     dims = [int(x) for x in args.head_dims.split(",") if x.strip().isdigit()]
@@ -82,6 +85,9 @@ def main(argv=None) -> None:
         for name in (x for x in launches if d in LAUNCHES[x][0]):
             t = _launch_tiling(plans, files[causal], B, H, n, d, name)
             cases[f"1-pass@{name}"] = Case(f"1-pass@{name}", B, H, H, n, n, d, causal, cascade=files[causal], tiling=t)
+        fa1 = plans.get("1-pass-fa1", (None,))[0]
+        if args.fa1 and fa1 and not causal:
+            cases["1-pass-fa1"] = Case("1-pass-fa1", B, H, H, n, n, d, causal, cascade=fa1)
         variants = tuple(cases)
         rec = {"card": env["card"], "B": B, "H": H, "N": n, "D": d, "causal": causal, "dtype": "bf16", "ms": {}}
         try:
@@ -100,7 +106,7 @@ def main(argv=None) -> None:
                 ratios = [b / a for a, b in zip(rec["ms"]["1-pass"], rec["ms"][ref])]
                 rec[f"ratio_{ref}"] = statistics.median(ratios)
                 rec[f"ratio_{ref}_range"] = [min(ratios), max(ratios)]
-            for v in (x for x in variants if "@" in x):  # other launches over the default, per round
+            for v in (x for x in variants if "@" in x or x == "1-pass-fa1"):  # others over the default, per round
                 rec[f"ratio_{v}"] = statistics.median(a / b for a, b in zip(rec["ms"]["1-pass"], rec["ms"][v]))
                 rec[f"ratio_{v}_cudnn"] = statistics.median(
                     b / a for a, b in zip(rec["ms"][v], rec["ms"]["sdpa-cudnn"])
@@ -119,7 +125,7 @@ def main(argv=None) -> None:
             f"err {max(rec.get('rel_err', {}).values(), default=float('nan')):.1e} {rec.get('error', '')[:100]}",
             flush=True,
         )
-        for v in (x for x in rec.get("ms", {}) if "@" in x):
+        for v in (x for x in rec.get("ms", {}) if "@" in x or x == "1-pass-fa1"):
             print(
                 f"    {v:>14}: {tf.get(v, 0):5.0f} TF/s, x default {rec.get(f'ratio_{v}', 0):.3f}, "
                 f"x cuDNN {rec.get(f'ratio_{v}_cudnn', 0):.2f}",

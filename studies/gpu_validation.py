@@ -118,6 +118,7 @@ def model_rows(records: list[dict]) -> list[dict]:
                 "window": r.get("window", 0),
                 "ms": r["ms"],
                 "host_ms_per_call": r.get("host_ms_per_call"),
+                "ms_single": r.get("ms_single"),
                 "predicted_ms_at_run": r.get("predicted_ms"),
                 "predicted_ms": pr.ms,
                 "dram_bytes": meas_bytes,
@@ -214,6 +215,17 @@ def ranking(rows: list[dict]) -> list[str]:
         f"variant ranking (current model): {ok} shapes in measured order, {bad} not; "
         f"{ok_tie} of {ok + bad} with variants measured within {RANK_TIE:.0%} counted as ties"
     )
+    # shapes timed in rounds (runs 51+: `ms` is the median over rounds taken in turn): ranked by that and
+    # by the first round alone, the single timing of earlier runs
+    rounds = [rs for rs in by.values() if len(rs) > 1 and all(r.get("ms_single") for r in rs)]
+    if rounds:
+        single = [[{**r, "ms": r["ms_single"]} for r in rs] for rs in rounds]
+        n_med = sum(not _misordered(rs, RANK_TIE) for rs in rounds)
+        n_one = sum(not _misordered(rs, RANK_TIE) for rs in single)
+        head += (
+            f"\n  of them timed in rounds: {n_med} of {len(rounds)} in order by the rounds' median, "
+            f"{n_one} by the first round alone (ties within {RANK_TIE:.0%})"
+        )
     return [head] + lines
 
 

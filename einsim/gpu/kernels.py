@@ -145,6 +145,7 @@ def _attn_program(
     SPLIT: tl.constexpr = False,
     NORM_EACH: tl.constexpr = False,
     TIMELINE: tl.constexpr = 0,
+    PV_FMA: tl.constexpr = False,
 ):
     """One pass of an attention cascade for the BLOCK_M query rows of tile pid_m of head program pid_h."""
     if TIMELINE:
@@ -249,6 +250,7 @@ def _attn_program(
                 acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
                 N_KV, mask_hi, mask_lo, qk_scale, CAUSAL or WINDOW or not EVEN_N, True, CAUSAL, WINDOW, ONLINE,
                 DO_EXP, DO_SUM, DO_PV, DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA, NORM_EACH=NORM_EACH,
+                PV_FMA=PV_FMA,
             )  # fmt: skip
     else:
         if WINDOW:
@@ -256,7 +258,7 @@ def _attn_program(
                 acc, m_i, l_i = _tile(
                     acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
                     N_KV, mask_hi, mask_lo, qk_scale, True, False, CAUSAL, WINDOW, ONLINE, DO_EXP, DO_SUM, DO_PV,
-                    DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA, NORM_EACH=NORM_EACH,
+                    DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA, NORM_EACH=NORM_EACH, PV_FMA=PV_FMA,
                 )  # fmt: skip
         if TIMELINE == 1:
             seg = tl.maximum(tl.cdiv(mid - lo_full, _TL_CHECKPOINTS * BLOCK_N), 1) * BLOCK_N
@@ -271,14 +273,14 @@ def _attn_program(
             acc, m_i, l_i = _tile(
                 acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
                 N_KV, mask_hi, mask_lo, qk_scale, False, False, CAUSAL, WINDOW, ONLINE, DO_EXP, DO_SUM, DO_PV,
-                DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA, NORM_EACH=NORM_EACH,
+                DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA, NORM_EACH=NORM_EACH, PV_FMA=PV_FMA,
             )  # fmt: skip
         if CAUSAL or not EVEN_N:
             for start_n in range(mid, hi, BLOCK_N):
                 acc, m_i, l_i = _tile(
                     acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
                     N_KV, mask_hi, mask_lo, qk_scale, True, False, CAUSAL, WINDOW, ONLINE, DO_EXP, DO_SUM, DO_PV,
-                    DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA, NORM_EACH=NORM_EACH,
+                    DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA, NORM_EACH=NORM_EACH, PV_FMA=PV_FMA,
                 )  # fmt: skip
 
     if TIMELINE == 1:
@@ -381,6 +383,7 @@ def attn_pass_kernel(
     PAIR_M: tl.constexpr = False,
     NORM_EACH: tl.constexpr = False,
     TIMELINE: tl.constexpr = 0,
+    PV_FMA: tl.constexpr = False,
 ):
     """One pass of an attention cascade: a program per (query tile, batch x head program[, key chunk]),
     or, PERSISTENT, a fixed grid of programs that each loop over query tiles (tile t of program p is
@@ -415,7 +418,7 @@ def attn_pass_kernel(
                 skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q, N_KV, ROWS, HP, BAND_HI, BAND_LO,
                 CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N, ONLINE, READ_M, DO_EXP,
                 DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN, HAS_SCORE_FN,
-                LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH, False,
+                LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH, False, PV_FMA,
             )  # fmt: skip
     else:
         pid_m = tl.program_id(0)
@@ -429,7 +432,7 @@ def attn_pass_kernel(
             tl_row, qk_scale, sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q,
             N_KV, ROWS, HP, BAND_HI, BAND_LO, CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N,
             ONLINE, READ_M, DO_EXP, DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN,
-            HAS_SCORE_FN, LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH, TIMELINE,
+            HAS_SCORE_FN, LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH, TIMELINE, PV_FMA,
         )  # fmt: skip
 
 

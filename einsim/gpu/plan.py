@@ -263,6 +263,9 @@ class Tiling:
     #: persistent causal launches deal pairs of query tiles, one heavy and one light (`paired_deal`);
     #: False deals single tiles (their drift re-reads K/V; kept to measure against)
     paired: bool = True
+    #: online passes that rescale every tile compute the tile's PV product into a fresh accumulator and
+    #: fold the rescale into one FMA after it (`pv_fma_applies`), instead of rescaling before the dot
+    pv_fma: bool = False
 
 
 def launch_rows(shape: Shape, t: Tiling) -> tuple[int, int]:
@@ -388,7 +391,14 @@ def kernel_flags(
         REVERSE_M=heavy_first(plan, t),
         PERSISTENT=persistent_applies(plan, t),
         PAIR_M=paired_deal(plan, shape, t),
+        PV_FMA=pv_fma_applies(pk, t),
     )
+
+
+def pv_fma_applies(pk: PassKernel, t: Tiling) -> bool:
+    """Whether an online pass adds the tile's PV product to the rescaled numerator by an FMA after the
+    dot (`Tiling.pv_fma`): passes that rescale every tile, FA1's normalized output apart."""
+    return t.pv_fma and pk.online and pk.do_exp and pk.do_pv and not pk.norm_each and not lazy_applies(pk, t)
 
 
 def lazy_applies(pk: PassKernel, t: Tiling) -> bool:

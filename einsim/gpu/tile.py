@@ -102,6 +102,7 @@ def _tile(
     LAZY_RESCALE: tl.constexpr,
     TMA: tl.constexpr,
     NORM_EACH: tl.constexpr = False,
+    PV_FMA: tl.constexpr = False,
 ):
     cols = start_n + offs_n
     if TMA:
@@ -151,7 +152,7 @@ def _tile(
                         # FA1: the output stays normalized: un-normalize by the old sum, rescale (the
                         # division by the new sum follows the PV product)
                         acc = acc * (alpha * l_i)[:, None]
-                    else:
+                    elif not PV_FMA:
                         acc = acc * alpha[:, None]
                 if DO_SUM:
                     l_i = l_i * alpha + tl.sum(p, 1)
@@ -174,7 +175,12 @@ def _tile(
                 v = tl.load(v_ptrs, mask=cols[:, None] < n_kv, other=0.0)
             else:
                 v = tl.load(v_ptrs)
-        acc = tl.dot(p.to(v.dtype), v, acc)
+        if PV_FMA:
+            # the tile's product into a fresh accumulator, then one FMA per element rescales the running
+            # numerator and adds it: the rescale no longer sits between the softmax and the PV wgmma
+            acc = tl.fma(acc, alpha[:, None], tl.dot(p.to(v.dtype), v))
+        else:
+            acc = tl.dot(p.to(v.dtype), v, acc)
         if NORM_EACH:
             # one reciprocal per row, a multiply per element (a full fp32 division per element cost 20 %
             # at D=64 on the H100, run 14)

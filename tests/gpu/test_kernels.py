@@ -284,16 +284,17 @@ def test_gpu_half_precision_vs_float64(text, dtype, tol):
         assert err < tol
 
 
-@pytest.mark.parametrize("lazy", [True, False])
-def test_online_rescaling_with_large_growing_logits(lazy):
+@pytest.mark.parametrize("lazy,pv_fma", [(True, False), (False, False), (False, True)])
+def test_online_rescaling_with_large_growing_logits(lazy, pv_fma):
     """Logits ×30 with keys sorted so the row max keeps growing: the lazy rescale branch is taken
-    on some tiles and skipped on others; both forms match the oracle."""
+    on some tiles and skipped on others; the eager rescale before the PV dot or as an FMA after it
+    (`Tiling.pv_fma`): every form matches the oracle."""
     c, plan = _library("cascade5_fa2")
     q, k, v = _inputs(1, 2, 2, 64, 256, 32, torch.float32, 11)
     q = q * 30
     k = k * torch.linspace(0.1, 1.0, 256).to(k)[None, None, :, None]
     ref = oracle(c, plan, q, k, v)
-    t = Tiling(32, 32, 4, 1, lazy_rescale=lazy)
+    t = Tiling(32, 32, 4, 1, lazy_rescale=lazy, pv_fma=pv_fma)
     assert rel_err(_run(plan, q, k, v, t), ref) < TOL[torch.float32]
 
 
@@ -359,15 +360,16 @@ def test_gpu_tma_loads_vs_float64(text, B, H, G, NQ, NK):
         ("causal_fa2", 448, 1000),  # chunked prefill, ragged: masked tiles with bottom-right alignment
     ],
 )
-@pytest.mark.parametrize("persistent", [0, 1])
-def test_gpu_default_d128_warp_specialized_one_pass_vs_float64(name, NQ, NK, persistent):
+@pytest.mark.parametrize("persistent,pv_fma", [(0, False), (1, False), (1, True)])
+def test_gpu_default_d128_warp_specialized_one_pass_vs_float64(name, NQ, NK, persistent, pv_fma):
     """At D=128 the default tiling of a 1-pass plan, causal or not, is the warp-specialized TMA kernel
-    (verified on the H200), launched a program per tile or persistent; fresh bf16 inputs, NaN-poisoned
-    output, float64 reference."""
+    (verified on the H200), launched a program per tile or persistent, the rescale before the PV dot or
+    folded into an FMA after it; fresh bf16 inputs, NaN-poisoned output, float64 reference."""
     c, plan = _library(name)
     from einsim.gpu.plan import Shape, choose_tiling
 
-    t = dataclasses.replace(choose_tiling(plan, Shape(2, 8, NQ, NK, 128, None)), persistent=persistent)
+    t = choose_tiling(plan, Shape(2, 8, NQ, NK, 128, None))
+    t = dataclasses.replace(t, persistent=persistent, pv_fma=pv_fma)
     assert ws_verified(t)
     q, k, v = _inputs(2, 8, 8, NQ, NK, 128, torch.bfloat16, NQ * 7 + NK)
     out = _run(plan, q, k, v, t).double()

@@ -584,6 +584,10 @@ def test_benchmark_script_runs_in_the_interpreter(tmp_path):
     ours = [r for r in recs if r["cascade"]]
     assert ours and all(r["correct"] for r in ours)
     assert all(r["predicted_ms"] and r["predicted_dram_bytes"] for r in ours)
+    # each shape's cases timed again in turn: three rounds, `ms` their median, `ms_single` the first
+    rounds = [r for r in recs if r.get("ms_rounds")]
+    assert rounds and all(len(r["ms_rounds"]) == 3 for r in rounds)
+    assert all(r["ms"] == sorted(r["ms_rounds"])[1] and r["ms_single"] == r["ms_rounds"][0] for r in rounds)
 
 
 def test_warp_specialized_option_compiles_for_hopper_only_where_it_applies():
