@@ -403,9 +403,10 @@ def retime_in_rounds(cases: list[Case], records: dict, plans, device: str, round
             for r in range(1, rounds):
                 for c in group[::-1] if r % 2 else group:
                     records[c.key].setdefault("ms_rounds", [records[c.key]["ms"]]).append(bench(runs[c.key], device))
-        except Exception as e:  # noqa: BLE001 — the single timings stand
+        except Exception as e:  # noqa: BLE001 — the single timings stand, for the whole shape
             for c in group:
                 records[c.key]["rounds_error"] = repr(e)[:200]
+                records[c.key].pop("ms_rounds", None)
         for c in group:
             rec = records[c.key]
             if len(rec.get("ms_rounds", ())) > 1:
