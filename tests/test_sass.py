@@ -271,3 +271,21 @@ def test_mma_loop_takes_the_forward_branch():
     )
     assert [x.addr for x in mma_loop(ins)] == [0x10, 0x20, 0x50, 0x60]
     assert mma_loop(ins[:1] + ins[-1:]) == ()
+
+
+def test_mma_loop_does_not_take_a_branch_out_of_the_loop():
+    """A forward branch whose target lies past the loop (a warp-specialized kernel's retry of an mbarrier
+    wait) is not taken in the steady state: the loop keeps the instructions after it."""
+    from einsim.gpu.sass import mma_loop
+
+    ins = (
+        _ins("SYNCS.PHASECHK.TRANS64.TRYWAIT", addr=0x00),
+        _ins("BRA", text="@!P0 BRA 0x80", addr=0x10),  # to the retry block after the loop
+        _ins("HGMMA.64x64x16.F32.BF16", text="HGMMA.64x64x16.F32.BF16 R24, gdesc[UR4], R24", addr=0x20),
+        _ins("FMUL", addr=0x30),
+        _ins("BRA", text="@P1 BRA 0x0", addr=0x40),
+        _ins("EXIT", addr=0x50),
+        _ins("SYNCS.PHASECHK.TRANS64.TRYWAIT", addr=0x80),
+        _ins("BRA", text="BRA 0x10", addr=0x90),
+    )
+    assert [x.addr for x in mma_loop(ins)] == [0x00, 0x10, 0x20, 0x30, 0x40]

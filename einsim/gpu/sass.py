@@ -412,18 +412,21 @@ def lone_program_cycles(ins: tuple[Instr, ...], warps: int, load_latency: int) -
 def mma_loop(ins: tuple[Instr, ...]) -> tuple[Instr, ...]:
     """The shortest backward-branch loop that holds a wgmma (HGMMA): an attention kernel's K/V tile loop
     (in a persistent or warp-specialized kernel, the loops around it hold it too), as it runs in the
-    steady state: a forward branch inside it is taken, so the block it skips is left out. In einsim's
-    kernels that branch is lazy rescaling's (the rescale of the running sum and output runs only when a
-    row's max grows by more than 2^8: in the first tiles of a row block, not after). () if there is none."""
+    steady state: a forward branch to a place inside it is taken, so the block it skips is left out. In
+    einsim's kernels that branch is lazy rescaling's (the rescale of the running sum and output runs only
+    when a row's max grows by more than 2^8: in the first tiles of a row block, not after). A branch that
+    leaves the loop is not taken: in a warp-specialized kernel, the retry of an mbarrier wait whose data
+    has not yet arrived. () if there is none."""
     bodies = [ins[a : b + 1] for a, b in loops(ins)]
     body = min((b for b in bodies if any(y.base == "HGMMA" for y in b)), key=len, default=())
+    end = body[-1].addr if body else -1
     kept, skip_to = [], -1
     for x in body:
         if x.addr < skip_to:
             continue
         kept.append(x)
         target = _branch_target(x)
-        if target is not None and target > x.addr:
+        if target is not None and x.addr < target <= end:
             skip_to = target
     return tuple(kept)
 
