@@ -373,26 +373,38 @@ def shape_of(case: Case) -> tuple:
     return (case.group, case.B, case.H, case.G, case.N_Q, case.N_KV, case.D, case.causal, case.window, case.dtype)
 
 
+def time_in_turns(runs: dict, device: str, rounds: int, reverse_first: bool = False) -> dict[str, list[float]]:
+    """Time every callable of `runs` (name -> callable) once per round, `rounds` rounds, in turn: the order
+    reversed every other round (from the first round if `reverse_first`), so no variant always runs
+    first. Returns name -> its timings (ms), one per round."""
+    names = list(runs)
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        for n in names[::-1] if (r % 2 == 0) == reverse_first else names:
+            out[n].append(bench(runs[n], device))
+    return out
+
+
 def retime_in_rounds(cases: list[Case], records: dict, plans, device: str, rounds: int, deadline: float) -> int:
-    """Time every shape's cases again, `rounds` - 1 more rounds in turn, the order reversed every other
-    round (the first round, the benchmark's single timing, ran in list order), on the inputs `time_case`
-    used; then each record's `ms` (and `tflops`) is the median over its rounds, `ms_single` the first
-    and `ms_rounds` all of them. Why: within one process a kernel's do_bench median moves by up to 8 %
-    with the card's clock and power state, and the kernel timed after a pause (a compile, a check) runs
-    faster (notes_gpu.md v9, v18), so single timings order near-equal variants by when they ran.
+    """Time every shape's cases again, `rounds` - 1 more rounds in turn (`time_in_turns`; the first round,
+    the benchmark's single timing, ran in list order, so the second is reversed), on the inputs
+    `time_case` used; then each record's `ms` (and `tflops`) is the median over its rounds, `ms_single` the
+    first and `ms_rounds` all of them. Why: within one process a kernel's do_bench median moves by up to
+    8 % with the card's clock and power state, and the kernel timed after a pause (a compile, a check)
+    runs faster (notes_gpu.md v9, v18), so single timings order near-equal variants by when they ran.
     `records` maps a case key to its record (timed ones carry `ms`); shapes with fewer than two timed
     cases are left alone, and so is every shape not reached by `deadline` (time.time()). Returns the
     number of shapes re-timed."""
     import statistics
 
+    if rounds < 2:
+        return 0
     by: dict[tuple, list[Case]] = {}
     for c in cases:
         if records.get(c.key, {}).get("ms") is not None:
             by.setdefault(shape_of(c), []).append(c)
     done = 0
-    for group in by.values():
-        if len(group) < 2 or rounds < 2:
-            continue
+    for group in (g for g in by.values() if len(g) > 1):
         if time.time() > deadline:
             break
         runs = {}
@@ -400,19 +412,15 @@ def retime_in_rounds(cases: list[Case], records: dict, plans, device: str, round
             for c in group:
                 q, k, v = make_inputs(c, 42, device)
                 runs[c.key] = make_fn(c, plans, q, k, v)[0]
-            for r in range(1, rounds):
-                for c in group[::-1] if r % 2 else group:
-                    records[c.key].setdefault("ms_rounds", [records[c.key]["ms"]]).append(bench(runs[c.key], device))
+            for key, ms in time_in_turns(runs, device, rounds - 1, reverse_first=True).items():
+                rec = records[key]
+                rec["ms_rounds"] = [rec["ms"], *ms]
+                rec["ms_single"] = rec["ms"]
+                rec["ms"] = statistics.median(rec["ms_rounds"])
+                rec["tflops"] = flops(next(c for c in group if c.key == key)) / (rec["ms"] * 1e-3) / 1e12
         except Exception as e:  # noqa: BLE001 — the single timings stand, for the whole shape
             for c in group:
                 records[c.key]["rounds_error"] = repr(e)[:200]
-                records[c.key].pop("ms_rounds", None)
-        for c in group:
-            rec = records[c.key]
-            if len(rec.get("ms_rounds", ())) > 1:
-                rec["ms_single"] = rec["ms_rounds"][0]
-                rec["ms"] = statistics.median(rec["ms_rounds"])
-                rec["tflops"] = flops(c) / (rec["ms"] * 1e-3) / 1e12
         runs.clear()
         if device == "cuda":
             import torch

@@ -28,7 +28,6 @@ sys.path.insert(0, ROOT)
 
 from studies.gpu_cases import (  # noqa: E402
     Case,
-    bench,
     check,
     flops,
     make_fn,
@@ -37,6 +36,7 @@ from studies.gpu_cases import (  # noqa: E402
     probe_parser,
     save_probe,
     start_probe,
+    time_in_turns,
 )
 
 VARIANTS = ("1-pass", "sdpa-cudnn", "sdpa-flash")
@@ -88,7 +88,7 @@ def main(argv=None) -> None:
         fa1 = plans.get("1-pass-fa1", (None,))[0]
         if args.fa1 and fa1 and not causal:
             cases["1-pass-fa1"] = Case("1-pass-fa1", B, H, H, n, n, d, causal, cascade=fa1)
-        variants = tuple(cases)
+        others = [v for v in cases if v not in VARIANTS]  # other launches and FA1, each held against the default
         rec = {"card": env["card"], "B": B, "H": H, "N": n, "D": d, "causal": causal, "dtype": "bf16", "ms": {}}
         try:
             rec["rel_err"] = {v: check(c, plans, "cuda", seed=3) for v, c in cases.items() if c.cascade}
@@ -96,17 +96,14 @@ def main(argv=None) -> None:
             for v, c in cases.items():
                 q, k, v_ = make_inputs(c, 42, "cuda")
                 runs[v] = make_fn(c, plans, q, k, v_)[0]
-            for r in range(args.rounds):
-                order = variants if r % 2 == 0 else variants[::-1]  # alternate who goes first
-                for v in order:
-                    rec["ms"].setdefault(v, []).append(bench(runs[v], "cuda"))
+            rec["ms"] = time_in_turns(runs, "cuda", args.rounds)
             fl = flops(cases["1-pass"])
             rec["tflops"] = {v: fl / (statistics.median(ms) * 1e-3) / 1e12 for v, ms in rec["ms"].items()}
             for ref in ("sdpa-cudnn", "sdpa-flash"):
                 ratios = [b / a for a, b in zip(rec["ms"]["1-pass"], rec["ms"][ref])]
                 rec[f"ratio_{ref}"] = statistics.median(ratios)
                 rec[f"ratio_{ref}_range"] = [min(ratios), max(ratios)]
-            for v in (x for x in variants if "@" in x or x == "1-pass-fa1"):  # others over the default, per round
+            for v in others:  # over the default, per round
                 rec[f"ratio_{v}"] = statistics.median(a / b for a, b in zip(rec["ms"]["1-pass"], rec["ms"][v]))
                 rec[f"ratio_{v}_cudnn"] = statistics.median(
                     b / a for a, b in zip(rec["ms"][v], rec["ms"]["sdpa-cudnn"])
@@ -125,7 +122,7 @@ def main(argv=None) -> None:
             f"err {max(rec.get('rel_err', {}).values(), default=float('nan')):.1e} {rec.get('error', '')[:100]}",
             flush=True,
         )
-        for v in (x for x in rec.get("ms", {}) if "@" in x or x == "1-pass-fa1"):
+        for v in (x for x in others if x in rec.get("ms", {})):
             print(
                 f"    {v:>14}: {tf.get(v, 0):5.0f} TF/s, x default {rec.get(f'ratio_{v}', 0):.3f}, "
                 f"x cuDNN {rec.get(f'ratio_{v}_cudnn', 0):.2f}",

@@ -765,3 +765,17 @@ def test_ranking_of_shapes_timed_in_rounds_is_reported_both_ways():
     head = ranking(rows)[0]
     assert "1 shapes in measured order, 1 not; 2 of 2 with variants measured within 3% counted as ties" in head
     assert "of them timed in rounds: 2 of 2 in order by the rounds' median, 1 by the first round alone" in head
+
+
+def test_variants_are_timed_in_turns():
+    """gpu_cases.time_in_turns: one timing per round each, the order reversed every other round (from the
+    first round when asked: the benchmark's extra rounds follow its single timings in list order)."""
+    from studies.gpu_cases import time_in_turns
+
+    log = []
+    runs = {name: (lambda name=name: log.append(name)) for name in ("a", "b", "c")}
+    ms = time_in_turns(runs, "cpu", 3)
+    assert log == list("abccbaabc") and list(ms) == ["a", "b", "c"] and all(len(t) == 3 for t in ms.values())
+    log.clear()
+    time_in_turns(runs, "cpu", 2, reverse_first=True)
+    assert log == list("cbaabc")
