@@ -12,7 +12,8 @@ B (v13, needs ptxas: compiled mode). The D=64 prefill kernels (1-pass, FA1, lazy
 two 8-warp programs per SM) timed by that same slot simulation (einsim.gpu.linear_model.issue_seconds over
 their programs' K/V tile counts, with wgmma's shared-memory operand reads since v17) against the H100
 timings of runs 34 and 36, beside the analytic model; and, at D=128, the warp-specialized FA2 and FA1
-kernels' K/V loop (instructions a consumer warp issues per tile) beside their measured times. v17's
+kernels' K/V loop (instructions a consumer warp issues per tile; the two consumer warpgroups simulated
+sharing an SM, v18) beside their measured times. v17's
 holdouts compare the simulated K/V loop with the analytic law over launch settings:
 studies/gpu_prefill_holdout.py.
 
@@ -110,7 +111,7 @@ def part_b(records: list[dict], plans) -> None:
     from einsim.gpu.linear_model import issue_seconds
     from einsim.gpu.model import predict
     from einsim.gpu.plan import Shape
-    from einsim.gpu.sass import mma_loop
+    from einsim.gpu.sass import mma_loop, resident_loop_cycles
     from studies.gpu_cases import record_tiling
 
     print("B. D=64 prefill kernels (4x32x4096, non-causal, H100): the SASS slot simulation vs the analytic model")
@@ -139,8 +140,13 @@ def part_b(records: list[dict], plans) -> None:
         plan = next(p for f, p in plans.values() if f == rs[0]["cascade"])
         t = record_tiling(list(rs[0]["tiling"]), rs[0].get("lazy_rescale"))
         body = mma_loop(compile_report(plan, shape, t)[0].instructions)
+        # the two consumer warpgroups of a program share the SM as two slots of 4 warps (v18): cycles per tile
+        per_tile = resident_loop_cycles(body, 4, 2, H100_SXM.sass_load_latency_cycles)
+        tiles = shape.B * shape.H * -(-shape.N_Q // t.block_m) * -(-shape.N_KV // t.block_n) / H100_SXM.sms
+        sim_ms = per_tile * tiles / H100_SXM.clock_hz * 1e3
         meas = ", ".join(f"{r['ms']:.3f} (run {r['run']})" for r in rs)
         print(f"  {variant:>12}: {len(body)} instructions per K/V tile ({sum(x.base == 'FMUL' for x in body)} FMUL), "
+              f"two consumer warpgroups simulated at {per_tile:.0f} cycles per tile ({sim_ms:.3f} ms), "
               f"measured {meas}")  # fmt: skip
     print()
 
