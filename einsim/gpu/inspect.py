@@ -246,6 +246,7 @@ def main(argv=None) -> None:
     ap.add_argument("--tma", action="store_true", help="TMA descriptor loads")
     ap.add_argument("--ws", action="store_true", help="warp-specialize the K/V loop (needs --tma)")
     ap.add_argument("--persistent", type=int, default=None, help="persistent launch: programs per SM")
+    ap.add_argument("--pv-fma", action="store_true", help="the rescale as an FMA after the PV product")
     args = ap.parse_args(argv)
     check_sizes(args)
     plan = lower(einsim.parse_file(args.cascade))
@@ -261,7 +262,11 @@ def main(argv=None) -> None:
         bm, bn, nw, ns = (int(x) for x in fields)
         t = dataclasses.replace(t, block_m=bm, block_n=bn, num_warps=nw, num_stages=ns)
     t = dataclasses.replace(
-        t, lazy_rescale=args.lazy or t.lazy_rescale, tma=args.tma or t.tma, warp_specialize=args.ws or t.warp_specialize
+        t,
+        lazy_rescale=args.lazy or t.lazy_rescale,
+        tma=args.tma or t.tma,
+        warp_specialize=args.ws or t.warp_specialize,
+        pv_fma=args.pv_fma or t.pv_fma,
     )
     if args.persistent is not None:
         t = dataclasses.replace(t, persistent=args.persistent)
