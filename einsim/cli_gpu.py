@@ -6,7 +6,8 @@ predicted DRAM bytes and time per kernel for the shape; a cascade the lowering c
 its error (the construct) and the command exits 2. `--compile` also compiles every kernel for sm_90 on
 the CPU and prints registers, shared memory and SASS counts (needs triton; no GPU), and the prediction then
 uses them: the SASS simulation of one SM's resident programs (linear attention) or of a program that has
-an SM to itself (decode), bank conflicts included. Neither needs torch.
+an SM to itself (decode), bank conflicts included, and otherwise the issued instructions of the compiled
+K/V loop (prefill). Neither needs torch.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def _gpu(args) -> int:
         t = choose_tiling(plan, shape)
         try:
             reports = None
-            if args.compile:  # the compiled kernels give linear attention and decode their SASS-simulated time
+            if args.compile:  # SASS-simulated time (linear, decode), issued instructions (prefill)
                 from einsim.gpu.inspect import compile_report
 
                 reports = compile_report(plan, shape, t)

@@ -464,7 +464,7 @@ def predict_case(case: Case, plans, arch):
         t = dataclasses.replace(t, lazy_rescale=True)
     if (plan.linear or plan.split_k) and not t.splits:  # the record pins the key chunks the launch used
         t = dataclasses.replace(t, splits=choose_splits(plan, shape, t, arch.sms)[0])
-    pr = predict(plan, shape, t, arch, compiled_reports(plan, shape, t, arch))
+    pr = predict(plan, shape, t, arch, compiled_reports(plan, shape, t))
     return pr, t
 
 
@@ -491,14 +491,11 @@ def record_tiling(t: list, lazy=None):
     )
 
 
-def compiled_reports(plan, shape, t, arch):
-    """The compiled kernels' facts (einsim.gpu.inspect) the model uses — for linear plans (the issue
-    bound) and launches whose programs each have an SM to themselves (the SASS simulation of decode) —
-    cached per (plan, shape, tiling); None where they cannot be had (the interpreter, no ptxas)."""
-    from einsim.gpu.model import lone_programs
-
-    if not (plan.linear or lone_programs(plan, shape, t, arch)):
-        return None
+def compiled_reports(plan, shape, t):
+    """The compiled kernels' facts (einsim.gpu.inspect) the model uses — linear plans' issue bound, the
+    SASS simulation of decode programs that each have an SM to themselves, and the issued instructions of
+    a prefill kernel's K/V loop — cached per (plan, shape, tiling); None where they cannot be had (the
+    interpreter, no ptxas)."""
     key = (plan, shape, t)
     if key not in _REPORTS:
         from einsim.errors import EinsimError

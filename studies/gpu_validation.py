@@ -44,7 +44,7 @@ def current_prediction(rec: dict, plans: dict):
     shape = Shape(rec["B"], rec["H"], rec["N_Q"], rec["N"], rec["D"], G, rec["dtype"], sizes)
     tiling = record_tiling(list(rec["tiling"]), rec.get("lazy_rescale"))
     arch = arch_for(rec["card"])
-    return predict(plans[f], shape, tiling, arch, compiled_reports(plans[f], shape, tiling, arch))
+    return predict(plans[f], shape, tiling, arch, compiled_reports(plans[f], shape, tiling))
 
 
 def _shape_key(r: dict) -> tuple:

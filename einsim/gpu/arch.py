@@ -68,6 +68,17 @@ class GpuArch:
     #: co-resident programs fill the wait. Fitted to run 2 (median over its 24 compute-bound lazy
     #: records, 213-1089 ns); runs 3-8 check it (notes_gpu.md, v9)
     cta_sync_s: float = 3.4e-7
+    #: the same law where the compiled kernel is given (`predict` with reports): the fp32 part is the issue
+    #: time of the K/V loop's instructions (every warp's, one per cycle per SMSP; lazy rescaling's skipped
+    #: block left out; warp-specialized kernels keep the flag count), with its own overlap constants,
+    #: fitted to run 1 as the flag-count ones were (log-error sum 0.056 against 0.148; notes_gpu.md v19)
+    issue_serial_max: float = 0.95
+    issue_overlap_exponent: float = 0.65
+    #: lazy rescaling's barrier wait per K/V tile and program slot under that law, paid like the other
+    #: non-dominant parts (co-resident programs fill it). Fitted to run 3, the first run with today's lazy
+    #: launches (BLOCK_N 64 at both head dims: 154-207 ns); run 2's D=128 lazy launches (BLOCK_N 128, no
+    #: longer used) imply 267-1059 ns (notes_gpu.md v19)
+    issue_cta_sync_s: float = 1.89e-7
     #: the L2's hit fraction for data every SM reads, against the LRU stack distance of the re-read
     #: (bytes): knots (bytes, fraction), 1 below the first and 0 past the last. Measured [here] by a
     #: cyclic scan of W bytes, each 8 KiB item read by 8 programs on different SMs, under Nsight Compute

@@ -34,6 +34,12 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   DRAM bytes over the measured copy bandwidth — or, with few programs (decode of one sequence), over
   what they keep in flight per load latency (Little's law) — plus a launch cost. Resident programs per SM come from
   shared memory and a register estimate (checked against ptxas, einsim.gpu.inspect).
+- Issued instructions. Given the compiled kernels (`reports`, einsim.gpu.inspect), the fp32 part of a
+  prefill kernel that is not warp-specialized is the issue time of its K/V loop as compiled (every
+  instruction every warp issues per tile, at one per cycle per SMSP; `sass.mma_loop`: the steady state,
+  lazy rescaling's skipped block left out), not the count from the flags, which misses what the compiler
+  adds (FA1's normalization after the PV product: 56 instructions per warp and tile at D=64, the flag
+  count 32); that law has its own overlap constants and lazy barrier (`arch.issue_*`; notes_gpu.md v19).
 - Lone programs. Given the compiled kernels (`reports`, einsim.gpu.inspect) and no more programs than SMs
   (decode), each program has an SM to itself and its time is simulated from its SASS (einsim.gpu.sass:
   instruction issue, scoreboard waits, and the global-load latency its software pipeline exposes); that
@@ -65,6 +71,9 @@ from einsim.gpu.plan import (
     ws_applies,
 )
 from einsim.gpu.sass import lone_program_cycles, mma_loop, resident_loop_cycles
+
+#: warp instructions an SM issues per cycle (four sub-partitions, one each)
+ISSUE_PER_CLK_SM = 4
 
 
 @dataclass(frozen=True)
@@ -299,8 +308,9 @@ def predict(
 ) -> Prediction:
     """Predicted DRAM bytes and time of every kernel of `plan` at `shape` on `arch`. `reports` (the
     compiled kernels' facts from einsim.gpu.inspect.compile_report, one per pass kernel) add the simulated
-    issue time of linear attention's kernels (einsim.gpu.linear_model) and, where every
-    program has an SM to itself (`lone_programs`), the simulated time of a program (einsim.gpu.sass).
+    issue time of linear attention's kernels (einsim.gpu.linear_model), where every
+    program has an SM to itself (`lone_programs`) the simulated time of a program (einsim.gpu.sass), and
+    otherwise the issue time of the compiled K/V loop as the law's fp32 part (module docstring).
     `resident_sim` (with `reports`): time the K/V loop of a prefill kernel's resident programs by the SASS
     simulation (einsim.gpu.sass.resident_loop_cycles) instead of the analytic law; not warp-specialized
     kernels. An alternative held against the measurements (studies/gpu_prefill_holdout.py), not the default:
@@ -372,6 +382,17 @@ def predict(
         if body:  # the K/V loop of `occ` resident programs simulated from the compiled kernel's SASS
             per_tile = resident_loop_cycles(body, rep.warps, occ, load_latency_cycles)
             compute = issue = tiles / (arch.sms * occ) * per_tile / arch.clock_hz
+        elif rep is not None and not lone:
+            # the compiled kernel gives the K/V loop's issued instructions (steady state: lazy rescaling's
+            # block skipped); a warp-specialized kernel's two consumer warpgroups keep the flag count
+            loop = () if ws else mma_loop(rep.instructions)
+            if loop:
+                issue = tiles * len(loop) * rep.warps / (ISSUE_PER_CLK_SM * arch.sms * arch.clock_hz)
+                parts = (mma_s, exp_s, issue)
+            serial = arch.issue_serial_max / occ**arch.issue_overlap_exponent
+            compute = max(parts) + serial * (sum(parts) - max(parts))
+            if pk.online and pk.do_exp and lazy:  # the barrier wait, filled by co-resident programs
+                compute += serial * tiles / (arch.sms * occ) * arch.issue_cta_sync_s
         else:
             serial = arch.serial_max / occ**arch.overlap_exponent
             compute = max(parts) + serial * (sum(parts) - max(parts))

@@ -615,7 +615,7 @@ print("ok")
 def test_lone_programs_are_timed_from_their_sass():
     """Decode of one sequence (8 programs for 132 SMs): with compiled reports, a program's time alone on
     its SM comes from the SASS simulation (einsim.gpu.sass) instead of Little's law; golden on a
-    hand-made program whose loop waits a load latency per K/V tile; many programs: reports change nothing."""
+    hand-made program whose loop waits a load latency per K/V tile."""
     import dataclasses
 
     from einsim.gpu.inspect import KernelReport
@@ -644,8 +644,53 @@ def test_lone_programs_are_timed_from_their_sass():
     assert pr.kernels[0].seconds == pytest.approx(lone_s + arch.launch_s)
     assert pr.kernels[0].compute_s == pytest.approx(lone_s) == pr.kernels[0].issue_s
     assert pr.kernels[0].bound == "issue"
-    tb = choose_tiling(plan, big)
-    assert predict(plan, big, tb, arch, [rep]) == predict(plan, big, tb, arch)
+    tb = choose_tiling(plan, big)  # many programs: a loop without a wgmma gives no issue count (flag count)
+    assert predict(plan, big, tb, arch, [rep]).kernels[0].issue_s == 0.0
+
+
+def test_prefill_fp32_part_is_the_compiled_loops_issue_golden():
+    """With compiled reports, a prefill kernel's fp32 part is the issue time of its K/V loop: every warp's
+    instructions per tile at one per cycle per SMSP; the law then uses its own overlap constants, and lazy
+    rescaling's barrier is paid at the law's serial share. Golden by hand: 1-pass, 4x32x4096, D=64,
+    BLOCK 128x64, 8 warps (2 programs per SM), a 100-instruction loop (one wgmma, 98 FFMA, the branch)."""
+    import dataclasses
+
+    from einsim.gpu.inspect import KernelReport
+    from einsim.gpu.model import ISSUE_PER_CLK_SM, ctas_per_sm
+    from einsim.gpu.plan import Tiling
+    from einsim.gpu.sass import Instr
+
+    plan = lower(einsim.parse_file(LIB / "cascade5_fa2.ein"))
+    sh = Shape(4, 32, 4096, 4096, 64)
+    t = Tiling(128, 64, 8, 3)
+    a = H100_SXM
+    assert ctas_per_sm(plan.kernels[0], sh, t, a) == 2
+    wg = "HGMMA.64x64x16.F32.BF16 R24, gdesc[UR4], R24"
+    body = [Instr(0x10, "HGMMA.64x64x16.F32.BF16", wg, 1, 7, 7, 0)]
+    body += [Instr(0x20 + 0x10 * i, "FFMA", "FFMA R1, R2, R3, R1", 1, 7, 7, 0) for i in range(98)]
+    ins = (Instr(0x0, "MOV", "MOV R1, RZ", 1, 7, 7, 0), *body)
+    end = 0x20 + 0x10 * 98
+    ins += (Instr(end, "BRA", "@P0 BRA 0x10", 1, 7, 7, 0), Instr(end + 0x10, "EXIT", "EXIT", 1, 7, 7, 0))
+    rep = KernelReport("1-pass", 113, 0, 0, {}, 8, 100, 2, ins)
+    tiles = 32 * 64 * 4 * 32
+    points = tiles * 128 * 64
+    issue = tiles * 100 * 8 / (4 * 132 * a.clock_hz)
+    assert ISSUE_PER_CLK_SM == 4
+    slots, programs = 2 * 132, 32 * 4 * 32
+    waves = 16 / (programs / slots)  # 15.5 waves of equal programs: the last one partial
+    for lazy in (False, True):
+        mma = points * 2 * 64 * 2 / a.mma_flops
+        ex = (points + (0 if lazy else tiles * 128)) / (132 * 16 * a.clock_hz)
+        parts = (mma, ex, issue)
+        serial = 0.95 / 2**0.65
+        compute = max(parts) + serial * (sum(parts) - max(parts))
+        compute += serial * tiles / (132 * 2) * 1.89e-7 if lazy else 0.0
+        want = (compute + programs / slots * a.program_overhead_s) * waves
+        kc = predict(plan, sh, dataclasses.replace(t, lazy_rescale=lazy), a, [rep]).kernels[0]
+        assert kc.issue_s == pytest.approx(issue)
+        assert kc.compute_s == pytest.approx(want)
+    # without reports, the flag count and the law's first constants (unchanged)
+    assert predict(plan, sh, t, a).kernels[0].issue_s == 0.0
 
 
 def test_decode_launches_compiled_and_simulated_order_as_measured():
