@@ -70,7 +70,7 @@ class GpuArch:
     cta_sync_s: float = 3.4e-7
     #: the same law where the compiled kernel is given (`predict` with reports): the fp32 part is the issue
     #: time of the K/V loop's instructions (every warp's, one per cycle per SMSP; lazy rescaling's skipped
-    #: block left out; warp-specialized kernels keep the flag count), with its own overlap constants,
+    #: block left out; warp-specialized kernels keep the flag count and its constants), with its own overlap constants,
     #: fitted to run 1 as the flag-count ones were (log-error sum 0.056 against 0.148; notes_gpu.md v19)
     issue_serial_max: float = 0.95
     issue_overlap_exponent: float = 0.65

@@ -40,6 +40,7 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   lazy rescaling's skipped block left out), not the count from the flags, which misses what the compiler
   adds (FA1's normalization after the PV product: 56 instructions per warp and tile at D=64, the flag
   count 32); that law has its own overlap constants and lazy barrier (`arch.issue_*`; notes_gpu.md v19).
+  Warp-specialized kernels keep the flag count and the constants fitted with it.
 - Lone programs. Given the compiled kernels (`reports`, einsim.gpu.inspect) and no more programs than SMs
   (decode), each program has an SM to itself and its time is simulated from its SASS (einsim.gpu.sass:
   instruction issue, scoreboard waits, and the global-load latency its software pipeline exposes); that
@@ -382,13 +383,13 @@ def predict(
         if body:  # the K/V loop of `occ` resident programs simulated from the compiled kernel's SASS
             per_tile = resident_loop_cycles(body, rep.warps, occ, load_latency_cycles)
             compute = issue = tiles / (arch.sms * occ) * per_tile / arch.clock_hz
-        elif rep is not None and not lone:
+        elif rep is not None and not (ws or lone) and mma_loop(rep.instructions):
             # the compiled kernel gives the K/V loop's issued instructions (steady state: lazy rescaling's
-            # block skipped); a warp-specialized kernel's two consumer warpgroups keep the flag count
-            loop = () if ws else mma_loop(rep.instructions)
-            if loop:
-                issue = tiles * len(loop) * rep.warps / (ISSUE_PER_CLK_SM * arch.sms * arch.clock_hz)
-                parts = (mma_s, exp_s, issue)
+            # block skipped); a warp-specialized kernel's two consumer warpgroups keep the flag count and
+            # the constants fitted with it
+            loop = mma_loop(rep.instructions)
+            issue = tiles * len(loop) * rep.warps / (ISSUE_PER_CLK_SM * arch.sms * arch.clock_hz)
+            parts = (mma_s, exp_s, issue)
             serial = arch.issue_serial_max / occ**arch.issue_overlap_exponent
             compute = max(parts) + serial * (sum(parts) - max(parts))
             if pk.online and pk.do_exp and lazy:  # the barrier wait, filled by co-resident programs
