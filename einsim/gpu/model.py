@@ -383,22 +383,22 @@ def predict(
         if body:  # the K/V loop of `occ` resident programs simulated from the compiled kernel's SASS
             per_tile = resident_loop_cycles(body, rep.warps, occ, load_latency_cycles)
             compute = issue = tiles / (arch.sms * occ) * per_tile / arch.clock_hz
-        elif rep is not None and not (ws or lone) and mma_loop(rep.instructions):
+        else:
             # the compiled kernel gives the K/V loop's issued instructions (steady state: lazy rescaling's
             # block skipped); a warp-specialized kernel's two consumer warpgroups keep the flag count and
             # the constants fitted with it
-            loop = mma_loop(rep.instructions)
-            issue = tiles * len(loop) * rep.warps / (ISSUE_PER_CLK_SM * arch.sms * arch.clock_hz)
-            parts = (mma_s, exp_s, issue)
-            serial = arch.issue_serial_max / occ**arch.issue_overlap_exponent
-            compute = max(parts) + serial * (sum(parts) - max(parts))
-            if pk.online and pk.do_exp and lazy:  # the barrier wait, filled by co-resident programs
-                compute += serial * tiles / (arch.sms * occ) * arch.issue_cta_sync_s
-        else:
-            serial = arch.serial_max / occ**arch.overlap_exponent
+            loop = mma_loop(rep.instructions) if rep is not None and not (ws or lone) else ()
+            if loop:
+                issue = tiles * len(loop) * rep.warps / (ISSUE_PER_CLK_SM * arch.sms * arch.clock_hz)
+                parts = (mma_s, exp_s, issue)
+                serial = arch.issue_serial_max / occ**arch.issue_overlap_exponent
+                sync = serial * arch.issue_cta_sync_s  # co-resident programs fill the wait
+            else:
+                serial = arch.serial_max / occ**arch.overlap_exponent
+                sync = arch.cta_sync_s
             compute = max(parts) + serial * (sum(parts) - max(parts))
             if pk.online and pk.do_exp and lazy:  # a block-wide branch per tile: a barrier wait
-                compute += tiles / (arch.sms * occ) * arch.cta_sync_s
+                compute += tiles / (arch.sms * occ) * sync
         if programs < arch.sms:
             compute = (compute + programs / slots * arch.program_overhead_s) * arch.sms / programs
         elif persistent:
