@@ -13,6 +13,7 @@ CPU, einsim.gpu.inspect), no GPU. Output: printed fits —
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -25,27 +26,25 @@ sys.path.insert(0, str(ROOT))
 
 
 def _cases(run: int, lazy: bool) -> list[tuple]:
-    import einsim
-    from einsim.gpu.arch import arch_for
-    from einsim.gpu.lower import lower
     from einsim.gpu.model import lone_programs
-    from einsim.gpu.plan import Shape
-    from studies.gpu_cases import compiled_reports, record_tiling
+    from studies.gpu_cases import compiled_reports
+    from studies.gpu_validation import record_inputs
 
     out, plans = [], {}
     for r in json.loads((ROOT / "studies" / "results" / "gpu_benchmark.json").read_text()):
         if r["run"] != run or not r.get("cascade") or r.get("ms") is None or ("lazy" in r["variant"]) != lazy:
             continue
-        f = r["cascade"]
-        plan = plans.setdefault(f, lower(einsim.parse_file(ROOT / "workloads" / "cascades" / f)))
-        G = r["G"] if r["G"] != r["H"] else None
-        sizes = (("W", r["window"]),) if r.get("window") else ()
-        shape = Shape(r["B"], r["H"], r["N_Q"], r["N"], r["D"], G, r["dtype"], sizes)
-        t = record_tiling(list(r["tiling"]), r.get("lazy_rescale"))
-        arch = arch_for(r["card"])
+        plan, shape, t, arch = record_inputs(r, plans)
         if plan.linear or lone_programs(plan, shape, t, arch):
             continue
-        out.append((r, plan, shape, t, arch, compiled_reports(plan, shape, t)))
+        reports = compiled_reports(plan, shape, t)
+        if reports is None:
+            raise SystemExit(
+                f"gpu_fit_issue_law: the kernels of {r['cascade']} (run {run}, {r['variant']}) cannot be compiled "
+                "for sm_90 here, and the fit needs their SASS: install triton with its NVIDIA backend "
+                "(`pip install -e .[gpu]`) and unset TRITON_INTERPRET."
+            )
+        out.append((r, plan, shape, t, arch, reports))
     return out
 
 
@@ -78,7 +77,8 @@ def _implied_sync(cases) -> list[float]:
     return out
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     fit = _cases(1, lazy=False)
     print(f"run 1: {len(fit)} eager prefill records; flag law log-error sum {_log_sse(fit, None, None):.3f}")
     serials, exponents = (0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2, 1.3), (0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 1.0)

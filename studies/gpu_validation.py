@@ -27,14 +27,14 @@ EINSIM_TIME_TOL = 0.25
 EINSIM_BYTES_TOL = 0.10
 
 
-def current_prediction(rec: dict, plans: dict):
-    """The current model's prediction for an einsim record (same plan, shape and launch tiling)."""
+def record_inputs(rec: dict, plans: dict) -> tuple:
+    """(plan, shape, launch tiling, arch) of an einsim record, as the benchmark ran it; `plans` caches the
+    lowered cascades by file."""
     import einsim
     from einsim.gpu.arch import arch_for
     from einsim.gpu.lower import lower
-    from einsim.gpu.model import predict
     from einsim.gpu.plan import Shape
-    from studies.gpu_cases import compiled_reports, record_tiling
+    from studies.gpu_cases import record_tiling
 
     f = rec["cascade"]
     if f not in plans:
@@ -42,9 +42,16 @@ def current_prediction(rec: dict, plans: dict):
     sizes = (("W", rec["window"]),) if rec.get("window") else ()
     G = rec["G"] if rec["G"] != rec["H"] else None
     shape = Shape(rec["B"], rec["H"], rec["N_Q"], rec["N"], rec["D"], G, rec["dtype"], sizes)
-    tiling = record_tiling(list(rec["tiling"]), rec.get("lazy_rescale"))
-    arch = arch_for(rec["card"])
-    return predict(plans[f], shape, tiling, arch, compiled_reports(plans[f], shape, tiling))
+    return plans[f], shape, record_tiling(list(rec["tiling"]), rec.get("lazy_rescale")), arch_for(rec["card"])
+
+
+def current_prediction(rec: dict, plans: dict):
+    """The current model's prediction for an einsim record (same plan, shape and launch tiling)."""
+    from einsim.gpu.model import predict
+    from studies.gpu_cases import compiled_reports
+
+    plan, shape, tiling, arch = record_inputs(rec, plans)
+    return predict(plan, shape, tiling, arch, compiled_reports(plan, shape, tiling))
 
 
 def _shape_key(r: dict) -> tuple:
