@@ -265,12 +265,17 @@ PREFILL_TILINGS = {64: [(64, 64, 4, 3), (128, 128, 8, 2), (128, 64, 4, 3)], 128:
 PREFILL_TILINGS_D128_ONE_PASS = [(128, 64, 8, 3)]
 #: the second holdout's launch settings (group `prefill-tilings-b`)
 PREFILL_TILINGS_B = [(64, 64, 4, 3), (64, 128, 4, 2), (128, 64, 8, 3), (128, 128, 8, 2)]
+#: the third holdout (group `prefill-tilings-c`, notes v20): 64-row tiles beside the 128-row default at two
+#: shapes no launch holdout ran at, registered with the issue law's overlap counted by programs and by rows
+PREFILL_TILINGS_C = [(64, 64, 4, 3), (64, 64, 4, 4), (64, 128, 4, 2), (128, 64, 8, 3), (128, 64, 4, 3)]
+PREFILL_SHAPES_C = ((2, 32, 8192, 64), (8, 16, 2048, 128))
 
 
 def prefill_tiling_cases(plans, interpret: bool) -> list[Case]:
     """The launch-setting holdouts. `prefill-tilings`: every non-causal, non-grouped einsim prefill variant
     (and the lazy 1-pass) at one shape per head dim (4x32x4096 D=64, 4x16x4096 D=128), under PREFILL_TILINGS;
-    `prefill-tilings-b`: the 1-, 2- and 3-pass at two other shapes under PREFILL_TILINGS_B."""
+    `prefill-tilings-b`: the 1-, 2- and 3-pass at two other shapes under PREFILL_TILINGS_B; `prefill-tilings-c`:
+    those and FA1 at PREFILL_SHAPES_C under PREFILL_TILINGS_C."""
     if interpret:
         return []
     variants = [(f"{k[0]}-pass", f) for k, (f, _) in structures(plans) if k[1:] == (False, False, (), 0, False)]
@@ -293,6 +298,11 @@ def prefill_tiling_cases(plans, interpret: bool) -> list[Case]:
             for bm, bn, w, st in PREFILL_TILINGS_B:
                 cases.append(Case(f"{v}-bm{bm}-bn{bn}-w{w}-s{st}", B, H, H, n, n, d, False, cascade=f,
                                   group="prefill-tilings-b", tiling=(bm, bn, w, st)))  # fmt: skip
+    for B, H, n, d in PREFILL_SHAPES_C:
+        for v, f in plain + [(v, f) for v, f in variants if v == "1-pass-fa1"]:
+            for bm, bn, w, st in PREFILL_TILINGS_C:
+                cases.append(Case(f"{v}-bm{bm}-bn{bn}-w{w}-s{st}", B, H, H, n, n, d, False, cascade=f,
+                                  group="prefill-tilings-c", tiling=(bm, bn, w, st)))  # fmt: skip
     return cases
 
 

@@ -63,7 +63,7 @@ def _log_sse(cases, serial_max: float | None, exponent: float | None) -> float:
 
 
 def _implied_sync(cases) -> list[float]:
-    from einsim.gpu.model import _tiles_per_qtile, ctas_per_sm, predict
+    from einsim.gpu.model import _tiles_per_qtile, ctas_per_sm, overlap_units, predict
     from einsim.gpu.plan import launch_rows
 
     out = []
@@ -71,7 +71,7 @@ def _implied_sync(cases) -> list[float]:
         a = dataclasses.replace(arch, issue_cta_sync_s=0.0)
         occ = ctas_per_sm(plan.kernels[0], shape, t, a)
         tiles = sum(_tiles_per_qtile(plan, shape, t)) * shape.B * launch_rows(shape, t)[1]
-        serial = a.issue_serial_max / occ**a.issue_overlap_exponent
+        serial = a.issue_serial_max / overlap_units(occ, t) ** a.issue_overlap_exponent
         extra_s = (r["ms"] - predict(plan, shape, t, a, reps).ms) * 1e-3
         out.append(extra_s / (serial * tiles / (a.sms * occ)))
     return out

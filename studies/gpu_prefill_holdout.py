@@ -1,16 +1,17 @@
-"""Prefill launch settings as a holdout for the prefill time model: the analytic law against the SASS simulation.
+"""Prefill launch settings as a holdout for the prefill time model: the analytic law against its alternatives.
 
 Input: the `prefill-tilings` cases of studies/gpu_benchmark.py (every non-causal einsim prefill variant at
-4x32x4096 D=64 and 4x16x4096 D=128 under launch settings the kernels had not been timed with; runs 46-47)
-or the `prefill-tilings-b` cases (the 1-, 2- and 3-pass kernels at 1x32x16384 D=64 and 2x16x8192 D=128,
-registered after them) and, for `--compare`, their records in studies/results/gpu_benchmark.json. Needs
-ptxas from the triton wheel (no GPU).
-Output: per case the time two prefill models predict — the analytic law (tensor-core, MUFU and fp32 work
-counted from the kernel's flags, overlapped by the fitted `serial_max` / `overlap_exponent`, lazy
-rescaling's fitted barrier wait) and the SASS simulation of the resident programs' K/V loop
-(einsim.gpu.sass.resident_loop_cycles, which einsim.gpu.model uses when the compiled kernels are given) —
-and, with `--compare`, the measured times, both models' errors and whether each orders the variants of a
-shape and launch as measured.
+4x32x4096 D=64 and 4x16x4096 D=128 under launch settings the kernels had not been timed with; runs 46-47),
+the `prefill-tilings-b` cases (the 1-, 2- and 3-pass kernels at 1x32x16384 D=64 and 2x16x8192 D=128,
+registered after them) or the `prefill-tilings-c` cases (those and FA1 at 2x32x8192 D=64 and 8x16x2048
+D=128, 64-row tiles beside 128-row ones; registered in v20) and, for `--compare`, their records in
+studies/results/gpu_benchmark.json. Needs ptxas from the triton wheel (no GPU).
+Output: per case the time the prefill models predict — the analytic law as einsim.gpu.model runs it with
+the compiled kernels (tensor-core and MUFU work, the K/V loop's issued instructions, overlapped by the
+query rows resident per SM), the same law with its overlap counted by programs per SM (`by-programs`, the
+law until v19), and the SASS simulation of the resident programs' K/V loop
+(einsim.gpu.sass.resident_loop_cycles) — and, with `--compare`, the measured times, each model's errors
+and whether each orders the variants of a shape and launch, and the launches of a variant, as measured.
 
     python studies/gpu_prefill_holdout.py --predict h100|h200 [--group G]     # registered before the run
     python studies/gpu_prefill_holdout.py --compare [--run N] [--registered TABLE]   # after it
@@ -28,19 +29,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-GROUPS = ("prefill-tilings", "prefill-tilings-b")
+GROUPS = ("prefill-tilings", "prefill-tilings-b", "prefill-tilings-c")
 
 
-def _predictions(case, plans, arch) -> tuple[float, float]:
-    """(analytic ms, simulated ms) for a benchmark case."""
+def _predictions(case, plans, arch) -> tuple[float, float, float]:
+    """(analytic ms, simulated ms, analytic ms with the overlap counted by programs) for a benchmark case."""
     from einsim.gpu.inspect import compile_report
     from einsim.gpu.model import predict
     from studies.gpu_cases import predict_case
 
     analytic, t = predict_case(case, plans, arch)
     plan = next(p for f, p in plans.values() if f == case.cascade)
-    sim = predict(plan, _shape(case), t, arch, compile_report(plan, _shape(case), t), resident_sim=True)
-    return analytic.ms, sim.ms
+    reports = compile_report(plan, _shape(case), t)
+    sim = predict(plan, _shape(case), t, arch, reports, resident_sim=True)
+    by_programs = predict(plan, _shape(case), t, arch, reports, overlap_by_programs=True)
+    return analytic.ms, sim.ms, by_programs.ms
 
 
 def _shape(case):
@@ -67,12 +70,13 @@ def predict_table(card: str, group: str) -> list[str]:
     lines = [f"# {group}: predicted on {arch.name} (ms): analytic law, SASS simulation"]
     by = defaultdict(list)
     for c in [c for c in prefill_tiling_cases(plans, False) if c.group == group]:
-        a, s = _predictions(c, plans, arch)
-        by[(c.B, c.H, c.N_KV, c.D, _launch(c.variant))].append((_family(c.variant), a, s))
-        lines.append(f"{c.variant:<40} D{c.D:<4} analytic {a:7.3f}  simulated {s:7.3f}  {c.B}x{c.H}x{c.N_KV}")
+        a, s, p = _predictions(c, plans, arch)
+        by[(c.B, c.H, c.N_KV, c.D, _launch(c.variant))].append((_family(c.variant), a, s, p))
+        lines.append(f"{c.variant:<40} D{c.D:<4} analytic {a:7.3f}  simulated {s:7.3f}  by-programs {p:7.3f}  "
+                     f"{c.B}x{c.H}x{c.N_KV}")  # fmt: skip
     lines.append("# order per head dim and launch (fastest first)")
     for (b, h, n, d, launch), rs in sorted(by.items()):
-        for name, k in (("analytic", 1), ("simulated", 2)):
+        for name, k in (("analytic", 1), ("simulated", 2), ("by-programs", 3)):
             order = " < ".join(r[0] for r in sorted(rs, key=lambda r: r[k]))
             lines.append(f"{b}x{h}x{n} D{d} {launch:<16} {name:<9}: {order}")
     return lines
@@ -80,14 +84,15 @@ def predict_table(card: str, group: str) -> list[str]:
 
 def registered(path: Path) -> tuple[str | None, dict]:
     """The group of a committed `--predict` table (its header) and its (variant, D) -> (analytic ms,
-    simulated ms)."""
+    simulated ms, by-programs ms; None in tables written before v20, which had no such column)."""
     group, out = None, {}
     for line in path.read_text().splitlines():
         if h := re.match(r"# (\S+): predicted on", line):
             group = h.group(1)
-        m = re.match(r"(\S+)\s+D(\d+)\s+analytic\s+([\d.]+)\s+simulated\s+([\d.]+)", line)
+        m = re.match(r"(\S+)\s+D(\d+)\s+analytic\s+([\d.]+)\s+simulated\s+([\d.]+)(?:\s+by-programs\s+([\d.]+))?", line)
         if m:
-            out[(m.group(1), int(m.group(2)))] = (float(m.group(3)), float(m.group(4)))
+            p = float(m.group(5)) if m.group(5) else None
+            out[(m.group(1), int(m.group(2)))] = (float(m.group(3)), float(m.group(4)), p)
     return group, out
 
 
@@ -111,16 +116,19 @@ def compare(records: list[dict], run: int | None, group: str, table: dict | None
     plans = library_plans(False)
     arch = arch_for(recs[0]["card"])
     src = "as registered" if table is not None else "as the models are now"
-    lines = [f"# {group}, run {run} ({recs[0]['card']}): measured ms against the two prefill models ({src})"]
+    lines = [f"# {group}, run {run} ({recs[0]['card']}): measured ms against the prefill models ({src})"]
     rows = []
     for r in recs:
         c = Case(r["variant"], r["B"], r["H"], r["G"], r["N_Q"], r["N"], r["D"], r["causal"], r["dtype"],
                  r["cascade"], group, tiling=tuple(r["tiling"][:6]))  # fmt: skip
-        a, s = table[(r["variant"], r["D"])] if table is not None else _predictions(c, plans, arch)
-        rows.append(((r["B"], r["H"], r["N"], r["D"]), _launch(r["variant"]), _family(r["variant"]), r["ms"], a, s))
+        a, s, p = table[(r["variant"], r["D"])] if table is not None else _predictions(c, plans, arch)
+        rows.append(((r["B"], r["H"], r["N"], r["D"]), _launch(r["variant"]), _family(r["variant"]), r["ms"], a, s, p))
+        by_p = f"  by-programs {p:7.3f} ({p / r['ms'] - 1:+.0%})" if p is not None else ""
         lines.append(f"{r['variant']:<40} D{r['D']:<4} measured {r['ms']:7.3f}  analytic {a:7.3f} "
-                     f"({a / r['ms'] - 1:+.0%})  simulated {s:7.3f} ({s / r['ms'] - 1:+.0%})")  # fmt: skip
-    for name, k in (("analytic", 4), ("simulated", 5)):
+                     f"({a / r['ms'] - 1:+.0%})  simulated {s:7.3f} ({s / r['ms'] - 1:+.0%}){by_p}")  # fmt: skip
+    models = (("analytic", 4), ("simulated", 5))
+    models += (("by-programs", 6),) if all(r[6] is not None for r in rows) else ()
+    for name, k in models:
         errs = [row[k] / row[3] - 1 for row in rows]
         within = sum(abs(e) <= 0.10 for e in errs)
         lines.append(f"{name:<9}: within ±10 % {within}/{len(errs)}, within ±25 % {sum(abs(e) <= 0.25 for e in errs)}"
@@ -130,7 +138,7 @@ def compare(records: list[dict], run: int | None, group: str, table: dict | None
         by = defaultdict(list)
         for row in rows:
             by[(row[0], row[label])].append(row)
-        for name, k in (("analytic", 4), ("simulated", 5)):
+        for name, k in models:
             ok = 0
             for key, rs in sorted(by.items()):
                 bad = _misordered([{"variant": r[other], "ms": r[3], "predicted_ms": r[k]} for r in rs], RANK_TIE)

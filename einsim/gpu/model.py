@@ -39,7 +39,9 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   instruction every warp issues per tile, at one per cycle per SMSP; `sass.mma_loop`: the steady state,
   lazy rescaling's skipped block left out), not the count from the flags, which misses what the compiler
   adds (FA1's normalization after the PV product: 56 instructions per warp and tile at D=64, the flag
-  count 32); that law has its own overlap constants and lazy barrier (`arch.issue_*`; notes_gpu.md v19).
+  count 32); that law has its own overlap constants and lazy barrier (`arch.issue_*`; notes_gpu.md v19),
+  and counts its overlap by the query rows resident per SM in 128-row units (`overlap_units`: a 64-row
+  tile is one chain of wgmmas and softmax, a 128-row tile two; v20), not by programs per SM.
   Warp-specialized kernels keep the flag count and the constants fitted with it.
 - Lone programs. Given the compiled kernels (`reports`, einsim.gpu.inspect) and no more programs than SMs
   (decode), each program has an SM to itself and its time is simulated from its SASS (einsim.gpu.sass:
@@ -75,6 +77,17 @@ from einsim.gpu.sass import lone_program_cycles, mma_loop, resident_loop_cycles
 
 #: warp instructions an SM issues per cycle (four sub-partitions, one each)
 ISSUE_PER_CLK_SM = 4
+#: the query rows per resident unit of the issue law's overlap: the BLOCK_M of every launch its constants
+#: were fitted to (run 1), so that their predictions do not move
+OVERLAP_ROWS = 128
+
+
+def overlap_units(occ: int, t: Tiling, by_programs: bool = False) -> float:
+    """What the issue law's overlap counts: the query rows resident per SM, in units of OVERLAP_ROWS.
+    Each 64-row block of a tile is its own chain of wgmmas and softmax, and programs per SM alone
+    (`by_programs`, the law until v19) counts a 64-row program as a 128-row one: 64-row launches with
+    twice the programs per SM ran as fast as the 128-row default, not faster (notes_gpu.md v20)."""
+    return float(occ) if by_programs else occ * t.block_m / OVERLAP_ROWS
 
 
 @dataclass(frozen=True)
@@ -305,7 +318,13 @@ def lone_programs(plan: KernelPlan, shape: Shape, t: Tiling, arch: GpuArch) -> b
 
 
 def predict(
-    plan: KernelPlan, shape: Shape, tiling: Tiling, arch: GpuArch, reports=None, resident_sim: bool = False
+    plan: KernelPlan,
+    shape: Shape,
+    tiling: Tiling,
+    arch: GpuArch,
+    reports=None,
+    resident_sim: bool = False,
+    overlap_by_programs: bool = False,
 ) -> Prediction:
     """Predicted DRAM bytes and time of every kernel of `plan` at `shape` on `arch`. `reports` (the
     compiled kernels' facts from einsim.gpu.inspect.compile_report, one per pass kernel) add the simulated
@@ -315,7 +334,9 @@ def predict(
     `resident_sim` (with `reports`): time the K/V loop of a prefill kernel's resident programs by the SASS
     simulation (einsim.gpu.sass.resident_loop_cycles) instead of the analytic law; not warp-specialized
     kernels. An alternative held against the measurements (studies/gpu_prefill_holdout.py), not the default:
-    over runs 1-45 it orders fewer shapes' variants as measured (notes_gpu.md v17)."""
+    over runs 1-45 it orders fewer shapes' variants as measured (notes_gpu.md v17). `overlap_by_programs`:
+    the issue law's overlap counted by programs per SM, as until v19, not by resident rows
+    (`overlap_units`); kept to hold against the holdouts."""
     if plan.linear:
         from einsim.gpu.linear_model import predict_linear
 
@@ -391,7 +412,8 @@ def predict(
             if loop:
                 issue = tiles * len(loop) * rep.warps / (ISSUE_PER_CLK_SM * arch.sms * arch.clock_hz)
                 parts = (mma_s, exp_s, issue)
-                serial = arch.issue_serial_max / occ**arch.issue_overlap_exponent
+                units = overlap_units(occ, t, overlap_by_programs)
+                serial = arch.issue_serial_max / units**arch.issue_overlap_exponent
                 sync = serial * arch.issue_cta_sync_s  # co-resident programs fill the wait
             else:
                 serial = arch.serial_max / occ**arch.overlap_exponent

@@ -693,6 +693,48 @@ def test_prefill_fp32_part_is_the_compiled_loops_issue_golden():
     assert predict(plan, sh, t, a).kernels[0].issue_s == 0.0
 
 
+def test_issue_law_overlap_counts_resident_rows_golden():
+    """The issue law's overlap counts the query rows resident per SM in 128-row units: a 64-row launch
+    with four programs per SM overlaps as the 128-row one with two does (both 256 rows: serial share
+    0.95 / 2**0.65), not as four 128-row programs would (0.95 / 4**0.65, the law by programs).
+    Golden by hand: 1-pass, 4x32x4096, D=64, BLOCK 64x64, 4 warps (4 programs per SM), a 100-instruction
+    loop (one wgmma, 98 FFMA, the branch)."""
+    from einsim.gpu.inspect import KernelReport
+    from einsim.gpu.model import ctas_per_sm, overlap_units
+    from einsim.gpu.plan import Tiling
+    from einsim.gpu.sass import Instr
+
+    assert overlap_units(4, Tiling(64, 64, 4, 3)) == 2.0
+    assert overlap_units(2, Tiling(128, 64, 8, 3)) == 2.0
+    assert overlap_units(4, Tiling(64, 64, 4, 3), by_programs=True) == 4.0
+    plan = lower(einsim.parse_file(LIB / "cascade5_fa2.ein"))
+    sh = Shape(4, 32, 4096, 4096, 64)
+    t = Tiling(64, 64, 4, 3)
+    a = H100_SXM
+    assert ctas_per_sm(plan.kernels[0], sh, t, a) == 4
+    wg = "HGMMA.64x64x16.F32.BF16 R24, gdesc[UR4], R24"
+    body = [Instr(0x10, "HGMMA.64x64x16.F32.BF16", wg, 1, 7, 7, 0)]
+    body += [Instr(0x20 + 0x10 * i, "FFMA", "FFMA R1, R2, R3, R1", 1, 7, 7, 0) for i in range(98)]
+    ins = (Instr(0x0, "MOV", "MOV R1, RZ", 1, 7, 7, 0), *body)
+    end = 0x20 + 0x10 * 98
+    ins += (Instr(end, "BRA", "@P0 BRA 0x10", 1, 7, 7, 0), Instr(end + 0x10, "EXIT", "EXIT", 1, 7, 7, 0))
+    rep = KernelReport("1-pass", 112, 0, 0, {}, 4, 100, 2, ins)
+    tiles = 64 * 64 * 4 * 32
+    points = tiles * 64 * 64
+    issue = tiles * 100 * 4 / (4 * 132 * a.clock_hz)
+    mma = points * 2 * 64 * 2 / a.mma_flops
+    ex = (points + tiles * 64) / (132 * 16 * a.clock_hz)
+    parts = (mma, ex, issue)
+    slots, programs = 4 * 132, 64 * 4 * 32
+    waves = 16 / (programs / slots)  # 15.5 waves of equal programs: the last one partial
+    for by_programs, units in ((False, 2), (True, 4)):
+        serial = 0.95 / units**0.65
+        compute = max(parts) + serial * (sum(parts) - max(parts))
+        want = (compute + programs / slots * a.program_overhead_s) * waves
+        kc = predict(plan, sh, t, a, [rep], overlap_by_programs=by_programs).kernels[0]
+        assert kc.compute_s == pytest.approx(want)
+
+
 def test_decode_launches_compiled_and_simulated_order_as_measured():
     """Compiled for sm_90 on the CPU and simulated (einsim.gpu.sass): a decode program with 2 pipeline
     stages waits on its loads (slower than 3), 3 and 4 stages are both bound by instruction issue (equal),
