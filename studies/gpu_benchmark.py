@@ -26,6 +26,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import asdict
@@ -409,6 +410,7 @@ def main(argv=None) -> None:
     ap.add_argument("--ncu-child", default=None)
     ap.add_argument("--rounds", type=int, default=3, help="timings per case, taken in turn with its shape's others")
     ap.add_argument("--only", default=None, help="comma-separated case groups to run (main, long, holdout, ...)")
+    ap.add_argument("--match", default=None, help="only the cases whose variant name matches this regular expression")
     args = ap.parse_args(argv)
     if args.interpret:
         os.environ["TRITON_INTERPRET"] = "1"
@@ -437,6 +439,12 @@ def main(argv=None) -> None:
         cases = [c for c in cases if c.group in args.only.split(",")]
     else:  # the launch-setting holdouts (notes v17) run when named: in run 50 they pushed 11 cases past the deadline
         cases = [c for c in cases if not c.group.startswith("prefill-tilings")]
+    if args.match:
+        try:
+            pattern = re.compile(args.match)
+        except re.error as e:
+            ap.error(f"--match {args.match!r} is not a regular expression ({e}); e.g. --match '^(1|2)-pass-bm'")
+        cases = [c for c in cases if pattern.search(c.variant)]
     # linear attention last: its run-time predictions simulate SASS (seconds each), and in run 34 they
     # pushed the decode and GQA groups past the timing deadline
     cases.sort(key=lambda c: c.group.startswith("linear"))
