@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -648,91 +649,62 @@ def test_lone_programs_are_timed_from_their_sass():
     assert predict(plan, big, tb, arch, [rep]).kernels[0].issue_s == 0.0
 
 
-def test_prefill_fp32_part_is_the_compiled_loops_issue_golden():
-    """With compiled reports, a prefill kernel's fp32 part is the issue time of its K/V loop: every warp's
-    instructions per tile at one per cycle per SMSP; the law then uses its own overlap constants, and lazy
-    rescaling's barrier is paid at the law's serial share. Golden by hand: 1-pass, 4x32x4096, D=64,
-    BLOCK 128x64, 8 warps (2 programs per SM), a 100-instruction loop (one wgmma, 98 FFMA, the branch)."""
-    import dataclasses
-
+def _hand_loop_report(warps: int, registers: int):
+    """A compiled-kernel report written by hand: a 100-instruction K/V loop (one wgmma, 98 FFMA, the
+    branch) after one prologue instruction."""
     from einsim.gpu.inspect import KernelReport
-    from einsim.gpu.model import ISSUE_PER_CLK_SM, ctas_per_sm
-    from einsim.gpu.plan import Tiling
     from einsim.gpu.sass import Instr
 
-    plan = lower(einsim.parse_file(LIB / "cascade5_fa2.ein"))
-    sh = Shape(4, 32, 4096, 4096, 64)
-    t = Tiling(128, 64, 8, 3)
-    a = H100_SXM
-    assert ctas_per_sm(plan.kernels[0], sh, t, a) == 2
     wg = "HGMMA.64x64x16.F32.BF16 R24, gdesc[UR4], R24"
     body = [Instr(0x10, "HGMMA.64x64x16.F32.BF16", wg, 1, 7, 7, 0)]
     body += [Instr(0x20 + 0x10 * i, "FFMA", "FFMA R1, R2, R3, R1", 1, 7, 7, 0) for i in range(98)]
     ins = (Instr(0x0, "MOV", "MOV R1, RZ", 1, 7, 7, 0), *body)
     end = 0x20 + 0x10 * 98
     ins += (Instr(end, "BRA", "@P0 BRA 0x10", 1, 7, 7, 0), Instr(end + 0x10, "EXIT", "EXIT", 1, 7, 7, 0))
-    rep = KernelReport("1-pass", 113, 0, 0, {}, 8, 100, 2, ins)
-    tiles = 32 * 64 * 4 * 32
-    points = tiles * 128 * 64
-    issue = tiles * 100 * 8 / (4 * 132 * a.clock_hz)
+    return KernelReport("1-pass", registers, 0, 0, {}, warps, 100, 2, ins)
+
+
+@pytest.mark.parametrize("block_m,warps,registers,occ", [(128, 8, 113, 2), (64, 4, 112, 4)])
+def test_prefill_fp32_part_is_the_compiled_loops_issue_golden(block_m, warps, registers, occ):
+    """With compiled reports, a prefill kernel's fp32 part is the issue time of its K/V loop: every warp's
+    instructions per tile at one per cycle per SMSP; the law then uses its own overlap constants, and lazy
+    rescaling's barrier is paid at the law's serial share. The overlap counts the query rows resident per
+    SM in 128-row units: 64-row tiles at four programs per SM overlap as 128-row ones at two do (256 rows:
+    0.95 / 2**0.65), not as four programs would (0.95 / 4**0.65, `overlap_by_programs`). Golden by hand:
+    1-pass, 4x32x4096, D=64, BLOCK_N 64, a 100-instruction loop (one wgmma, 98 FFMA, the branch)."""
+    import dataclasses
+
+    from einsim.gpu.model import ISSUE_PER_CLK_SM, ctas_per_sm, overlap_units
+    from einsim.gpu.plan import Tiling
+
+    plan = lower(einsim.parse_file(LIB / "cascade5_fa2.ein"))
+    sh = Shape(4, 32, 4096, 4096, 64)
+    t = Tiling(block_m, 64, warps, 3)
+    a = H100_SXM
+    assert ctas_per_sm(plan.kernels[0], sh, t, a) == occ
+    assert overlap_units(occ, t) == 2.0 and overlap_units(occ, t, by_programs=True) == occ
+    rep = _hand_loop_report(warps=warps, registers=registers)
+    tiles = (4096 // block_m) * 64 * 4 * 32
+    points = tiles * block_m * 64
+    issue = tiles * 100 * warps / (4 * 132 * a.clock_hz)
     assert ISSUE_PER_CLK_SM == 4
-    slots, programs = 2 * 132, 32 * 4 * 32
-    waves = 16 / (programs / slots)  # 15.5 waves of equal programs: the last one partial
-    for lazy in (False, True):
+    slots, programs = occ * 132, (4096 // block_m) * 4 * 32
+    waves = math.ceil(programs / slots) / (programs / slots)  # equal programs: the last wave partial
+    for lazy, units in ((False, 2), (True, 2), (False, occ)):
         mma = points * 2 * 64 * 2 / a.mma_flops
-        ex = (points + (0 if lazy else tiles * 128)) / (132 * 16 * a.clock_hz)
+        ex = (points + (0 if lazy else tiles * block_m)) / (132 * 16 * a.clock_hz)
         parts = (mma, ex, issue)
-        serial = 0.95 / 2**0.65
+        serial = 0.95 / units**0.65
         compute = max(parts) + serial * (sum(parts) - max(parts))
-        compute += serial * tiles / (132 * 2) * 1.89e-7 if lazy else 0.0
+        compute += serial * tiles / (132 * occ) * 1.89e-7 if lazy else 0.0
         want = (compute + programs / slots * a.program_overhead_s) * waves
-        kc = predict(plan, sh, dataclasses.replace(t, lazy_rescale=lazy), a, [rep]).kernels[0]
+        by_programs = units != 2
+        tl = dataclasses.replace(t, lazy_rescale=lazy)
+        kc = predict(plan, sh, tl, a, [rep], overlap_by_programs=by_programs).kernels[0]
         assert kc.issue_s == pytest.approx(issue)
         assert kc.compute_s == pytest.approx(want)
     # without reports, the flag count and the law's first constants (unchanged)
     assert predict(plan, sh, t, a).kernels[0].issue_s == 0.0
-
-
-def test_issue_law_overlap_counts_resident_rows_golden():
-    """The issue law's overlap counts the query rows resident per SM in 128-row units: a 64-row launch
-    with four programs per SM overlaps as the 128-row one with two does (both 256 rows: serial share
-    0.95 / 2**0.65), not as four 128-row programs would (0.95 / 4**0.65, the law by programs).
-    Golden by hand: 1-pass, 4x32x4096, D=64, BLOCK 64x64, 4 warps (4 programs per SM), a 100-instruction
-    loop (one wgmma, 98 FFMA, the branch)."""
-    from einsim.gpu.inspect import KernelReport
-    from einsim.gpu.model import ctas_per_sm, overlap_units
-    from einsim.gpu.plan import Tiling
-    from einsim.gpu.sass import Instr
-
-    assert overlap_units(4, Tiling(64, 64, 4, 3)) == 2.0
-    assert overlap_units(2, Tiling(128, 64, 8, 3)) == 2.0
-    assert overlap_units(4, Tiling(64, 64, 4, 3), by_programs=True) == 4.0
-    plan = lower(einsim.parse_file(LIB / "cascade5_fa2.ein"))
-    sh = Shape(4, 32, 4096, 4096, 64)
-    t = Tiling(64, 64, 4, 3)
-    a = H100_SXM
-    assert ctas_per_sm(plan.kernels[0], sh, t, a) == 4
-    wg = "HGMMA.64x64x16.F32.BF16 R24, gdesc[UR4], R24"
-    body = [Instr(0x10, "HGMMA.64x64x16.F32.BF16", wg, 1, 7, 7, 0)]
-    body += [Instr(0x20 + 0x10 * i, "FFMA", "FFMA R1, R2, R3, R1", 1, 7, 7, 0) for i in range(98)]
-    ins = (Instr(0x0, "MOV", "MOV R1, RZ", 1, 7, 7, 0), *body)
-    end = 0x20 + 0x10 * 98
-    ins += (Instr(end, "BRA", "@P0 BRA 0x10", 1, 7, 7, 0), Instr(end + 0x10, "EXIT", "EXIT", 1, 7, 7, 0))
-    rep = KernelReport("1-pass", 112, 0, 0, {}, 4, 100, 2, ins)
-    tiles = 64 * 64 * 4 * 32
-    points = tiles * 64 * 64
-    issue = tiles * 100 * 4 / (4 * 132 * a.clock_hz)
-    mma = points * 2 * 64 * 2 / a.mma_flops
-    ex = (points + tiles * 64) / (132 * 16 * a.clock_hz)
-    parts = (mma, ex, issue)
-    slots, programs = 4 * 132, 64 * 4 * 32
-    waves = 16 / (programs / slots)  # 15.5 waves of equal programs: the last one partial
-    for by_programs, units in ((False, 2), (True, 4)):
-        serial = 0.95 / units**0.65
-        compute = max(parts) + serial * (sum(parts) - max(parts))
-        want = (compute + programs / slots * a.program_overhead_s) * waves
-        kc = predict(plan, sh, t, a, [rep], overlap_by_programs=by_programs).kernels[0]
-        assert kc.compute_s == pytest.approx(want)
 
 
 def test_decode_launches_compiled_and_simulated_order_as_measured():
