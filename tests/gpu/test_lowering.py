@@ -690,7 +690,8 @@ def test_prefill_fp32_part_is_the_compiled_loops_issue_golden(block_m, warps, re
     assert ISSUE_PER_CLK_SM == 4
     slots, programs = occ * 132, (4096 // block_m) * 4 * 32
     waves = math.ceil(programs / slots) / (programs / slots)  # equal programs: the last wave partial
-    for lazy, units in ((False, 2), (True, 2), (False, occ)):
+    for lazy, by_programs in ((False, False), (True, False), (False, True)):
+        units = occ if by_programs else 2
         mma = points * 2 * 64 * 2 / a.mma_flops
         ex = (points + (0 if lazy else tiles * block_m)) / (132 * 16 * a.clock_hz)
         parts = (mma, ex, issue)
@@ -698,7 +699,6 @@ def test_prefill_fp32_part_is_the_compiled_loops_issue_golden(block_m, warps, re
         compute = max(parts) + serial * (sum(parts) - max(parts))
         compute += serial * tiles / (132 * occ) * 1.89e-7 if lazy else 0.0
         want = (compute + programs / slots * a.program_overhead_s) * waves
-        by_programs = units != 2
         tl = dataclasses.replace(t, lazy_rescale=lazy)
         kc = predict(plan, sh, tl, a, [rep], overlap_by_programs=by_programs).kernels[0]
         assert kc.issue_s == pytest.approx(issue)
