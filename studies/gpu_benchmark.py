@@ -432,9 +432,7 @@ def main(argv=None) -> None:
     print(f"# ceilings: {env['ceilings']}")
     plans = library_plans(args.interpret)
     env["lowered"] = {f: [k.label for k in p.kernels] for f, p in plans.values()}
-    tuned = tune_one_pass(plans, device, args.interpret)
-    env["tuned_one_pass"] = {str(d): t for d, t in tuned.items()}
-    cases = build_cases(plans, args.interpret)
+    cases = all_cases = build_cases(plans, args.interpret)
     if args.only:
         cases = [c for c in cases if c.group in args.only.split(",")]
     else:  # the launch-setting holdouts (notes v17) run when named: in run 50 they pushed 11 cases past the deadline
@@ -445,6 +443,12 @@ def main(argv=None) -> None:
         except re.error as e:
             ap.error(f"--match {args.match!r} is not a regular expression ({e}); e.g. --match '^(1|2)-pass-bm'")
         cases = [c for c in cases if pattern.search(c.variant)]
+    if not cases:  # before the tuning timings: a call that would time nothing stops here
+        ap.error(f"--only {args.only!r} --match {args.match!r} select no case of this script (groups: "
+                 f"{', '.join(sorted({c.group for c in all_cases}))}); name a group "
+                 "it has, and a --match pattern that some variant name in it contains.")  # fmt: skip
+    tuned = tune_one_pass(plans, device, args.interpret)
+    env["tuned_one_pass"] = {str(d): t for d, t in tuned.items()}
     # linear attention last: its run-time predictions simulate SASS (seconds each), and in run 34 they
     # pushed the decode and GQA groups past the timing deadline
     cases.sort(key=lambda c: c.group.startswith("linear"))
