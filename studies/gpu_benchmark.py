@@ -270,13 +270,22 @@ PREFILL_TILINGS_B = [(64, 64, 4, 3), (64, 128, 4, 2), (128, 64, 8, 3), (128, 128
 #: shapes no launch holdout ran at, registered with the issue law's overlap counted by programs and by rows
 PREFILL_TILINGS_C = [(64, 64, 4, 3), (64, 64, 4, 4), (64, 128, 4, 2), (128, 64, 8, 3), (128, 64, 4, 3)]
 PREFILL_SHAPES_C = ((2, 32, 8192, 64), (8, 16, 2048, 128))
+#: the fourth (group `prefill-tilings-d`, notes v21): launches whose K/V loop reloads spilled registers
+#: (255 registers: 4-warp 128-row tiles at D=128, 256-row tiles of 8 warps, FA1's 128x128 tiles at D=64)
+#: beside launches of the same shape that do not spill, registered with the spill-aware issue law
+SPILLS = "prefill-tilings-d"
+PREFILL_TILINGS_D = {
+    (2, 32, 4096, 128): [(128, 64, 4, 2), (128, 128, 4, 2), (256, 64, 8, 2), (128, 32, 4, 3), (128, 64, 8, 2)],
+    (8, 16, 4096, 64): [(128, 128, 4, 2), (128, 64, 4, 2), (128, 128, 8, 2)],
+}
 
 
 def prefill_tiling_cases(plans, interpret: bool) -> list[Case]:
     """The launch-setting holdouts. `prefill-tilings`: every non-causal, non-grouped einsim prefill variant
     (and the lazy 1-pass) at one shape per head dim (4x32x4096 D=64, 4x16x4096 D=128), under PREFILL_TILINGS;
     `prefill-tilings-b`: the 1-, 2- and 3-pass at two other shapes under PREFILL_TILINGS_B; `prefill-tilings-c`:
-    those and FA1 at PREFILL_SHAPES_C under PREFILL_TILINGS_C."""
+    those and FA1 at PREFILL_SHAPES_C under PREFILL_TILINGS_C; `prefill-tilings-d`: the 1- and 2-pass and FA1
+    under PREFILL_TILINGS_D, launches that spill registers beside launches that do not."""
     if interpret:
         return []
     variants = [(f"{k[0]}-pass", f) for k, (f, _) in structures(plans) if k[1:] == (False, False, (), 0, False)]
@@ -304,6 +313,12 @@ def prefill_tiling_cases(plans, interpret: bool) -> list[Case]:
             for bm, bn, w, st in PREFILL_TILINGS_C:
                 cases.append(Case(f"{v}-bm{bm}-bn{bn}-w{w}-s{st}", B, H, H, n, n, d, False, cascade=f,
                                   group="prefill-tilings-c", tiling=(bm, bn, w, st)))  # fmt: skip
+    spill = [(v, f) for v, f in variants if v in ("1-pass", "2-pass", "1-pass-fa1")]
+    for (B, H, n, d), tilings in PREFILL_TILINGS_D.items():
+        for v, f in spill:
+            for bm, bn, w, st in tilings:
+                cases.append(Case(f"{v}-bm{bm}-bn{bn}-w{w}-s{st}", B, H, H, n, n, d, False, cascade=f,
+                                  group=SPILLS, tiling=(bm, bn, w, st), profile=True))  # fmt: skip
     return cases
 
 
@@ -532,7 +547,8 @@ def main(argv=None) -> None:
         if c.profile and c.key in ok:
             groups.setdefault(c.group, []).append(c)
     merged = {"long": groups.get("long", []), "main": groups.get("main", [])}
-    merged["other"] = [c for g, cs in groups.items() if g not in ("long", "main", "holdout") for c in cs]
+    merged["other"] = [c for g, cs in groups.items() if g not in ("long", "main", "holdout", SPILLS) for c in cs]
+    merged["spills"] = groups.get(SPILLS, [])  # profiled with the local-memory counters (studies/gpu_ncu.py)
     merged["holdout"] = groups.get("holdout", [])
     groups = {g: cs for g, cs in merged.items() if cs}
     prof = run_ncu(groups, args.out, deadline - 10, args.interpret)

@@ -4,7 +4,9 @@ Input: the `prefill-tilings` cases of studies/gpu_benchmark.py (every non-causal
 4x32x4096 D=64 and 4x16x4096 D=128 under launch settings the kernels had not been timed with; runs 46-47),
 the `prefill-tilings-b` cases (the 1-, 2- and 3-pass kernels at 1x32x16384 D=64 and 2x16x8192 D=128,
 registered after them) or the `prefill-tilings-c` cases (those and FA1 at 2x32x8192 D=64 and 8x16x2048
-D=128, 64-row tiles beside 128-row ones; registered in v20) and, for `--compare`, their records in
+D=128, 64-row tiles beside 128-row ones; registered in v20), the `prefill-tilings-d` cases (the 1- and
+2-pass and FA1 at 2x32x4096 D=128 and 8x16x4096 D=64, launches whose K/V loop reloads spilled registers
+beside ones that do not; registered in v21) and, for `--compare`, their records in
 studies/results/gpu_benchmark.json. Needs ptxas from the triton wheel (no GPU).
 Output: per case the time the prefill models predict — the analytic law as einsim.gpu.model runs it with
 the compiled kernels (tensor-core and MUFU work, the K/V loop's issued instructions, overlapped by the
@@ -29,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-GROUPS = ("prefill-tilings", "prefill-tilings-b", "prefill-tilings-c")
+GROUPS = ("prefill-tilings", "prefill-tilings-b", "prefill-tilings-c", "prefill-tilings-d")
 
 
 def _predictions(case, plans, arch) -> tuple[float, float, float]:

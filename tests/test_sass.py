@@ -106,6 +106,8 @@ def test_a_scoreboard_wait_lasts_the_producers_latency():
     assert program_cycles((_ins("LDG", wbar=2), _ins("FADD", wait=0b100)), 1, 0, 250) == 1 + 250 + 1
     # a read barrier is released sooner
     assert program_cycles((_ins("STS", rbar=1), _ins("IMAD", wait=0b10)), 1, 0, 100) == 1 + READ_LATENCY_CYCLES + 1
+    # a local load (a spilled register's reload) hits L1: its latency is L1's, not the load latency argument
+    assert program_cycles((_ins("LDL", wbar=2), _ins("FADD", wait=0b100)), 1, 0, 250) == 1 + 33 + 1
 
 
 def test_the_sms_four_sub_partitions_share_one_shared_memory_data_path():

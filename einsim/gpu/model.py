@@ -41,7 +41,10 @@ Assumptions (each checked by studies/gpu_benchmark.py against Nsight Compute and
   adds (FA1's normalization after the PV product: 56 instructions per warp and tile at D=64, the flag
   count 32); that law has its own overlap constants and lazy barrier (`arch.issue_*`; notes_gpu.md v19),
   and counts its overlap by the query rows resident per SM in 128-row units (`overlap_units`: a 64-row
-  tile is one chain of wgmmas and softmax, a 128-row tile two; v20), not by programs per SM.
+  tile is one chain of wgmmas and softmax, a 128-row tile two; v20), not by programs per SM. Where the
+  loop reloads spilled registers (`spills_in_loop`: 255 registers, e.g. 128x64 tiles of 4 warps at D=128),
+  the K/V loop of the resident programs is also simulated from the SASS, the reloads at L1 latency, and
+  the longer of the two counts (v21).
   Warp-specialized kernels keep the flag count and the constants fitted with it.
 - Lone programs. Given the compiled kernels (`reports`, einsim.gpu.inspect) and no more programs than SMs
   (decode), each program has an SM to itself and its time is simulated from its SASS (einsim.gpu.sass:
@@ -80,6 +83,11 @@ ISSUE_PER_CLK_SM = 4
 #: the query rows per resident unit of the issue law's overlap: the BLOCK_M of every launch its constants
 #: were fitted to (run 1), so that their predictions do not move
 OVERLAP_ROWS = 128
+
+
+def spills_in_loop(loop) -> bool:
+    """Whether a compiled K/V loop (`sass.mma_loop`) reloads spilled registers (local loads, LDL)."""
+    return any(x.base == "LDL" for x in loop)
 
 
 def overlap_units(occ: int, t: Tiling, by_programs: bool = False) -> float:
@@ -421,6 +429,14 @@ def predict(
             compute = max(parts) + serial * (sum(parts) - max(parts))
             if pk.online and pk.do_exp and lazy:  # a block-wide branch per tile: a barrier wait
                 compute += tiles / (arch.sms * occ) * sync
+            if spills_in_loop(loop):
+                # register spills: each tile reloads spilled registers from L1 in the middle of its
+                # dependency chains, latency the law's issue count does not price (its constants were
+                # fitted to kernels without spills). The SASS simulation of the resident programs runs
+                # those reloads; the kernel takes the longer of the two (v21)
+                per_tile = resident_loop_cycles(loop, rep.warps, occ, load_latency_cycles)
+                issue = max(issue, tiles / (arch.sms * occ) * per_tile / arch.clock_hz)
+                compute = max(compute, issue)
         if programs < arch.sms:
             compute = (compute + programs / slots * arch.program_overhead_s) * arch.sms / programs
         elif persistent:

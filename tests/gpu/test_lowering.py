@@ -649,19 +649,25 @@ def test_lone_programs_are_timed_from_their_sass():
     assert predict(plan, big, tb, arch, [rep]).kernels[0].issue_s == 0.0
 
 
-def _hand_loop_report(warps: int, registers: int):
-    """A compiled-kernel report written by hand: a 100-instruction K/V loop (one wgmma, 98 FFMA, the
-    branch) after one prologue instruction."""
+def _hand_loop_report(warps: int, registers: int, reloads: int = 0, ffma: int = 98):
+    """A compiled-kernel report written by hand: a K/V loop of one wgmma, `ffma` FFMA (100 instructions in
+    all by default) and the branch, after one prologue instruction; with `reloads`, that many of the FFMA
+    pairs are instead a spilled register's reload (LDL) and the FFMA that waits for it."""
     from einsim.gpu.inspect import KernelReport
     from einsim.gpu.sass import Instr
 
     wg = "HGMMA.64x64x16.F32.BF16 R24, gdesc[UR4], R24"
     body = [Instr(0x10, "HGMMA.64x64x16.F32.BF16", wg, 1, 7, 7, 0)]
-    body += [Instr(0x20 + 0x10 * i, "FFMA", "FFMA R1, R2, R3, R1", 1, 7, 7, 0) for i in range(98)]
+    for i in range(ffma):
+        if i < 2 * reloads and i % 2 == 0:
+            body.append(Instr(0x20 + 0x10 * i, "LDL", "LDL R1, [R2]", 1, 0, 7, 0))
+        else:
+            wait = 0b1 if i < 2 * reloads else 0
+            body.append(Instr(0x20 + 0x10 * i, "FFMA", "FFMA R1, R2, R3, R1", 1, 7, 7, wait))
     ins = (Instr(0x0, "MOV", "MOV R1, RZ", 1, 7, 7, 0), *body)
-    end = 0x20 + 0x10 * 98
+    end = 0x20 + 0x10 * ffma
     ins += (Instr(end, "BRA", "@P0 BRA 0x10", 1, 7, 7, 0), Instr(end + 0x10, "EXIT", "EXIT", 1, 7, 7, 0))
-    return KernelReport("1-pass", registers, 0, 0, {}, warps, 100, 2, ins)
+    return KernelReport("1-pass", registers, 0, 0, {}, warps, ffma + 2, 2, ins)
 
 
 @pytest.mark.parametrize("block_m,warps,registers,occ", [(128, 8, 113, 2), (64, 4, 112, 4)])
@@ -705,6 +711,42 @@ def test_prefill_fp32_part_is_the_compiled_loops_issue_golden(block_m, warps, re
         assert kc.compute_s == pytest.approx(want)
     # without reports, the flag count and the law's first constants (unchanged)
     assert predict(plan, sh, t, a).kernels[0].issue_s == 0.0
+
+
+def test_a_loop_that_reloads_spilled_registers_takes_the_longer_of_the_law_and_its_simulation():
+    """A K/V loop with local loads (LDL: spilled registers reloaded from L1 inside the dependency chain)
+    costs what the SASS simulation of the resident programs gives where that exceeds the issue law (holdout C,
+    run 53: 255-register 128x64 tiles of 4 warps at D=128 ran 1.6x the 8-warp launch); a loop without them
+    keeps the law. The law's part is the golden above; the simulation is einsim.gpu.sass's, whose
+    per-instruction latencies have their own goldens (tests/test_sass.py)."""
+    from einsim.gpu.model import spills_in_loop
+    from einsim.gpu.plan import Tiling
+    from einsim.gpu.sass import mma_loop, resident_loop_cycles
+
+    plan = lower(einsim.parse_file(LIB / "cascade5_fa2.ein"))
+    sh, t, a = Shape(4, 32, 4096, 4096, 64), Tiling(128, 64, 4, 3), H100_SXM
+    plain = predict(plan, sh, t, a, [_hand_loop_report(4, 255, ffma=298)]).kernels[0]
+    rep = _hand_loop_report(4, 255, reloads=149, ffma=298)
+    loop = mma_loop(rep.instructions)
+    assert len(loop) == 300 and spills_in_loop(loop)
+    assert not spills_in_loop(mma_loop(_hand_loop_report(4, 255).instructions))
+    kc = predict(plan, sh, t, a, [rep]).kernels[0]
+    occ = kc.ctas_per_sm
+    assert occ == plain.ctas_per_sm == 2
+    tiles = (4096 // 128) * 64 * 4 * 32
+    points = tiles * 128 * 64
+    sim = tiles / (132 * occ) * resident_loop_cycles(loop, 4, occ, a.sass_load_latency_cycles) / a.clock_hz
+    # the law as in the golden above (128-row tiles, two per SM: two overlap units)
+    parts = (points * 2 * 64 * 2 / a.mma_flops, (points + tiles * 128) / (132 * 16 * a.clock_hz),
+             tiles * 300 * 4 / (4 * 132 * a.clock_hz))  # fmt: skip
+    law = max(parts) + 0.95 / 2**0.65 * (sum(parts) - max(parts))
+    # 149 reloads, each waited for at L1 latency, two warps per SMSP: the simulation exceeds the law
+    assert sim > 1.2 * law
+    slots, programs = occ * 132, (4096 // 128) * 4 * 32
+    waves = math.ceil(programs / slots) / (programs / slots)
+    assert plain.compute_s == pytest.approx((law + programs / slots * a.program_overhead_s) * waves)
+    assert kc.issue_s == pytest.approx(sim)
+    assert kc.compute_s == pytest.approx((sim + programs / slots * a.program_overhead_s) * waves)
 
 
 def test_decode_launches_compiled_and_simulated_order_as_measured():
