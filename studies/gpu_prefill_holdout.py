@@ -151,6 +151,63 @@ def compare(records: list[dict], run: int | None, group: str, table: dict | None
     return lines
 
 
+#: H100/H200 shared-memory carve-outs (KB of the SM's 256 KB L1/shared-memory array); the rest is L1
+CARVEOUTS_KB = (0, 8, 16, 32, 64, 100, 132, 164, 196, 228)
+LOCAL_LD = "l1tex__t_sectors_pipe_lsu_mem_local_op_ld.sum"
+
+
+def _local_sectors(instructions, base: str) -> int:
+    """32-byte sectors one warp moves through local memory per pass of `instructions` (its LDL or STL: 32
+    lanes x 4, 8 or 16 bytes, lanes interleaved word by word, so a warp's access is contiguous)."""
+    size = {".64": 8, ".128": 16}
+    return sum(32 * next((b for w, b in size.items() if w in x.op), 4) // 32 for x in instructions if x.base == base)
+
+
+def spills(records: list[dict], run: int | None, group: str) -> list[str]:
+    """Per kernel that spills registers (its K/V loop reloads them, `einsim.gpu.model.spills_in_loop`): the
+    local-memory sectors Nsight Compute counted (loads, stores) against the compiled kernel's LDL/STL times
+    the tiles and warps that run them, the loads' L1 hit rate, and the resident programs' stack frames
+    against the L1 left beside shared memory (the smallest carve-out that holds their shared memory)."""
+    from einsim.gpu.arch import arch_for
+    from einsim.gpu.inspect import compile_report
+    from einsim.gpu.model import mma_loop, predict
+    from studies.gpu_cases import Case, library_plans, record_tiling
+
+    recs = [r for r in records if r.get("group") == group and any(LOCAL_LD in k for k in r.get("kernels", []))]
+    run = run if run is not None else max((r["run"] for r in recs), default=None)
+    recs = [r for r in recs if r["run"] == run]
+    if not recs:
+        return [f"no `{group}` records with local-memory counters (ncu's spill profile: run 54 on)"]
+    plans = library_plans(False)
+    arch = arch_for(recs[0]["card"])
+    lines = [f"# {group}, run {run} ({recs[0]['card']}): spilling kernels, local-memory sectors (M) measured / "
+             "compiled, L1 hit rate of the reloads, stack frames of the resident programs / L1 beside shared memory"]
+    for r in recs:
+        c = Case(r["variant"], r["B"], r["H"], r["G"], r["N_Q"], r["N"], r["D"], r["causal"], r["dtype"],
+                 r["cascade"], group, tiling=tuple(r["tiling"][:6]))  # fmt: skip
+        plan = next(p for f, p in plans.values() if f == c.cascade)
+        shape, t = _shape(c), record_tiling(r["tiling"])
+        reports = compile_report(plan, shape, t)
+        costs = predict(plan, shape, t, arch, reports).kernels
+        for kc, rep, got in zip(costs, reports, r["kernels"]):
+            loop = mma_loop(rep.instructions)
+            if not rep.spill_stores:
+                continue
+            tiles = kc.score_points / (t.block_m * t.block_n)
+            rest = [x for x in rep.instructions if x not in loop]
+            want = {b: (tiles * _local_sectors(loop, b) + kc.programs * _local_sectors(rest, b)) * rep.warps
+                    for b in ("LDL", "STL")}  # fmt: skip
+            ld, st = got[LOCAL_LD] or 0.0, got[LOCAL_LD.replace("_ld.", "_st.")] or 0.0
+            hit = (got[LOCAL_LD.replace(".sum", "_lookup_hit.sum")] or 0.0) / max(ld, 1.0)
+            frames = rep.spill_stores * rep.warps * 32 * kc.ctas_per_sm
+            carve = next(k for k in CARVEOUTS_KB if k * 1024 >= kc.ctas_per_sm * (rep.shared_bytes + 1024))
+            lines.append(f"{r['variant']:<30} D{r['D']:<4} {rep.label:<26} {r['ms']:6.3f} ms  "
+                         f"loads {ld / 1e6:6.1f}/{want['LDL'] / 1e6:6.1f}  "
+                         f"stores {st / 1e6:6.1f}/{want['STL'] / 1e6:6.1f}  "
+                         f"hit {hit:5.3f}  frames {frames // 1024:4d}/{256 - carve:3d} KB")  # fmt: skip
+    return lines
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--predict", choices=("h100", "h200"), help="print the registered predictions for a card")
@@ -158,10 +215,11 @@ def main(argv=None) -> None:
     ap.add_argument("--group", choices=GROUPS, default=GROUPS[0], help="which holdout")
     ap.add_argument("--run", type=int, default=None, help="benchmark run (default: the latest with the group)")
     ap.add_argument("--registered", default=None, help="take the predictions from this --predict table")
+    ap.add_argument("--spills", action="store_true", help="the spilling kernels' local-memory counters (ncu)")
     ap.add_argument("--results", default=str(ROOT / "studies" / "results" / "gpu_benchmark.json"))
     args = ap.parse_args(argv)
-    if not (args.predict or args.compare):
-        ap.error("give --predict CARD or --compare")
+    if not (args.predict or args.compare or args.spills):
+        ap.error("give --predict CARD, --compare or --spills")
     if args.predict:
         print("\n".join(predict_table(args.predict, args.group)))
     if args.compare:
@@ -181,6 +239,9 @@ def main(argv=None) -> None:
                 ap.error(f"--registered {args.registered} predicts group {group}, not {args.group}: "
                          f"give --group {group} or the table of {args.group}")  # fmt: skip
         print("\n".join(compare(records, args.run, args.group, table)))
+    if args.spills:
+        records = json.loads(Path(args.results).read_text())
+        print("\n".join(spills(records, args.run, args.group)))
 
 
 if __name__ == "__main__":
