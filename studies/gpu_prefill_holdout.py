@@ -13,10 +13,13 @@ the compiled kernels (tensor-core and MUFU work, the K/V loop's issued instructi
 query rows resident per SM), the same law with its overlap counted by programs per SM (`by-programs`, the
 law until v19), and the SASS simulation of the resident programs' K/V loop
 (einsim.gpu.sass.resident_loop_cycles) — and, with `--compare`, the measured times, each model's errors
-and whether each orders the variants of a shape and launch, and the launches of a variant, as measured.
+and whether each orders the variants of a shape and launch, and the launches of a variant, as measured;
+with `--spills`, per kernel that spills registers, Nsight Compute's local-memory sectors against the
+compiled loads and stores, the reloads' L1 hit rate and the stack frames against the L1 left (v21).
 
     python studies/gpu_prefill_holdout.py --predict h100|h200 [--group G]     # registered before the run
     python studies/gpu_prefill_holdout.py --compare [--run N] [--registered TABLE]   # after it
+    python studies/gpu_prefill_holdout.py --spills --group prefill-tilings-d   # ncu's spill counters
 """
 
 from __future__ import annotations
@@ -222,11 +225,12 @@ def main(argv=None) -> None:
         ap.error("give --predict CARD, --compare or --spills")
     if args.predict:
         print("\n".join(predict_table(args.predict, args.group)))
-    if args.compare:
+    if args.compare or args.spills:
         try:
             records = json.loads(Path(args.results).read_text())
         except (OSError, ValueError) as e:
             ap.error(f"--results {args.results}: cannot read the benchmark records ({e}); give gpu_benchmark.json")
+    if args.compare:
         table = None
         if args.registered:
             try:
@@ -240,7 +244,6 @@ def main(argv=None) -> None:
                          f"give --group {group} or the table of {args.group}")  # fmt: skip
         print("\n".join(compare(records, args.run, args.group, table)))
     if args.spills:
-        records = json.loads(Path(args.results).read_text())
         print("\n".join(spills(records, args.run, args.group)))
 
 

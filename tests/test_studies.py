@@ -271,3 +271,28 @@ def test_gpu_model_alternatives_keeps_its_conclusion(capsys):
     assert m, "no summary line"
     model, lockstep, dephased, n = map(int, m.groups())
     assert n > 50 and model > lockstep > dephased
+
+
+def test_local_memory_sectors_per_warp_golden():
+    """studies/gpu_prefill_holdout.py --spills: a warp's local load or store moves 32 lanes x its width,
+    in 32-byte sectors (lanes interleaved word by word): LDL 4, LDL.64 8, LDL.128 16 — what Nsight Compute
+    counted for every spilling kernel of runs 54-55 (notes_gpu.md v21)."""
+    from einsim.gpu.sass import Instr
+    from studies.gpu_prefill_holdout import _local_sectors
+
+    ops = ("LDL", "LDL.64", "LDL.128", "STL", "LDS")
+    ins = tuple(Instr(0x10 * i, op, f"{op} R1, [R2]", 1, 7, 7, 0) for i, op in enumerate(ops))
+    assert _local_sectors(ins, "LDL") == 4 + 8 + 16
+    assert _local_sectors(ins, "STL") == 4
+
+
+def test_spill_counters_absent_is_one_line(tmp_path, capsys):
+    """--spills over records without ncu's local-memory counters says so instead of failing."""
+    import json
+
+    from studies.gpu_prefill_holdout import main
+
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps([{"group": "prefill-tilings-d", "run": 1, "ms": 1.0, "kernels": [{"name": "k"}]}]))
+    main(["--spills", "--group", "prefill-tilings-d", "--results", str(path)])
+    assert "no `prefill-tilings-d` records with local-memory counters" in capsys.readouterr().out
