@@ -67,8 +67,8 @@ def _family(variant: str) -> str:
 
 def predict_table(card: str, group: str) -> list[str]:
     from einsim.gpu.arch import ARCHS
-    from studies.gpu_benchmark import prefill_tiling_cases
     from studies.gpu_cases import library_plans
+    from studies.gpu_holdout_cases import prefill_tiling_cases
 
     arch = ARCHS[card]
     plans = library_plans(False)
