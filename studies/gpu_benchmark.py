@@ -51,7 +51,7 @@ from studies.gpu_cases import (  # noqa: E402
     time_case,
 )
 from studies.gpu_holdout_cases import SPILLS, prefill_tiling_cases  # noqa: E402
-from studies.gpu_ncu import parse_ncu_csv, run_ncu  # noqa: E402,F401  (parse_ncu_csv: re-exported)
+from studies.gpu_ncu import LOCAL_METRICS, parse_ncu_csv, run_ncu  # noqa: E402,F401  (parse_ncu_csv: re-exported)
 
 # ----------------------------------------------------------------------------------------------- cases
 
@@ -485,10 +485,11 @@ def main(argv=None) -> None:
             groups.setdefault(c.group, []).append(c)
     merged = {"long": groups.get("long", []), "main": groups.get("main", [])}
     merged["other"] = [c for g, cs in groups.items() if g not in ("long", "main", "holdout", SPILLS) for c in cs]
-    merged["spills"] = groups.get(SPILLS, [])  # profiled with the local-memory counters (studies/gpu_ncu.py)
+    merged["spills"] = groups.get(SPILLS, [])
     merged["holdout"] = groups.get("holdout", [])
     groups = {g: cs for g, cs in merged.items() if cs}
-    prof = run_ncu(groups, args.out, deadline - 10, args.interpret)
+    # the spill holdout adds the local-memory counters (studies/gpu_ncu.py)
+    prof = run_ncu(groups, args.out, deadline - 10, args.interpret, extra={"spills": LOCAL_METRICS})
     for r in records:
         m = prof.get(r["key"])
         if m:

@@ -48,6 +48,7 @@ LOCAL_METRICS = [
 ]
 MARKER = "einsim_ncu_marker"
 CORE_METRICS = NCU_METRICS[:5]
+PARSED_METRICS = NCU_METRICS + LOCAL_METRICS
 
 
 def _num(x: str) -> float | None:
@@ -82,8 +83,7 @@ def parse_ncu_csv(text: str, keys: list[str]) -> dict[str, dict]:
         if idx < 0 or idx >= len(keys):
             continue
         rec = out.setdefault(keys[idx], {"kernels": []})
-        metrics = NCU_METRICS + LOCAL_METRICS
-        rec["kernels"].append({"name": name[:80], **{m: _num(r[col[m]]) for m in metrics if m in col}})
+        rec["kernels"].append({"name": name[:80], **{m: _num(r[col[m]]) for m in PARSED_METRICS if m in col}})
     for rec in out.values():
 
         def tot(m: str, ks=rec["kernels"]) -> float:
@@ -135,7 +135,12 @@ def profile_child(metrics: list[str], child: list[str], log: str, timeout_s: flo
     return text
 
 
-def run_ncu(groups: dict[str, list[Case]], out_dir: str, deadline: float, interpret: bool) -> dict[str, dict]:
+def run_ncu(
+    groups: dict[str, list[Case]], out_dir: str, deadline: float, interpret: bool, extra: dict | None = None
+) -> dict[str, dict]:
+    """Profile each group of cases under ncu. `extra` names the groups that add counters to NCU_METRICS
+    (e.g. LOCAL_METRICS); a metric this ncu lacks makes it profile nothing, and the group falls back to
+    the standard list, then the core one."""
     ncu = ncu_binary()
     if ncu is None or interpret:
         print("# ncu: not run (no ncu or interpreter mode)")
@@ -143,9 +148,7 @@ def run_ncu(groups: dict[str, list[Case]], out_dir: str, deadline: float, interp
     results: dict[str, dict] = {}
     raw = []
     for name, cases in groups.items():
-        # the spill holdout's group adds the local-memory counters; a metric this ncu lacks makes it profile
-        # nothing, and the group falls back to the standard list, then the core one
-        tries = [NCU_METRICS + LOCAL_METRICS] if name == "spills" else []
+        tries = [NCU_METRICS + extra[name]] if extra and name in extra else []
         tries += [NCU_METRICS, CORE_METRICS]
         left = deadline - time.time()
         if left < 30 or not cases:

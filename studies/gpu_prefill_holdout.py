@@ -103,7 +103,7 @@ def registered(path: Path) -> tuple[str | None, dict]:
 
 def compare(records: list[dict], run: int | None, group: str, table: dict | None = None) -> list[str]:
     from einsim.gpu.arch import arch_for
-    from studies.gpu_cases import Case, library_plans
+    from studies.gpu_cases import library_plans
     from studies.gpu_validation import RANK_TIE, _misordered
 
     recs = [r for r in records if r.get("group") == group and r.get("ms")]
@@ -124,8 +124,7 @@ def compare(records: list[dict], run: int | None, group: str, table: dict | None
     lines = [f"# {group}, run {run} ({recs[0]['card']}): measured ms against the prefill models ({src})"]
     rows = []
     for r in recs:
-        c = Case(r["variant"], r["B"], r["H"], r["G"], r["N_Q"], r["N"], r["D"], r["causal"], r["dtype"],
-                 r["cascade"], group, tiling=tuple(r["tiling"][:6]))  # fmt: skip
+        c = _case(r, group)
         a, s, p = table[(r["variant"], r["D"])] if table is not None else _predictions(c, plans, arch)
         rows.append(((r["B"], r["H"], r["N"], r["D"]), _launch(r["variant"]), _family(r["variant"]), r["ms"], a, s, p))
         by_p = f"  by-programs {p:7.3f} ({p / r['ms'] - 1:+.0%})" if p is not None else ""
@@ -156,14 +155,21 @@ def compare(records: list[dict], run: int | None, group: str, table: dict | None
 
 #: H100/H200 shared-memory carve-outs (KB of the SM's 256 KB L1/shared-memory array); the rest is L1
 CARVEOUTS_KB = (0, 8, 16, 32, 64, 100, 132, 164, 196, 228)
-LOCAL_LD = "l1tex__t_sectors_pipe_lsu_mem_local_op_ld.sum"
 
 
 def _local_sectors(instructions, base: str) -> int:
     """32-byte sectors one warp moves through local memory per pass of `instructions` (its LDL or STL: 32
-    lanes x 4, 8 or 16 bytes, lanes interleaved word by word, so a warp's access is contiguous)."""
-    size = {".64": 8, ".128": 16}
-    return sum(32 * next((b for w, b in size.items() if w in x.op), 4) // 32 for x in instructions if x.base == base)
+    lanes x 4, 8 or 16 bytes, lanes interleaved word by word, so a warp's access is contiguous and takes
+    as many sectors as a lane has bytes)."""
+    return sum(16 if ".128" in x.op else 8 if ".64" in x.op else 4 for x in instructions if x.base == base)
+
+
+def _case(r: dict, group: str):
+    """The benchmark case a record was measured as."""
+    from studies.gpu_cases import Case
+
+    return Case(r["variant"], r["B"], r["H"], r["G"], r["N_Q"], r["N"], r["D"], r["causal"], r["dtype"],
+                r["cascade"], group, tiling=tuple(r["tiling"][:6]))  # fmt: skip
 
 
 def spills(records: list[dict], run: int | None, group: str) -> list[str]:
@@ -174,9 +180,11 @@ def spills(records: list[dict], run: int | None, group: str) -> list[str]:
     from einsim.gpu.arch import arch_for
     from einsim.gpu.inspect import compile_report
     from einsim.gpu.model import mma_loop, predict
-    from studies.gpu_cases import Case, library_plans, record_tiling
+    from studies.gpu_cases import library_plans, record_tiling
+    from studies.gpu_ncu import LOCAL_METRICS
 
-    recs = [r for r in records if r.get("group") == group and any(LOCAL_LD in k for k in r.get("kernels", []))]
+    ld_m, hit_m, st_m = LOCAL_METRICS[:3]
+    recs = [r for r in records if r.get("group") == group and any(ld_m in k for k in r.get("kernels", []))]
     run = run if run is not None else max((r["run"] for r in recs), default=None)
     recs = [r for r in recs if r["run"] == run]
     if not recs:
@@ -186,22 +194,21 @@ def spills(records: list[dict], run: int | None, group: str) -> list[str]:
     lines = [f"# {group}, run {run} ({recs[0]['card']}): spilling kernels, local-memory sectors (M) measured / "
              "compiled, L1 hit rate of the reloads, stack frames of the resident programs / L1 beside shared memory"]
     for r in recs:
-        c = Case(r["variant"], r["B"], r["H"], r["G"], r["N_Q"], r["N"], r["D"], r["causal"], r["dtype"],
-                 r["cascade"], group, tiling=tuple(r["tiling"][:6]))  # fmt: skip
-        plan = next(p for f, p in plans.values() if f == c.cascade)
-        shape, t = _shape(c), record_tiling(r["tiling"])
+        plan = next(p for f, p in plans.values() if f == r["cascade"])
+        shape, t = _shape(_case(r, group)), record_tiling(r["tiling"])
         reports = compile_report(plan, shape, t)
         costs = predict(plan, shape, t, arch, reports).kernels
         for kc, rep, got in zip(costs, reports, r["kernels"]):
-            loop = mma_loop(rep.instructions)
             if not rep.spill_stores:
                 continue
+            loop = mma_loop(rep.instructions)
             tiles = kc.score_points / (t.block_m * t.block_n)
-            rest = [x for x in rep.instructions if x not in loop]
+            in_loop = {x.addr for x in loop}
+            rest = [x for x in rep.instructions if x.addr not in in_loop]
             want = {b: (tiles * _local_sectors(loop, b) + kc.programs * _local_sectors(rest, b)) * rep.warps
                     for b in ("LDL", "STL")}  # fmt: skip
-            ld, st = got[LOCAL_LD] or 0.0, got[LOCAL_LD.replace("_ld.", "_st.")] or 0.0
-            hit = (got[LOCAL_LD.replace(".sum", "_lookup_hit.sum")] or 0.0) / max(ld, 1.0)
+            ld, st = got[ld_m] or 0.0, got[st_m] or 0.0
+            hit = (got[hit_m] or 0.0) / max(ld, 1.0)
             frames = rep.spill_stores * rep.warps * 32 * kc.ctas_per_sm
             carve = next(k for k in CARVEOUTS_KB if k * 1024 >= kc.ctas_per_sm * (rep.shared_bytes + 1024))
             lines.append(f"{r['variant']:<30} D{r['D']:<4} {rep.label:<26} {r['ms']:6.3f} ms  "

@@ -90,6 +90,13 @@ def spills_in_loop(loop) -> bool:
     return any(x.base == "LDL" for x in loop)
 
 
+def _resident_loop_s(loop, warps: int, occ: int, tiles: float, arch: GpuArch) -> float:
+    """Seconds for `tiles` K/V tiles of a loop (`sass.mma_loop`) that `occ` resident programs of `warps` warps
+    run on every SM, simulated from the compiled kernel's SASS (einsim.gpu.sass.resident_loop_cycles)."""
+    per_tile = resident_loop_cycles(loop, warps, occ, arch.sass_load_latency_cycles)
+    return tiles / (arch.sms * occ) * per_tile / arch.clock_hz
+
+
 def overlap_units(occ: int, t: Tiling, by_programs: bool = False) -> float:
     """What the issue law's overlap counts: the query rows resident per SM, in units of OVERLAP_ROWS.
     Each 64-row block of a tile is its own chain of wgmmas and softmax, and programs per SM alone
@@ -409,9 +416,8 @@ def predict(
         rep = reports[i] if reports is not None else None
         body = mma_loop(rep.instructions) if resident_sim and rep is not None and not (ws or lone) else ()
         issue = 0.0
-        if body:  # the K/V loop of `occ` resident programs simulated from the compiled kernel's SASS
-            per_tile = resident_loop_cycles(body, rep.warps, occ, load_latency_cycles)
-            compute = issue = tiles / (arch.sms * occ) * per_tile / arch.clock_hz
+        if body:
+            compute = issue = _resident_loop_s(body, rep.warps, occ, tiles, arch)
         else:
             # the compiled kernel gives the K/V loop's issued instructions (steady state: lazy rescaling's
             # block skipped); a warp-specialized kernel's two consumer warpgroups keep the flag count and
@@ -434,8 +440,7 @@ def predict(
                 # dependency chains, latency the law's issue count does not price (its constants were
                 # fitted to kernels without spills). The SASS simulation of the resident programs runs
                 # those reloads; the kernel takes the longer of the two (v21)
-                per_tile = resident_loop_cycles(loop, rep.warps, occ, load_latency_cycles)
-                issue = max(issue, tiles / (arch.sms * occ) * per_tile / arch.clock_hz)
+                issue = max(issue, _resident_loop_s(loop, rep.warps, occ, tiles, arch))
                 compute = max(compute, issue)
         if programs < arch.sms:
             compute = (compute + programs / slots * arch.program_overhead_s) * arch.sms / programs
