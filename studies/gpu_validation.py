@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -194,6 +195,63 @@ def _misordered(rs: list[dict], tie: float) -> list[tuple[str, str]]:
     return out
 
 
+#: a launch setting's suffix on a variant's name (`-bm128`, `-bn64`, `-w8`, `-s3`, `-chunk256`): the cascade
+#: under another launch than the one einsim chooses for it
+_LAUNCH_SUFFIX = re.compile(r"-(bm|bn|w|s|chunk)\d+")
+
+
+def is_launch_setting(variant: str) -> bool:
+    return bool(_LAUNCH_SUFFIX.search(variant))
+
+
+def pair_order(groups: list[list[dict]], tie: float) -> tuple[int, int, int, int, float]:
+    """Over shapes (`groups`: each shape's records, `ms` measured and `predicted_ms`): (shapes with two or
+    more records, of those with no pair misordered beyond `tie`, pairs measured more than `tie` apart, of
+    those misordered, the largest measured gap of a misordered pair as a fraction of the faster one)."""
+    shapes = ordered = pairs = bad = 0
+    worst = 0.0
+    for rs in groups:
+        if len(rs) < 2:
+            continue
+        shapes += 1
+        wrong = _misordered(rs, tie)
+        ordered += not wrong
+        bad += len(wrong)
+        for i, a in enumerate(rs):
+            for b in rs[i + 1 :]:
+                gap = abs(a["ms"] - b["ms"]) / min(a["ms"], b["ms"])
+                pairs += gap > tie
+                if (a["variant"], b["variant"]) in wrong:
+                    worst = max(worst, gap)
+    return shapes, ordered, pairs, bad, worst
+
+
+def ranking_by_kind(by: dict) -> list[str]:
+    """The ranking split three ways: einsim's cascades at the launches it chooses (each shape's records
+    of launch settings left out), the shapes that time launch settings beside them (decode, linear
+    attention, prefill tilings of the main groups), and the launch-setting holdouts (`prefill-tilings*`)."""
+    default, settings, holdouts = [], [], []
+    for key, rs in by.items():
+        if key[-1]:
+            holdouts.append(rs)
+            continue
+        default.append([r for r in rs if not is_launch_setting(r["variant"])])
+        if any(is_launch_setting(r["variant"]) for r in rs):
+            settings.append(rs)
+    lines = [f"  by kind (pairs: measured more than {RANK_TIE:.0%} apart):"]
+    for name, groups in (
+        ("cascades at einsim's launches", default),
+        ("shapes with launch settings", settings),
+        ("launch-setting holdouts", holdouts),
+    ):
+        shapes, ok, pairs, bad, worst = pair_order(groups, RANK_TIE)
+        lines.append(
+            f"    {name:<30} {ok:>5} of {shapes:>5} shapes in order; {bad:>4} of {pairs:>6} pairs misordered"
+            + (f" (measured at most {worst:.1%} apart)" if bad else "")
+        )
+    return lines
+
+
 def ranking(rows: list[dict]) -> list[str]:
     """Per shape: do the einsim variants rank in the measured order under the model? Strictly, and
     counting variants measured within RANK_TIE of each other as tied."""
@@ -233,7 +291,7 @@ def ranking(rows: list[dict]) -> list[str]:
             f"\n  of them timed in rounds: {n_med} of {len(rounds)} in order by the rounds' median, "
             f"{n_one} by the first round alone (ties within {RANK_TIE:.0%})"
         )
-    return [head] + lines
+    return [head, *ranking_by_kind(by)] + lines
 
 
 def table(rows: list[dict]) -> list[str]:

@@ -296,3 +296,50 @@ def test_spill_counters_absent_is_one_line(tmp_path, capsys):
     path.write_text(json.dumps([{"group": "prefill-tilings-d", "run": 1, "ms": 1.0, "kernels": [{"name": "k"}]}]))
     main(["--spills", "--group", "prefill-tilings-d", "--results", str(path)])
     assert "no `prefill-tilings-d` records with local-memory counters" in capsys.readouterr().out
+
+
+def test_pair_order_golden():
+    """studies/gpu_validation.py's ranking by pairs, by hand: pairs measured within 3 % are ties; a pair
+    is misordered when the model's order differs from the measured one."""
+    from studies.gpu_validation import is_launch_setting, pair_order
+
+    def rec(v, ms, pred):
+        return {"variant": v, "ms": ms, "predicted_ms": pred}
+
+    shape1 = [rec("a", 1.0, 1.0), rec("b", 1.1, 0.9), rec("c", 1.01, 2.0)]  # a-c tied; a-b, b-c misordered
+    shape2 = [rec("d", 1.0, 1.0), rec("e", 2.0, 3.0)]  # in order
+    lone = [rec("f", 1.0, 5.0)]  # one record: no pair
+    shapes, ordered, pairs, bad, worst = pair_order([shape1, shape2, lone], 0.03)
+    assert (shapes, ordered, pairs, bad) == (2, 1, 3, 2)
+    assert worst == pytest.approx(0.1)
+    assert is_launch_setting("1-pass-decode-bn64-s3-w8") and is_launch_setting("linear-causal-chunk256")
+    assert not is_launch_setting("1-pass-splitk-gqa-decode") and not is_launch_setting("3-pass")
+
+
+def test_ws_profile_regions_golden():
+    """studies/gpu_ws_profile.py: a consumer loop's stall samples by region, by hand: the QK wgmma, its
+    wait, the softmax, the V tile's barrier wait, the PV wgmma, its wait and the rest; code executed fewer
+    times than the loop (epilogue, producer) is left out."""
+    from studies.gpu_ws_profile import regions
+
+    n = 100.0
+    rows = [
+        (0x00, "SYNCS.PHASECHK.TRANS64.TRYWAIT P0, [UR6+0x30110], R9", n, {"selected": 1}),  # before any QK
+        (0x10, "HGMMA.64x128x16.F32.BF16 R24, gdesc[UR44], RZ, !UPT", n, {"wait": 2}),
+        (0x20, "HGMMA.64x128x16.F32.BF16 R24, gdesc[UR16], R24, gsb0", n, {"mio": 3}),
+        (0x30, "WARPGROUP.DEPBAR.LE gsb0, 0x0", n, {"barrier": 10}),
+        (0x40, "FMNMX R16, R14, R13, !PT", n, {"wait": 4}),
+        (0x50, "MUFU.EX2 R83, R83", n, {"selected": 5}),
+        (0x60, "SYNCS.PHASECHK.TRANS64.TRYWAIT P0, [UR12+0x30100], R9", n, {"barrier": 6}),
+        (0x70, "@!P0 BRA 0xa5b0", n, {"selected": 1}),
+        (0x80, "FMUL R88, R88, R7", n, {"selected": 7}),
+        (0x90, "HGMMA.64x128x16.F32.BF16 R88, R24, gdesc[UR16].tnspB, R88, gsb0", n, {"wait": 8}),
+        (0xA0, "WARPGROUP.DEPBAR.LE gsb0, 0x0", n, {"barrier": 9}),
+        (0xB0, "@!P2 SYNCS.ARRIVE.TRANS64.ART0 RZ, [UR11+0x30170], R7", n, {"barrier": 11}),
+        (0xC0, "STG.E [R2], R4", 1.0, {"selected": 50}),  # epilogue: once
+        (0xD0, "UTMALDG.2D [UR12], [UR6]", n, {"long_sb": 70}),  # the producer's loop: after the loop ended
+    ]
+    by = regions(rows)
+    got = {k: sum(v for r, v in c.items() if r != "instructions") for k, c in by.items()}
+    assert got == {"QK issue": 5, "QK wait": 10, "softmax": 16, "V wait": 7, "PV issue": 8, "PV wait": 9,
+                   "loop rest": 11}  # fmt: skip

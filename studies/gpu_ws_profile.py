@@ -1,0 +1,183 @@
+"""Where the warp-specialized FA2 1-pass and FA1 kernels spend their time, instruction by instruction.
+
+Why: at D=128 (warp specialization: a producer warpgroup of TMA loads, two consumer warpgroups of 64 query
+rows each) FA1 runs 0.7-4.8 % faster than the FA2 1-pass in rounds (notes_gpu.md v18; 4-9 % in single
+timings) although its consumer loop issues 19 % more instructions per K/V tile (542 against 455), and the
+model orders them the other way (the flag count charges FA1's division of the output every tile). This
+probe asks Nsight Compute where each kernel's consumer warps wait.
+
+On the GPU (one call):
+    ncu --clock-control none -k regex:attn_pass --section SourceCounters --section WarpStateStats \
+        --page source --print-source sass --csv python3 studies/gpu_ws_profile.py --run > $OUT/ws_source.csv
+    gzip $OUT/ws_source.csv
+    python3 studies/gpu_ws_profile.py --time > $OUT/ws_time.json
+On the CPU: `python studies/gpu_ws_profile.py --compare DIR` (the folder holding both files) prints, per
+kernel, each region of the consumer loop — the QK wgmma's issue, its wait (the WARPGROUP.DEPBAR), the
+softmax up to the wait for the V tile, that wait (SYNCS.PHASECHK), the PV wgmma's issue, its wait and
+the rest of the loop — as the share of the consumer warps' stall samples and as cycles per K/V tile
+(the share times the measured time, per tile an SM runs), and the stall reasons of each.
+
+Assumption: warp-state samples are spread over warps in proportion to the time each spends in a state, so
+a region's share of a consumer warpgroup's samples is its share of that warpgroup's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+LIB = ROOT / "workloads" / "cascades"
+#: (label, cascade, (B, H, N, D)): the two kernels the model misorders, at the shapes where they were timed
+KERNELS = [
+    ("fa2-1pass", "cascade5_fa2.ein", (1, 16, 16384, 128)),
+    ("fa1", "flash_attention1.ein", (1, 16, 16384, 128)),
+]
+REGIONS = ("QK issue", "QK wait", "softmax", "V wait", "PV issue", "PV wait", "loop rest")
+
+
+def _plan_shape(cascade: str, sh: tuple):
+    import einsim
+    from einsim.gpu.lower import lower
+    from einsim.gpu.plan import Shape
+
+    B, H, N, D = sh
+    return lower(einsim.parse_file(str(LIB / cascade))), Shape(B, H, N, N, D)
+
+
+def _launch(cascade: str, sh: tuple):
+    import torch
+
+    from einsim.gpu.runtime import prepare
+
+    plan, _ = _plan_shape(cascade, sh)
+    B, H, N, D = sh
+    g = torch.Generator(device="cuda").manual_seed(0)
+    q, k, v = (torch.randn(B, H, N, D, device="cuda", generator=g, dtype=torch.bfloat16) for _ in range(3))
+    fn, _ = prepare(plan, q, k, v)
+    return fn
+
+
+def run() -> None:
+    import torch
+
+    for label, cascade, sh in KERNELS:
+        out = _launch(cascade, sh)()
+        torch.cuda.synchronize()
+        print(f"ran {label} {sh} finite={bool(torch.isfinite(out).all())}", flush=True)
+
+
+def time_kernels(rounds: int) -> None:
+    """Median ms of each kernel, timed in turn `rounds` times (order reversed every other round)."""
+    import torch
+    import triton
+
+    fns = {label: _launch(cascade, sh) for label, cascade, sh in KERNELS}
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for r in range(rounds):
+        for label in list(fns)[:: -1 if r % 2 else 1]:
+            times[label].append(float(triton.testing.do_bench(fns[label], warmup=25, rep=100, return_mode="median")))
+    print(
+        json.dumps(
+            {"card": torch.cuda.get_device_name(), "rounds": rounds, "ms_rounds": times,
+             "ms": {k: statistics.median(v) for k, v in times.items()}}, indent=1)  # fmt: skip
+    )
+
+
+def regions(rows: list[tuple]) -> dict[str, Counter]:
+    """Stall samples of a warp-specialized attention kernel's consumer loops by region (REGIONS): each
+    instruction belongs to the region its nearest marker above opens — a QK wgmma (accumulator RZ), a
+    WARPGROUP.DEPBAR (the wait itself; what follows a QK wait is the softmax), a SYNCS.PHASECHK wait (the
+    V tile's, once the softmax ran), a PV wgmma (operand B transposed). Instructions outside the consumer
+    loops (producer, prologue, epilogue: executed fewer times than the loop's) are left out."""
+    loop_exec = max((ex for _, text, ex, _ in rows if "HGMMA" in text), default=0)  # once per K/V tile
+    out: dict[str, Counter] = {r: Counter() for r in REGIONS}
+    region = None
+    for _, text, ex, stalls in rows:
+        if "HGMMA" in text and ", RZ" in text and "tnspB" not in text:
+            region = "QK issue"
+        elif "HGMMA" in text and "tnspB" in text and region in ("softmax", "V wait", "PV issue"):
+            region = "PV issue"
+        elif "WARPGROUP.DEPBAR" in text and region in ("QK issue", "PV issue"):
+            region = "QK wait" if region == "QK issue" else "PV wait"
+        elif region == "QK wait":
+            region = "softmax"
+        elif region == "PV wait":
+            region = "loop rest"
+        if "SYNCS.PHASECHK" in text and region == "softmax":
+            region = "V wait"
+        elif region == "V wait" and "SYNCS" not in text and "BRA" not in text:
+            region = "softmax" if "HGMMA" not in text else region
+        if ex < loop_exec:
+            if region == "loop rest":  # the consumer loop has ended (epilogue, then the producer's code)
+                region = None
+            continue
+        if region is None:
+            continue
+        out[region]["instructions"] += 1
+        for reason, v in stalls.items():
+            out[region][reason] += v
+    return out
+
+
+def compare(folder: Path) -> None:
+    from studies.gpu_sass_profile import ncu_kernels
+
+    src, tim = folder / "ws_source.csv.gz", folder / "ws_time.json"
+    try:
+        kernels = ncu_kernels(src)
+        timing = json.loads(tim.read_text())
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"{folder}: cannot read ws_source.csv.gz and ws_time.json there ({e}). Give --compare the "
+                         "folder the GPU call wrote them to (module docstring).") from None  # fmt: skip
+    if len(kernels) != len(KERNELS):
+        raise SystemExit(f"{src}: {len(kernels)} kernels profiled, expected {len(KERNELS)} (one per entry of "
+                         "KERNELS, in order); rerun the ncu command with -k regex:attn_pass.")  # fmt: skip
+    from einsim.gpu.arch import arch_for
+    from einsim.gpu.plan import choose_tiling
+
+    arch = arch_for(timing["card"])
+    print(f"# {timing['card']}: consumer-loop regions, share of stall samples and cycles per K/V tile "
+          f"(median of {timing['rounds']} rounds, at {arch.clock_hz / 1e9:.2f} GHz)")  # fmt: skip
+    for (label, cascade, sh), k in zip(KERNELS, kernels):
+        plan, shape = _plan_shape(cascade, sh)
+        t = choose_tiling(plan, shape)
+        tiles_per_sm = shape.B * shape.H * (shape.N_Q // t.block_m) * (shape.N_KV // t.block_n) / arch.sms
+        ms = timing["ms"][label]
+        cyc_tile = ms * 1e-3 * arch.clock_hz / tiles_per_sm
+        by = regions(k["rows"])
+        total = sum(sum(v for r, v in c.items() if r != "instructions") for c in by.values())
+        n_ins = sum(c["instructions"] for c in by.values())
+        print(f"{label:<10} {ms:.3f} ms  {cyc_tile:6.0f} cycles per tile  consumer-loop instructions {n_ins}")
+        for name, c in by.items():
+            s = sum(v for r, v in c.items() if r != "instructions")
+            top = ", ".join(f"{r} {v / s:.0%}" for r, v in c.most_common() if r != "instructions" and v > 0.1 * s)
+            share = s / total
+            print(f"   {name:<10} {c['instructions']:4d} instr  {share:6.1%}  {share * cyc_tile:6.0f} cyc  {top}")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", action="store_true", help="launch each kernel once (on the GPU, under ncu)")
+    ap.add_argument("--time", action="store_true", help="time the kernels in turn (on the GPU); prints JSON")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--compare", type=Path, metavar="DIR", help="the regions table from the GPU call's files")
+    args = ap.parse_args(argv)
+    if args.run:
+        run()
+    if args.time:
+        time_kernels(args.rounds)
+    if args.compare:
+        compare(args.compare)
+    if not (args.run or args.time or args.compare):
+        ap.error("give --run or --time (on the GPU) or --compare DIR (on the CPU)")
+
+
+if __name__ == "__main__":
+    main()
