@@ -1,10 +1,10 @@
 """Where the warp-specialized FA2 1-pass and FA1 kernels spend their time, instruction by instruction.
 
 Why: at D=128 (warp specialization: a producer warpgroup of TMA loads, two consumer warpgroups of 64 query
-rows each) FA1 runs 0.7-4.8 % faster than the FA2 1-pass in rounds (notes_gpu.md v18; 4-9 % in single
-timings) although its consumer loop issues 19 % more instructions per K/V tile (542 against 455), and the
-model orders them the other way (the flag count charges FA1's division of the output every tile). This
-probe asks Nsight Compute where each kernel's consumer warps wait.
+rows each) FA1 runs as fast as the FA2 1-pass or faster (timed in rounds, up to 4.6 % at 1x16x16384; 4-9 %
+in single timings, notes_gpu.md v18) although its consumer loop issues 19 % more instructions per K/V tile
+(542 against 455), and the model orders them the other way (the flag count charges FA1's division of the
+output every tile). This probe asks Nsight Compute where each kernel's consumer warps wait (notes v22).
 
 On the GPU (one call):
     ncu --clock-control none -k regex:attn_pass --section SourceCounters --section WarpStateStats \
