@@ -50,7 +50,7 @@ from studies.gpu_cases import (  # noqa: E402
     structures,
     time_case,
 )
-from studies.gpu_holdout_cases import SPILLS, prefill_tiling_cases  # noqa: E402
+from studies.gpu_holdout_cases import SPILLS, prefill_tiling_cases, variant_holdout_cases  # noqa: E402
 from studies.gpu_ncu import LOCAL_METRICS, parse_ncu_csv, run_ncu  # noqa: E402,F401  (parse_ncu_csv: re-exported)
 
 # ----------------------------------------------------------------------------------------------- cases
@@ -252,6 +252,7 @@ def build_cases(plans, interpret: bool) -> list[Case]:
         for v in ("sdpa-flash", "sdpa-efficient", "torch-unfused"):
             cases.append(Case(v + "-decode", B, H, G, 1, m, d, False, group="decode", profile=prof))
     cases += prefill_tiling_cases(plans, interpret)
+    cases += variant_holdout_cases(plans, interpret)
     keys = [c.key for c in cases]
     dup = sorted({k for k in keys if keys.count(k) > 1})
     if dup:  # ncu bytes and records are joined by key: two cases under one key would share profiles

@@ -4,7 +4,9 @@ kernels had not been timed with, each group registered with the prefill models' 
 
 Input: the lowered library plans (`studies.gpu_cases.library_plans`). Output: the benchmark cases of the
 groups `prefill-tilings` (runs 46-47), `prefill-tilings-b` (48-50), `prefill-tilings-c` (53, 55) and
-`prefill-tilings-d` (54-55; profiled with Nsight Compute's local-memory counters, studies/gpu_ncu.py).
+`prefill-tilings-d` (54-55; profiled with Nsight Compute's local-memory counters, studies/gpu_ncu.py); and
+the fifth holdout, `variants-e` (notes v22): every einsim prefill variant at the launch einsim chooses, at
+shapes no run had timed, to hold the variant ranking and the time and DRAM predictions out of sample.
 """
 
 from __future__ import annotations
@@ -36,6 +38,43 @@ PREFILL_TILINGS_D = {
     (2, 32, 4096, 128): [(128, 64, 4, 2), (128, 128, 4, 2), (256, 64, 8, 2), (128, 32, 4, 3), (128, 64, 8, 2)],
     (8, 16, 4096, 64): [(128, 128, 4, 2), (128, 64, 4, 2), (128, 128, 8, 2)],
 }
+
+
+#: the fifth holdout (group `variants-e`): (B, H, G, N, D, causal) — head counts, sequence lengths and
+#: batch sizes no run had timed (N a multiple of 128, not all powers of two), grouped and causal included
+VARIANTS_E = "variants-e"
+VARIANT_SHAPES_E = (
+    (3, 24, 24, 6144, 64, False),
+    (2, 12, 12, 12288, 128, False),
+    (5, 20, 20, 3072, 128, False),
+    (2, 24, 24, 6144, 128, True),
+    (4, 40, 40, 2560, 64, True),
+    (2, 32, 8, 8192, 128, False),
+)
+
+
+def variant_holdout_cases(plans, interpret: bool) -> list[Case]:
+    """The fifth holdout: at each of VARIANT_SHAPES_E, every lowered einsim prefill plan with that shape's
+    band and grouping (no score function, no window, not split-K) at the launch einsim chooses — for
+    non-causal, non-grouped shapes also FA1, the partitioned 2-pass and the lazy 1-pass — and SDPA flash and
+    cuDNN beside them; profiled for DRAM bytes."""
+    if interpret:
+        return []
+    alternates = sorted((k, f) for k, (f, _) in plans.items() if isinstance(k, str))
+    cases = []
+    for B, H, G, n, d, causal in VARIANT_SHAPES_E:
+        grouped = G != H
+        sfx = "-gqa" if grouped else ""
+        band = (causal, grouped, (), 0, False)
+        variants = [(f"{k[0]}-pass{sfx}", f) for k, (f, _) in structures(plans) if k[1:] == band]
+        if not (causal or grouped):
+            one = [f for v, f in variants if v == "1-pass"]
+            variants += alternates + ([("1-pass-lazy", one[0])] if one else [])
+        for v, f in variants:
+            cases.append(Case(v, B, H, G, n, n, d, causal, cascade=f, group=VARIANTS_E, profile=True))
+        for v in ("sdpa-flash", "sdpa-cudnn"):
+            cases.append(Case(v, B, H, G, n, n, d, causal, group=VARIANTS_E, profile=True))
+    return cases
 
 
 def prefill_tiling_cases(plans, interpret: bool) -> list[Case]:

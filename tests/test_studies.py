@@ -343,3 +343,29 @@ def test_ws_profile_regions_golden():
     got = {k: sum(v for r, v in c.items() if r != "instructions") for k, c in by.items()}
     assert got == {"QK issue": 5, "QK wait": 10, "softmax": 16, "V wait": 7, "PV issue": 8, "PV wait": 9,
                    "loop rest": 11}  # fmt: skip
+
+
+def test_variant_holdout_compare_against_a_registered_table(tmp_path):
+    """studies/gpu_variant_holdout.py: a registered table read back, and a run's records held against it —
+    errors, bytes and the order per shape (two variants 10 % apart that the table orders the other way)."""
+    from studies.gpu_variant_holdout import GROUP, compare, registered
+
+    table = tmp_path / "predicted.txt"
+    table.write_text(
+        "# variants-e: predicted on H100 SXM\n"
+        "1-pass               2x12/12 N12288 D128 c0  ms   1.0900  dram_MB     300.0\n"
+        "3-pass               2x12/12 N12288 D128 c0  ms   1.0000  dram_MB     600.0\n"
+    )
+    reg = registered(table)
+    assert reg[("1-pass", 2, 12, 12, 12288, 128, 0)] == (1.09, 300.0e6)
+
+    def rec(v, ms, rd):
+        return {"group": GROUP, "run": 9, "card": "NVIDIA H100 80GB HBM3", "variant": v, "cascade": "x.ein", "B": 2,
+                "H": 12, "G": 12, "N": 12288, "N_Q": 12288, "D": 128, "causal": False, "ms": ms,
+                "dram_read_bytes": rd, "dram_write_bytes": 0}  # fmt: skip
+
+    out = "\n".join(compare([rec("1-pass", 1.0, 300e6), rec("3-pass", 1.1, 500e6)], None, reg))
+    assert "time: within ±10 % 2/2" in out and "DRAM bytes: within ±10 % 1/2" in out
+    assert "misordered [('1-pass', '3-pass')]" in out and "0 of 1 shapes" in out
+    missing = compare([rec("2-pass", 1.0, 1e6)], 9, reg)
+    assert len(missing) == 1 and "no prediction for 1 of run 9's records" in missing[0]
