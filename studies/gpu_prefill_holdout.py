@@ -104,15 +104,12 @@ def registered(path: Path) -> tuple[str | None, dict]:
 def compare(records: list[dict], run: int | None, group: str, table: dict | None = None) -> list[str]:
     from einsim.gpu.arch import arch_for
     from studies.gpu_cases import library_plans
-    from studies.gpu_validation import RANK_TIE, _misordered
+    from studies.gpu_validation import RANK_TIE, _misordered, group_run
 
-    recs = [r for r in records if r.get("group") == group and r.get("ms")]
+    recs, why = group_run(records, group, run)
     if not recs:
-        return [f"no measured `{group}` records in the results"]
-    run = run if run is not None else max(r["run"] for r in recs)
-    recs = [r for r in recs if r["run"] == run]
-    if not recs:
-        return [f"run {run} has no measured `{group}` records"]
+        return [why]
+    run = recs[0]["run"]
     missing = sorted({(r["variant"], r["D"]) for r in recs} - set(table)) if table is not None else []
     if missing:
         return [f"the --registered table has no prediction for {len(missing)} of run {run}'s `{group}` launches "

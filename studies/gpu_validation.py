@@ -55,6 +55,17 @@ def current_prediction(rec: dict, plans: dict):
     return predict(plan, shape, tiling, arch, compiled_reports(plan, shape, tiling))
 
 
+def group_run(records: list[dict], group: str, run: int | None) -> tuple[list[dict], str]:
+    """The measured records of one case group in one benchmark run (`run` None: the latest that has the
+    group), or no records and a line saying why."""
+    recs = [r for r in records if r.get("group") == group and r.get("ms")]
+    if not recs:
+        return [], f"no measured `{group}` records in the results"
+    run = run if run is not None else max(r["run"] for r in recs)
+    recs = [r for r in recs if r["run"] == run]
+    return recs, "" if recs else f"run {run} has no measured `{group}` records"
+
+
 def _shape_key(r: dict) -> tuple:
     return (r["run"], r["B"], r["H"], r["G"], r["N_Q"], r["N"], r["D"], r["causal"], r.get("window", 0))
 

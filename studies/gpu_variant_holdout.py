@@ -79,15 +79,12 @@ def _current(r: dict) -> tuple[float, float]:
 
 
 def compare(records: list[dict], run: int | None, table: dict | None) -> list[str]:
-    from studies.gpu_validation import RANK_TIE, _misordered
+    from studies.gpu_validation import RANK_TIE, _misordered, group_run
 
-    recs = [r for r in records if r.get("group") == GROUP and r.get("ms")]
+    recs, why = group_run(records, GROUP, run)
     if not recs:
-        return [f"no measured `{GROUP}` records in the results"]
-    run = run if run is not None else max(r["run"] for r in recs)
-    recs = [r for r in recs if r["run"] == run]
-    if not recs:
-        return [f"run {run} has no measured `{GROUP}` records"]
+        return [why]
+    run = recs[0]["run"]
     mine = [r for r in recs if r.get("cascade")]
     if table is not None:
         missing = [r for r in mine if _rkey(r) not in table]
