@@ -38,6 +38,7 @@ from studies.gpu_cases import (  # noqa: E402
     TOLERANCE,
     Case,
     bench,
+    benchmark_launch,
     check,
     environment,
     library_plans,
@@ -408,13 +409,8 @@ def main(argv=None) -> None:
     if args.interpret:  # the interpreter computes bf16 wrongly (gpu.md §4.4): fp16 there
         for c in cases:
             c.dtype = "fp16"
-    for c in cases:
-        if c.tiling is not None:  # a case that names its launch keeps it (decode settings, the holdouts)
-            continue
-        if c.cascade and c.variant.startswith("1-pass") and "decode" not in c.variant and c.D in tuned:
-            c.tiling = tuned[c.D] + (False, c.variant == "1-pass-lazy")
-        elif c.cascade and c.variant == "1-pass-lazy":  # D=128: einsim's default (choose_tiling) is not lazy
-            c.tiling = (128, 64, 8, 3, False, True)
+    for c in cases:  # a case that names its launch keeps it (decode settings, the holdouts)
+        c.tiling = benchmark_launch(c, tuned)
     timing_deadline = t_start + 0.58 * args.budget_s
     records = []
     for c in cases:

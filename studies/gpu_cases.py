@@ -452,6 +452,21 @@ def bench(fn, device: str) -> float:
     return (time.perf_counter() - t) * 1e3
 
 
+def benchmark_launch(case: Case, tuned: dict) -> tuple | None:
+    """The launch the benchmark gives an einsim case that names none (None: einsim's `choose_tiling`):
+    the 1-pass prefill kernels at a head dim the benchmark tuned on the card (`tuned`: D -> BLOCK_M,
+    BLOCK_N, warps, stages) take that launch, lazy rescaling on for the lazy variant; the lazy 1-pass at
+    other head dims (D=128) the 2- and 3-pass kernels' launch, since einsim's default there (the
+    warp-specialized kernel) does not rescale lazily."""
+    if case.tiling is not None or not case.cascade:
+        return case.tiling
+    if case.variant.startswith("1-pass") and "decode" not in case.variant and case.D in tuned:
+        return tuple(tuned[case.D]) + (False, case.variant == "1-pass-lazy")
+    if case.variant == "1-pass-lazy":
+        return (128, 64, 8, 3, False, True)
+    return None
+
+
 def predict_case(case: Case, plans, arch):
     from einsim.gpu.model import predict
     from einsim.gpu.plan import Shape, Tiling, choose_splits, choose_tiling

@@ -369,3 +369,24 @@ def test_variant_holdout_compare_against_a_registered_table(tmp_path):
     assert "misordered [('1-pass', '3-pass')]" in out and "0 of 1 shapes" in out
     missing = compare([rec("2-pass", 1.0, 1e6)], 9, reg)
     assert len(missing) == 1 and "no prediction for 1 of run 9's records" in missing[0]
+
+
+def test_benchmark_launch_golden():
+    """The launch the GPU benchmark gives an einsim case without one (studies.gpu_cases.benchmark_launch),
+    which the holdout registrations must predict: the tuned 1-pass launch where the card was tuned, the
+    lazy 1-pass at D=128 on the 2-/3-pass launch, einsim's own choice (None) otherwise."""
+    from studies.gpu_cases import Case, benchmark_launch
+
+    tuned = {64: (128, 64, 8, 3)}
+    lazy128 = Case("1-pass-lazy", 2, 12, 12, 4096, 4096, 128, False, cascade="cascade5_fa2.ein")
+    assert benchmark_launch(lazy128, tuned) == (128, 64, 8, 3, False, True)
+    lazy64 = Case("1-pass-lazy", 2, 12, 12, 4096, 4096, 64, False, cascade="cascade5_fa2.ein")
+    assert benchmark_launch(lazy64, tuned) == (128, 64, 8, 3, False, True)
+    one64 = Case("1-pass", 2, 12, 12, 4096, 4096, 64, False, cascade="cascade5_fa2.ein")
+    assert benchmark_launch(one64, tuned) == (128, 64, 8, 3, False, False)
+    assert benchmark_launch(one64, {}) is None
+    three = Case("3-pass", 2, 12, 12, 4096, 4096, 128, False, cascade="cascade4_3pass.ein")
+    assert benchmark_launch(three, tuned) is None
+    named = Case("1-pass-bm64-bn64-w4-s3", 2, 12, 12, 4096, 4096, 64, False, cascade="x.ein", tiling=(64, 64, 4, 3))
+    assert benchmark_launch(named, tuned) == (64, 64, 4, 3)
+    assert benchmark_launch(Case("sdpa-flash", 2, 12, 12, 4096, 4096, 64, False), tuned) is None
