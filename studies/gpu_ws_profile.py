@@ -6,7 +6,7 @@ in single timings, notes_gpu.md v18) although its consumer loop issues 19 % more
 (542 against 455), and the model orders them the other way (the flag count charges FA1's division of the
 output every tile). This probe asks Nsight Compute where each kernel's consumer warps wait (notes v22).
 
-On the GPU (one call):
+On the GPU (one call; `--shape B H N D` after `--run` and `--time` for another shape than SHAPE):
     ncu --clock-control none -k regex:attn_pass --section SourceCounters --section WarpStateStats \
         --page source --print-source sass --csv python3 studies/gpu_ws_profile.py --run > $OUT/ws_source.csv
     gzip $OUT/ws_source.csv
@@ -34,11 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 LIB = ROOT / "workloads" / "cascades"
-#: (label, cascade, (B, H, N, D)): the two kernels the model misorders, at the shapes where they were timed
-KERNELS = [
-    ("fa2-1pass", "cascade5_fa2.ein", (1, 16, 16384, 128)),
-    ("fa1", "flash_attention1.ein", (1, 16, 16384, 128)),
-]
+#: (label, cascade): the two kernels the model misorders
+KERNELS = [("fa2-1pass", "cascade5_fa2.ein"), ("fa1", "flash_attention1.ein")]
+#: (B, H, N, D) they run at unless `--shape` names another (1x16x16384: FA1 0.3-4.6 % ahead in rounds)
+SHAPE = (1, 16, 16384, 128)
 REGIONS = ("QK issue", "QK wait", "softmax", "V wait", "PV issue", "PV wait", "loop rest")
 
 
@@ -64,28 +63,28 @@ def _launch(cascade: str, sh: tuple):
     return fn
 
 
-def run() -> None:
+def run(sh: tuple) -> None:
     import torch
 
-    for label, cascade, sh in KERNELS:
+    for label, cascade in KERNELS:
         out = _launch(cascade, sh)()
         torch.cuda.synchronize()
         print(f"ran {label} {sh} finite={bool(torch.isfinite(out).all())}", flush=True)
 
 
-def time_kernels(rounds: int) -> None:
+def time_kernels(sh: tuple, rounds: int) -> None:
     """Median ms of each kernel, timed in turn `rounds` times (order reversed every other round)."""
     import torch
     import triton
 
-    fns = {label: _launch(cascade, sh) for label, cascade, sh in KERNELS}
+    fns = {label: _launch(cascade, sh) for label, cascade in KERNELS}
     times: dict[str, list[float]] = {k: [] for k in fns}
     for r in range(rounds):
         for label in list(fns)[:: -1 if r % 2 else 1]:
             times[label].append(float(triton.testing.do_bench(fns[label], warmup=25, rep=100, return_mode="median")))
     print(
         json.dumps(
-            {"card": torch.cuda.get_device_name(), "rounds": rounds, "ms_rounds": times,
+            {"card": torch.cuda.get_device_name(), "shape": sh, "rounds": rounds, "ms_rounds": times,
              "ms": {k: statistics.median(v) for k, v in times.items()}}, indent=1)  # fmt: skip
     )
 
@@ -143,9 +142,10 @@ def compare(folder: Path) -> None:
     from einsim.gpu.plan import choose_tiling
 
     arch = arch_for(timing["card"])
-    print(f"# {timing['card']}: consumer-loop regions, share of stall samples and cycles per K/V tile "
-          f"(median of {timing['rounds']} rounds, at {arch.clock_hz / 1e9:.2f} GHz)")  # fmt: skip
-    for (label, cascade, sh), k in zip(KERNELS, kernels):
+    sh = tuple(timing.get("shape", SHAPE))
+    print(f"# {timing['card']}, {'x'.join(map(str, sh))}: consumer-loop regions, share of stall samples and cycles "
+          f"per K/V tile (median of {timing['rounds']} rounds, at {arch.clock_hz / 1e9:.2f} GHz)")  # fmt: skip
+    for (label, cascade), k in zip(KERNELS, kernels):
         plan, shape = _plan_shape(cascade, sh)
         t = choose_tiling(plan, shape)
         tiles_per_sm = shape.B * shape.H * (shape.N_Q // t.block_m) * (shape.N_KV // t.block_n) / arch.sms
@@ -167,12 +167,14 @@ def main(argv=None) -> None:
     ap.add_argument("--run", action="store_true", help="launch each kernel once (on the GPU, under ncu)")
     ap.add_argument("--time", action="store_true", help="time the kernels in turn (on the GPU); prints JSON")
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--shape", type=int, nargs=4, default=SHAPE, metavar=("B", "H", "N", "D"),
+                    help="with --run / --time: the shape (default %(default)s)")  # fmt: skip
     ap.add_argument("--compare", type=Path, metavar="DIR", help="the regions table from the GPU call's files")
     args = ap.parse_args(argv)
     if args.run:
-        run()
+        run(tuple(args.shape))
     if args.time:
-        time_kernels(args.rounds)
+        time_kernels(tuple(args.shape), args.rounds)
     if args.compare:
         compare(args.compare)
     if not (args.run or args.time or args.compare):
