@@ -37,6 +37,7 @@ sys.path.insert(0, ROOT)
 from studies.gpu_cases import (  # noqa: E402
     TOLERANCE,
     Case,
+    alternate_plans,
     bench,
     benchmark_launch,
     check,
@@ -46,6 +47,7 @@ from studies.gpu_cases import (  # noqa: E402
     make_inputs,
     one_pass_file,
     predict_case,
+    prefill_variants,
     retime_in_rounds,
     smi,
     structures,
@@ -61,26 +63,18 @@ def build_cases(plans, interpret: bool) -> list[Case]:
     cases: list[Case] = []
     base = ["sdpa-flash", "sdpa-cudnn", "sdpa-efficient", "torch-unfused"]
 
-    def einsim_variants(causal: bool, grouped: bool):
-        """(variant name, library file) of every lowered plan with these properties (no score functions)."""
-        return [
-            (f"{k[0]}-pass" + ("-gqa" if grouped else ""), fname)
-            for k, (fname, _) in structures(plans)
-            if k[1] == causal and k[2] == grouped and not k[3] and not k[4] and not k[5]
-        ]
-
-    one_pass = [x for x in einsim_variants(False, False) if x[0] == "1-pass"]
+    one_pass = [x for x in prefill_variants(plans, False, False) if x[0] == "1-pass"]
     if interpret:
         sweep = [(256, 64), (128, 32)]
         tok, hd = 512, 128
     else:
         sweep = [(n, d) for d in (64, 128) for n in (1024, 2048, 4096, 8192, 16384)]
         tok, hd = 16384, 2048
-    alternates = sorted((k, f) for k, (f, _) in plans.items() if isinstance(k, str))
+    alternates = alternate_plans(plans)
     for n, d in sweep:
         B, H = max(1, tok // n), max(1, hd // d)
         prof = n in (4096, 16384) and not interpret or (interpret and n == 256)
-        for v, f in einsim_variants(False, False):
+        for v, f in prefill_variants(plans, False, False):
             cases.append(Case(v, B, H, H, n, n, d, False, cascade=f, profile=prof))
         for v, f in alternates if n in (4096, 16384) or interpret else []:
             cases.append(Case(v, B, H, H, n, n, d, False, cascade=f, profile=prof))
@@ -91,7 +85,7 @@ def build_cases(plans, interpret: bool) -> list[Case]:
     # long sequences, few heads: a head's K/V exceeds L2, so extra passes reach DRAM
     longs = [(1, 2, 512, 64)] if interpret else [(1, 2, 131072, 64), (1, 4, 65536, 128)]
     for B, H, n, d in longs:
-        for v, f in einsim_variants(False, False):
+        for v, f in prefill_variants(plans, False, False):
             rep = {"ncu_repeats": 3}  # how much DRAM traffic varies between launches in this regime
             cases.append(Case(v, B, H, H, n, n, d, False, cascade=f, group="long", profile=True, extra=rep))
         for v in ("sdpa-flash", "sdpa-cudnn"):
@@ -109,7 +103,7 @@ def build_cases(plans, interpret: bool) -> list[Case]:
         ]
     )
     for B, H, n, d, causal in hold:
-        for v, f in einsim_variants(causal, False):
+        for v, f in prefill_variants(plans, causal, False):
             rep = {"ncu_repeats": 3 if n * d * 4 > 20 * 2**20 else 1}  # K/V of a head beyond the L2 share
             cases.append(Case(v, B, H, H, n, n, d, causal, cascade=f, group="holdout", profile=True, extra=rep))
         for v in ("sdpa-flash", "sdpa-cudnn"):
@@ -118,7 +112,7 @@ def build_cases(plans, interpret: bool) -> list[Case]:
     for n, d in csweep:
         B, H = max(1, tok // n), max(1, hd // d)
         prof = (n == 4096 and d == 128) or interpret
-        for v, f in einsim_variants(True, False):
+        for v, f in prefill_variants(plans, True, False):
             cases.append(Case(v, B, H, H, n, n, d, True, cascade=f, group="causal", profile=prof))
         for v in ("sdpa-flash", "sdpa-cudnn"):
             cases.append(Case(v, B, H, H, n, n, d, True, group="causal", profile=prof))
@@ -180,7 +174,7 @@ def build_cases(plans, interpret: bool) -> list[Case]:
     # decode of one sequence (B = 1): few programs unless the keys are split (split-K / flash-decoding)
     # (the grouped split-K cascade is timed with the GQA decode below; here its name would collide)
     splits = [(f"{k[0]}-pass-splitk", f) for k, (f, _) in structures(plans) if k[5] and not k[3] and not k[2]]
-    one = [x for x in einsim_variants(False, False) if x[0] == "1-pass"]
+    one = [x for x in prefill_variants(plans, False, False) if x[0] == "1-pass"]
     b1 = [(1, 2, 300, 64)] if interpret else [(1, 32, 16384, 128), (1, 8, 65536, 128), (1, 32, 131072, 128)]
     for B, H, m, d in b1 if splits else []:
         for v, f in one + splits:
@@ -189,7 +183,7 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             cases.append(Case(v + "-decode", B, H, H, 1, m, d, False, group="decode", profile=True))
     # GQA decode of one sequence: 8 K/V groups give 8 programs unless the keys are split (not yet measured)
     gsplits = [(f"{k[0]}-pass-splitk-gqa", f) for k, (f, _) in structures(plans) if k[5] and k[2] and not k[3]]
-    gone = [x for x in einsim_variants(False, True) if x[0] == "1-pass-gqa"]
+    gone = [x for x in prefill_variants(plans, False, True) if x[0] == "1-pass-gqa"]
     for B, H, G, m, d in ([(1, 8, 2, 300, 64)] if interpret else [(1, 32, 8, 65536, 128)]) if gsplits else []:
         for v, f in gone + gsplits:
             cases.append(Case(v + "-decode", B, H, G, 1, m, d, False, cascade=f, group="decode", profile=True))
@@ -234,8 +228,8 @@ def build_cases(plans, interpret: bool) -> list[Case]:
         cases.append(Case(v + "-decode", B, H, H, 1, m, d, False, cascade=f, group="decode", profile=True))
     # GQA prefill and decode over a KV cache (H = 32 query heads on G = 8 K/V heads). Without a grouped
     # cascade in the library, decode runs the plain plans with as many K/V heads as query heads.
-    grouped = [(v, f, False) for v, f in einsim_variants(False, True)]
-    grouped += [(v, f, True) for v, f in einsim_variants(True, True)]
+    grouped = [(v, f, False) for v, f in prefill_variants(plans, False, True)]
+    grouped += [(v, f, True) for v, f in prefill_variants(plans, True, True)]
     gq = [(2, 8, 2, 128, 64)] if interpret else [(4, 32, 8, 4096, 128), (1, 32, 8, 16384, 128)]
     for B, H, G, n, d in gq if grouped else []:
         prof = n == 4096 or interpret
@@ -243,7 +237,7 @@ def build_cases(plans, interpret: bool) -> list[Case]:
             cases.append(Case(v, B, H, G, n, n, d, causal, cascade=f, group="gqa", profile=prof))
         for v in ("sdpa-flash", "sdpa-cudnn", "sdpa-efficient"):
             cases.append(Case(v, B, H, G, n, n, d, False, group="gqa", profile=prof))
-    dec_plans = grouped or [(v, f, False) for v, f in einsim_variants(False, False)]
+    dec_plans = grouped or [(v, f, False) for v, f in prefill_variants(plans, False, False)]
     dec = [(2, 8, 2, 300, 64)] if interpret else [(16, 32, 8, m, 128) for m in (4096, 16384, 65536)]
     for B, H, G, m, d in dec:
         G = G if grouped else H

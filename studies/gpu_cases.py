@@ -98,6 +98,21 @@ def structures(plans: dict) -> list:
     return sorted((k, v) for k, v in plans.items() if isinstance(k, tuple))
 
 
+def prefill_variants(plans: dict, causal: bool = False, grouped: bool = False) -> list[tuple[str, str]]:
+    """(variant name, library file) of every lowered plan with this band and grouping and no score
+    function, window or split-K: `1-pass`, `2-pass`, `3-pass` (`-gqa` appended for grouped plans)."""
+    return [
+        (f"{k[0]}-pass" + ("-gqa" if grouped else ""), fname)
+        for k, (fname, _) in structures(plans)
+        if k[1] == causal and k[2] == grouped and not k[3] and not k[4] and not k[5]
+    ]
+
+
+def alternate_plans(plans: dict) -> list[tuple[str, str]]:
+    """(variant name, library file) of the library's named alternates (FA1, the partitioned 2-pass)."""
+    return sorted((k, f) for k, (f, _) in plans.items() if isinstance(k, str))
+
+
 def one_pass_file(plans: dict, causal: bool = False, window: bool = False) -> str | None:
     """The library file of the plain 1-pass plan (no score function, one query head per K/V head, not
     split-K) with this band: non-causal, causal, or a sliding window (causal with a lower bound)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from studies.gpu_cases import Case, structures  # noqa: E402
+from studies.gpu_cases import Case, alternate_plans, prefill_variants  # noqa: E402
 
 #: launch settings (BLOCK_M, BLOCK_N, warps, stages) the prefill kernels had not been timed with, per head
 #: dim, beside the defaults; registered with both prefill time models' predictions before they ran
@@ -53,6 +53,14 @@ VARIANT_SHAPES_E = (
 )
 
 
+def _non_causal_variants(plans) -> list[tuple[str, str]]:
+    """Every non-causal, non-grouped einsim prefill variant: the 1-, 2- and 3-pass plans, the alternates
+    (FA1, the partitioned 2-pass) and the lazy 1-pass, as (variant name, library file)."""
+    variants = prefill_variants(plans) + alternate_plans(plans)
+    one_pass = [f for v, f in variants if v == "1-pass"]
+    return variants + ([("1-pass-lazy", one_pass[0])] if one_pass else [])
+
+
 def variant_holdout_cases(plans, interpret: bool) -> list[Case]:
     """The fifth holdout: at each of VARIANT_SHAPES_E, every lowered einsim prefill plan with that shape's
     band and grouping (no score function, no window, not split-K) at the launch einsim chooses — for
@@ -60,16 +68,10 @@ def variant_holdout_cases(plans, interpret: bool) -> list[Case]:
     cuDNN beside them; profiled for DRAM bytes."""
     if interpret:
         return []
-    alternates = sorted((k, f) for k, (f, _) in plans.items() if isinstance(k, str))
     cases = []
     for B, H, G, n, d, causal in VARIANT_SHAPES_E:
         grouped = G != H
-        sfx = "-gqa" if grouped else ""
-        band = (causal, grouped, (), 0, False)
-        variants = [(f"{k[0]}-pass{sfx}", f) for k, (f, _) in structures(plans) if k[1:] == band]
-        if not (causal or grouped):
-            one = [f for v, f in variants if v == "1-pass"]
-            variants += alternates + ([("1-pass-lazy", one[0])] if one else [])
+        variants = _non_causal_variants(plans) if not (causal or grouped) else prefill_variants(plans, causal, grouped)
         for v, f in variants:
             cases.append(Case(v, B, H, G, n, n, d, causal, cascade=f, group=VARIANTS_E, profile=True))
         for v in ("sdpa-flash", "sdpa-cudnn"):
@@ -85,10 +87,7 @@ def prefill_tiling_cases(plans, interpret: bool) -> list[Case]:
     under PREFILL_TILINGS_D, launches that spill registers beside launches that do not."""
     if interpret:
         return []
-    variants = [(f"{k[0]}-pass", f) for k, (f, _) in structures(plans) if k[1:] == (False, False, (), 0, False)]
-    variants += sorted((k, f) for k, (f, _) in plans.items() if isinstance(k, str))
-    one_pass = [f for v, f in variants if v == "1-pass"]
-    variants += [("1-pass-lazy", one_pass[0])] if one_pass else []
+    variants = _non_causal_variants(plans)
     cases = []
     for (B, H, n, d), tilings in (((4, 32, 4096, 64), PREFILL_TILINGS[64]), ((4, 16, 4096, 128), PREFILL_TILINGS[128])):
         for v, f in variants:

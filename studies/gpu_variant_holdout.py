@@ -72,15 +72,8 @@ def registered(path: Path) -> dict:
     return out
 
 
-def _current(r: dict) -> tuple[float, float]:
-    from studies.gpu_validation import current_prediction
-
-    pr = current_prediction(r, {})
-    return pr.ms, pr.dram_bytes
-
-
 def compare(records: list[dict], run: int | None, table: dict | None) -> list[str]:
-    from studies.gpu_validation import RANK_TIE, _misordered, group_run
+    from studies.gpu_validation import RANK_TIE, _misordered, current_prediction, group_run
 
     recs, why = group_run(records, GROUP, run)
     if not recs:
@@ -96,10 +89,14 @@ def compare(records: list[dict], run: int | None, table: dict | None) -> list[st
                     "`--predict CARD` wrote for this group"]  # fmt: skip
     src = "as registered" if table is not None else "as the model is now"
     lines = [f"# {GROUP}, run {run} ({recs[0]['card']}): measured against the model ({src})"]
-    t_err, b_err, shapes = [], [], defaultdict(list)
+    t_err, b_err, shapes, plans = [], [], defaultdict(list), {}
     for r in mine:
         k = _rkey(r)
-        ms, dram = table[k] if table is not None else _current(r)
+        if table is not None:
+            ms, dram = table[k]
+        else:  # the model as it is now, for the launch the record ran (the lowered plans cached in `plans`)
+            pr = current_prediction(r, plans)
+            ms, dram = pr.ms, pr.dram_bytes
         meas = r["dram_read_bytes"] + r["dram_write_bytes"] if r.get("dram_read_bytes") is not None else None
         t_err.append(ms / r["ms"] - 1)
         b_err += [dram / meas - 1] if meas else []
