@@ -135,6 +135,11 @@ def compare(folder: Path) -> None:
     except (OSError, ValueError) as e:
         raise SystemExit(f"{folder}: cannot read ws_source.csv.gz and ws_time.json there ({e}). Give --compare the "
                          "folder the GPU call wrote them to (module docstring).") from None  # fmt: skip
+    lacks = [k for k in ("card", "rounds", "ms") if k not in timing] + [
+        label for label, _ in KERNELS if label not in timing.get("ms", {})
+    ]
+    if lacks:
+        raise SystemExit(f"{tim}: no {', '.join(lacks)} in it; give the file `--time` wrote on the GPU.")
     if len(kernels) != len(KERNELS):
         raise SystemExit(f"{src}: {len(kernels)} kernels profiled, expected {len(KERNELS)} (one per entry of "
                          "KERNELS, in order); rerun the ncu command with -k regex:attn_pass.")  # fmt: skip
