@@ -174,7 +174,8 @@ def accuracy(rows: list[dict]) -> list[str]:
                 f"   DRAM bytes within ±10 %: {b_in}/{len(be)} (max |err| {max(map(abs, be), default=0):.0%})"
                 + _host_bound(rs, "predicted_ms" + key)
             )
-    groups = (  # over all runs, the regimes the SASS simulation times
+    groups = (  # over all runs: every record, and the regimes the SASS simulation times
+        ("all einsim records", lambda r: True),
         ("decode records", lambda r: "decode" in r["variant"]),
         # runs 17-18 timed earlier linear kernels (notes v10); at run time, runs 19-24 had the issue law
         ("linear records of runs 19+", lambda r: r["variant"].startswith("linear") and r["run"] >= 19),
