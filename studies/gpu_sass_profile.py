@@ -64,7 +64,7 @@ def ncu_kernels(path: Path = SOURCE) -> list[dict]:
                         d["L1 Wavefronts Shared Ideal"]
                     )
     for k in kernels:
-        base = k["base"] = k["rows"][0][0]
+        base = k["base"] = k["rows"][0][0] if k["rows"] else 0  # a kernel listed without its rows
         k["rows"] = [(a - base, *rest) for a, *rest in k["rows"]]
         k["conflicts"] = {a - base: c for a, c in k["conflicts"].items()}
     return kernels

@@ -36,6 +36,9 @@ sys.path.insert(0, str(ROOT))
 LIB = ROOT / "workloads" / "cascades"
 #: (label, cascade): the two kernels the model misorders
 KERNELS = [("fa2-1pass", "cascade5_fa2.ein"), ("fa1", "flash_attention1.ein")]
+#: the kernel sets `--kernels` names: the pair above, or the causal 1-pass (its launch: per tile or persistent
+#: by shape, as einsim chooses)
+KERNEL_SETS = {"fa": KERNELS, "causal": [("causal-1pass", "causal_fa2.ein")]}
 #: (B, H, N, D) they run at unless `--shape` names another (1x16x16384: FA1 0.3-4.6 % ahead in rounds)
 SHAPE = (1, 16, 16384, 128)
 REGIONS = ("QK issue", "QK wait", "softmax", "V wait", "PV issue", "PV wait", "loop rest")
@@ -63,29 +66,37 @@ def _launch(cascade: str, sh: tuple):
     return fn
 
 
-def run(sh: tuple) -> None:
+def run(sh: tuple, kernels: str = "fa") -> None:
     import torch
 
-    for label, cascade in KERNELS:
+    for label, cascade in KERNEL_SETS[kernels]:
         out = _launch(cascade, sh)()
         torch.cuda.synchronize()
         print(f"ran {label} {sh} finite={bool(torch.isfinite(out).all())}", flush=True)
 
 
-def time_kernels(sh: tuple, rounds: int) -> None:
+def time_kernels(sh: tuple, rounds: int, kernels: str = "fa") -> None:
     """Median ms of each kernel, timed in turn `rounds` times (order reversed every other round)."""
     import torch
     import triton
 
-    fns = {label: _launch(cascade, sh) for label, cascade in KERNELS}
+    fns = {label: _launch(cascade, sh) for label, cascade in KERNEL_SETS[kernels]}
     times: dict[str, list[float]] = {k: [] for k in fns}
     for r in range(rounds):
         for label in list(fns)[:: -1 if r % 2 else 1]:
             times[label].append(float(triton.testing.do_bench(fns[label], warmup=25, rep=100, return_mode="median")))
     print(
         json.dumps(
-            {"card": torch.cuda.get_device_name(), "shape": sh, "rounds": rounds, "ms_rounds": times,
-             "ms": {k: statistics.median(v) for k, v in times.items()}}, indent=1)  # fmt: skip
+            {
+                "card": torch.cuda.get_device_name(),
+                "shape": sh,
+                "kernels": kernels,
+                "rounds": rounds,
+                "ms_rounds": times,
+                "ms": {k: statistics.median(v) for k, v in times.items()},
+            },
+            indent=1,
+        )  # fmt: skip
     )
 
 
@@ -125,7 +136,7 @@ def regions(rows: list[tuple]) -> dict[str, Counter]:
     return out
 
 
-def compare(folder: Path) -> None:
+def compare(folder: Path, sim: bool = False) -> None:
     from studies.gpu_sass_profile import ncu_kernels
 
     src, tim = folder / "ws_source.csv.gz", folder / "ws_time.json"
@@ -135,14 +146,17 @@ def compare(folder: Path) -> None:
     except (OSError, ValueError) as e:
         raise SystemExit(f"{folder}: cannot read ws_source.csv.gz and ws_time.json there ({e}). Give --compare the "
                          "folder the GPU call wrote them to (module docstring).") from None  # fmt: skip
+    chosen = KERNEL_SETS.get(timing.get("kernels", "fa"))
+    if chosen is None:
+        raise SystemExit(f"{tim}: kernels {timing.get('kernels')!r} is not one of {sorted(KERNEL_SETS)}.")
     lacks = [k for k in ("card", "rounds", "ms") if k not in timing] + [
-        label for label, _ in KERNELS if label not in timing.get("ms", {})
+        label for label, _ in chosen if label not in timing.get("ms", {})
     ]
     if lacks:
         raise SystemExit(f"{tim}: no {', '.join(lacks)} in it; give the file `--time` wrote on the GPU.")
-    if len(kernels) != len(KERNELS):
-        raise SystemExit(f"{src}: {len(kernels)} kernels profiled, expected {len(KERNELS)} (one per entry of "
-                         "KERNELS, in order); rerun the ncu command with -k regex:attn_pass.")  # fmt: skip
+    if len(kernels) != len(chosen):
+        raise SystemExit(f"{src}: {len(kernels)} kernels profiled, expected {len(chosen)} (one per kernel of the "
+                         "set, in order); rerun the ncu command with -k regex:attn_pass.")  # fmt: skip
     from einsim.gpu.arch import arch_for
     from einsim.gpu.plan import choose_tiling
 
@@ -150,21 +164,71 @@ def compare(folder: Path) -> None:
     sh = tuple(timing.get("shape", SHAPE))
     print(f"# {timing['card']}, {'x'.join(map(str, sh))}: consumer-loop regions, share of stall samples and cycles "
           f"per K/V tile (median of {timing['rounds']} rounds, at {arch.clock_hz / 1e9:.2f} GHz)")  # fmt: skip
-    for (label, cascade), k in zip(KERNELS, kernels):
+    for (label, cascade), k in zip(chosen, kernels):
         plan, shape = _plan_shape(cascade, sh)
         t = choose_tiling(plan, shape)
-        tiles_per_sm = shape.B * shape.H * (shape.N_Q // t.block_m) * (shape.N_KV // t.block_n) / arch.sms
+        tiles = shape.B * shape.H * (shape.N_Q // t.block_m) * (shape.N_KV // t.block_n)
+        if plan.causal:  # the tiles on or below the diagonal
+            n = shape.N_Q // t.block_m
+            tiles = shape.B * shape.H * n * (n + 1) // 2
+        tiles_per_sm = tiles / arch.sms
         ms = timing["ms"][label]
         cyc_tile = ms * 1e-3 * arch.clock_hz / tiles_per_sm
         by = regions(k["rows"])
         total = sum(sum(v for r, v in c.items() if r != "instructions") for c in by.values())
         n_ins = sum(c["instructions"] for c in by.values())
+        sm_cyc, mhz = implied_clock(by, ms * 1e-3 / tiles_per_sm)
+        sim_cyc, sim_by = simulated_regions(plan, shape, t, arch) if sim else (0.0, {})
+        sim_total = sum(sum(v for r, v in c.items() if r != "instructions") for c in sim_by.values())
         print(f"{label:<10} {ms:.3f} ms  {cyc_tile:6.0f} cycles per tile  consumer-loop instructions {n_ins}")
+        print(f"   issue-implied: {sm_cyc:.0f} SM cycles per tile, an SM clock of {mhz:.0f} MHz over the loop")
+        if sim:
+            print(f"   SASS simulation of the two consumer warpgroups: {sim_cyc:.0f} SM cycles per tile")
+        head = f"   {'region':<10} {'instr':>5} {'share':>7} {'@clock':>7} {'SM cyc':>7}"
+        print(head + (f" {'sim':>6}" if sim else ""))
         for name, c in by.items():
             s = sum(v for r, v in c.items() if r != "instructions")
             top = ", ".join(f"{r} {v / s:.0%}" for r, v in c.most_common() if r != "instructions" and v > 0.1 * s)
             share = s / total
-            print(f"   {name:<10} {c['instructions']:4d} instr  {share:6.1%}  {share * cyc_tile:6.0f} cyc  {top}")
+            line = f"   {name:<10} {c['instructions']:5d} {share:7.1%} {share * cyc_tile:7.0f} {share * sm_cyc:7.0f}"
+            if sim:
+                c_sim = sim_by.get(name, Counter())
+                line += f" {sum(v for r, v in c_sim.items() if r != 'instructions') / (sim_total or 1) * sim_cyc:6.0f}"
+            print(f"{line}  {top}")
+
+
+def simulated_regions(plan, shape, t, arch) -> tuple[float, dict[str, Counter]]:
+    """The consumer loop as einsim.gpu.sass simulates it (the compiled kernel's K/V loop, `sass.mma_loop`,
+    run by two resident slots of `num_warps` warps: the two consumer warpgroups): SM cycles per K/V tile (the
+    difference of 24 and 8 iterations) and the simulated warp-state samples by region. (0, {}) where the
+    kernel cannot be compiled here."""
+    from einsim.gpu import sass
+    from studies.gpu_cases import compiled_reports
+
+    reports = compiled_reports(plan, shape, t)
+    if not reports:
+        return 0.0, {}
+    body = sass.mma_loop(reports[0].instructions)
+    lat, profile = arch.sass_load_latency_cycles, {}
+    hi = sass.slot_cycles(body, t.num_warps, [[24], [24]], lat, profile=profile)
+    lo = sass.slot_cycles(body, t.num_warps, [[8], [8]], lat)
+    rows = [(x.addr, x.text, 1.0, profile.get(x.addr, {})) for x in body]
+    return (hi - lo) / 16, regions(rows)
+
+
+def implied_clock(by: dict[str, Counter], seconds_per_tile: float) -> tuple[float, float]:
+    """(SM cycles per K/V tile, MHz) that the consumer loops' warp-state samples imply: a warp is "selected"
+    for one sample-cycle per instruction it issues, so its cycles per tile are its instructions per tile (the
+    loop's instructions over its two consumer copies) over its share of selected samples; over the measured
+    seconds per tile (each SM's share of the tiles) that is the clock the loop ran at. Assumes every
+    instruction of the loop issues once per tile (no branch inside it taken)."""
+    total = sum(sum(v for r, v in c.items() if r != "instructions") for c in by.values())
+    selected = sum(c.get("selected", 0) for c in by.values())
+    per_warp = sum(c["instructions"] for c in by.values()) / 2
+    if not total or not selected:
+        return 0.0, 0.0
+    cycles = per_warp / (selected / total)
+    return cycles, cycles / seconds_per_tile / 1e6
 
 
 def main(argv=None) -> None:
@@ -174,14 +238,17 @@ def main(argv=None) -> None:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--shape", type=int, nargs=4, default=SHAPE, metavar=("B", "H", "N", "D"),
                     help="with --run / --time: the shape (default %(default)s)")  # fmt: skip
+    ap.add_argument("--kernels", choices=sorted(KERNEL_SETS), default="fa",
+                    help="with --run / --time: the FA2/FA1 pair (fa) or the causal 1-pass (causal)")  # fmt: skip
     ap.add_argument("--compare", type=Path, metavar="DIR", help="the regions table from the GPU call's files")
+    ap.add_argument("--sim", action="store_true", help="with --compare: the SASS simulation's regions beside them")
     args = ap.parse_args(argv)
     if args.run:
-        run(tuple(args.shape))
+        run(tuple(args.shape), args.kernels)
     if args.time:
-        time_kernels(tuple(args.shape), args.rounds)
+        time_kernels(tuple(args.shape), args.rounds, args.kernels)
     if args.compare:
-        compare(args.compare)
+        compare(args.compare, args.sim)
     if not (args.run or args.time or args.compare):
         ap.error("give --run or --time (on the GPU) or --compare DIR (on the CPU)")
 

@@ -345,6 +345,68 @@ def test_ws_profile_regions_golden():
                    "loop rest": 11}  # fmt: skip
 
 
+def test_ws_profile_implied_clock_golden():
+    """studies/gpu_ws_profile.py: the clock the consumer loops' samples imply, by hand: 802 instructions over
+    two consumer copies (401 per warp and tile), selected on 100 of 1000 samples -> 4010 cycles per tile; at
+    2 us per tile, 2005 MHz. No samples: zeros, not a division by zero."""
+    from collections import Counter
+
+    from studies.gpu_ws_profile import implied_clock
+
+    by = {
+        "softmax": Counter(instructions=800, selected=100, wait=400),
+        "QK wait": Counter(instructions=2, barrier=500),
+    }
+    cycles, mhz = implied_clock(by, 2e-6)
+    assert cycles == pytest.approx(4010.0)
+    assert mhz == pytest.approx(2005.0)
+    assert implied_clock({"softmax": Counter(instructions=4)}, 1e-6) == (0.0, 0.0)
+
+
+def test_ws_profile_compare_names_an_unknown_kernel_set(tmp_path):
+    """studies/gpu_ws_profile.py --compare: a time file naming a kernel set the script does not have is one
+    line naming the sets, not a traceback."""
+    import gzip
+    import json
+
+    from studies.gpu_ws_profile import compare
+
+    with gzip.open(tmp_path / "ws_source.csv.gz", "wt") as f:
+        f.write('"Kernel Name","attn_pass_kernel",\n')
+    (tmp_path / "ws_time.json").write_text(json.dumps({"card": "NVIDIA H100", "kernels": "bogus", "rounds": 1}))
+    with pytest.raises(SystemExit, match="'bogus' is not one of"):
+        compare(tmp_path)
+
+
+def test_clock_probe_show_table_and_bad_file(tmp_path, capsys):
+    """studies/gpu_clock_probe.py --show: the sampled clocks as a table (a failed case and a case without
+    samples each one line), and a file that is not a probe's JSON one line, not a traceback."""
+    import json
+
+    from studies.gpu_clock_probe import show
+
+    data = {
+        "card": "NVIDIA H100 80GB HBM3",
+        "seconds": 2.5,
+        "sample_ms": 20,
+        "cases": [
+            {"label": "fa2", "ms": 3.782, "clock_mhz": 1620.0, "clock_q1_mhz": 1470.0, "clock_q3_mhz": 1665.0,
+             "power_w": 699.3},
+            {"label": "odd", "ms": 1.0},
+            {"label": "bad", "error": "RuntimeError: no"},
+        ],
+    }  # fmt: skip
+    path = tmp_path / "gpu_clock_probe.json"
+    path.write_text(json.dumps(data))
+    show(path)
+    out = capsys.readouterr().out.splitlines()
+    assert out[2].split() == ["fa2", "3.782", "1620", "1470-1665", "699"]
+    assert "(no clock samples)" in out[3] and "failed: RuntimeError: no" in out[4]
+    path.write_text("[]")
+    with pytest.raises(SystemExit, match="not a gpu_clock_probe.json"):
+        show(path)
+
+
 def test_variant_holdout_compare_against_a_registered_table(tmp_path):
     """studies/gpu_variant_holdout.py: a registered table read back, and a run's records held against it —
     errors, bytes and the order per shape (two variants 10 % apart that the table orders the other way)."""
