@@ -238,7 +238,7 @@ def pair_order(groups: list[list[dict]], tie: float) -> tuple[int, int, int, int
     return shapes, ordered, pairs, bad, worst
 
 
-def ranking_by_kind(by: dict) -> list[str]:
+def ranking_by_kind(by: dict, title: str = "by kind") -> list[str]:
     """The ranking split three ways: einsim's cascades at the launches it chooses (each shape's records
     of launch settings left out), the shapes that time launch settings beside them (decode, linear
     attention, prefill tilings of the main groups), and the launch-setting holdouts (`prefill-tilings*`)."""
@@ -250,7 +250,7 @@ def ranking_by_kind(by: dict) -> list[str]:
         default.append([r for r in rs if not is_launch_setting(r["variant"])])
         if any(is_launch_setting(r["variant"]) for r in rs):
             settings.append(rs)
-    lines = [f"  by kind (pairs: measured more than {RANK_TIE:.0%} apart):"]
+    lines = [f"  {title} (pairs: measured more than {RANK_TIE:.0%} apart):"]
     for name, groups in (
         ("cascades at einsim's launches", default),
         ("shapes with launch settings", settings),
@@ -303,7 +303,10 @@ def ranking(rows: list[dict]) -> list[str]:
             f"\n  of them timed in rounds: {n_med} of {len(rounds)} in order by the rounds' median, "
             f"{n_one} by the first round alone (ties within {RANK_TIE:.0%})"
         )
-    return [head, *ranking_by_kind(by)] + lines
+    # the same split over the shapes timed in rounds alone: single timings favour a kernel timed after a pause
+    # (notes v9, v18), so only these give each pair's order as the kernels' own
+    by_rounds = {key: rs for key, rs in by.items() if len(rs) > 1 and all(r.get("ms_single") for r in rs)}
+    return [head, *ranking_by_kind(by), *ranking_by_kind(by_rounds, "timed in rounds, by kind")] + lines
 
 
 def table(rows: list[dict]) -> list[str]:

@@ -316,6 +316,26 @@ def test_pair_order_golden():
     assert not is_launch_setting("1-pass-splitk-gqa-decode") and not is_launch_setting("3-pass")
 
 
+def test_ranking_splits_the_shapes_timed_in_rounds():
+    """studies/gpu_validation.py's ranking: the by-kind split is printed again over the shapes timed in
+    rounds alone (every record with a first-round timing), whose pair orders are the kernels' own."""
+    from studies.gpu_validation import ranking
+
+    def rec(run, variant, ms, pred, single=None):
+        return {"run": run, "B": 1, "H": 16, "G": 16, "N_Q": 4096, "N": 4096, "D": 128, "causal": False,
+                "window": 0, "group": "main", "variant": variant, "ms": ms, "predicted_ms": pred,
+                "ms_single": single}  # fmt: skip
+
+    rows = [
+        rec(14, "1-pass", 1.00, 1.00), rec(14, "1-pass-fa1", 0.90, 1.05),  # single timings: misordered
+        rec(51, "1-pass", 1.00, 1.00, 1.0), rec(51, "1-pass-fa1", 1.10, 1.05, 1.1),  # rounds: in order
+    ]  # fmt: skip
+    out = ranking(rows)
+    at = out.index("  timed in rounds, by kind (pairs: measured more than 3% apart):")
+    assert "1 of     2 shapes in order;    1 of      2 pairs misordered" in out[2]  # all shapes
+    assert "1 of     1 shapes in order;    0 of      1 pairs misordered" in out[at + 1]
+
+
 def test_ws_profile_regions_golden():
     """studies/gpu_ws_profile.py: a consumer loop's stall samples by region, by hand: the QK wgmma, its
     wait, the softmax, the V tile's barrier wait, the PV wgmma, its wait and the rest; code executed fewer
