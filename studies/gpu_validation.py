@@ -293,8 +293,10 @@ def ranking(rows: list[dict]) -> list[str]:
         f"{ok_tie} of {ok + bad} with variants measured within {RANK_TIE:.0%} counted as ties"
     )
     # shapes timed in rounds (runs 51+: `ms` is the median over rounds taken in turn): ranked by that and
-    # by the first round alone, the single timing of earlier runs
-    rounds = [rs for rs in by.values() if len(rs) > 1 and all(r.get("ms_single") for r in rs)]
+    # by the first round alone, the single timing of earlier runs; single timings favour a kernel timed
+    # after a pause (notes v9, v18), so only these give each pair's order as the kernels' own
+    by_rounds = {key: rs for key, rs in by.items() if len(rs) > 1 and all(r.get("ms_single") for r in rs)}
+    rounds = list(by_rounds.values())
     if rounds:
         single = [[{**r, "ms": r["ms_single"]} for r in rs] for rs in rounds]
         n_med = sum(not _misordered(rs, RANK_TIE) for rs in rounds)
@@ -303,9 +305,6 @@ def ranking(rows: list[dict]) -> list[str]:
             f"\n  of them timed in rounds: {n_med} of {len(rounds)} in order by the rounds' median, "
             f"{n_one} by the first round alone (ties within {RANK_TIE:.0%})"
         )
-    # the same split over the shapes timed in rounds alone: single timings favour a kernel timed after a pause
-    # (notes v9, v18), so only these give each pair's order as the kernels' own
-    by_rounds = {key: rs for key, rs in by.items() if len(rs) > 1 and all(r.get("ms_single") for r in rs)}
     return [head, *ranking_by_kind(by), *ranking_by_kind(by_rounds, "timed in rounds, by kind")] + lines
 
 

@@ -15,7 +15,10 @@ On the CPU: `python studies/gpu_ws_profile.py --compare DIR` (the folder holding
 kernel, each region of the consumer loop — the QK wgmma's issue, its wait (the WARPGROUP.DEPBAR), the
 softmax up to the wait for the V tile, that wait (SYNCS.PHASECHK), the PV wgmma's issue, its wait and
 the rest of the loop — as the share of the consumer warps' stall samples and as cycles per K/V tile
-(the share times the measured time, per tile an SM runs), and the stall reasons of each.
+(the share times the measured time, per tile an SM runs), and the stall reasons of each. It also gives
+the SM cycles per tile that the issue samples imply, and so the clock the loop ran at (`implied_clock`, notes
+v23); with `--sim`, the SASS simulation's regions beside the measured ones. `--kernels causal` profiles the
+causal 1-pass instead of the FA2/FA1 pair.
 
 Assumption: warp-state samples are spread over warps in proportion to the time each spends in a state, so
 a region's share of a consumer warpgroup's samples is its share of that warpgroup's time.
@@ -96,7 +99,7 @@ def time_kernels(sh: tuple, rounds: int, kernels: str = "fa") -> None:
                 "ms": {k: statistics.median(v) for k, v in times.items()},
             },
             indent=1,
-        )  # fmt: skip
+        )
     )
 
 
@@ -134,6 +137,11 @@ def regions(rows: list[tuple]) -> dict[str, Counter]:
         for reason, v in stalls.items():
             out[region][reason] += v
     return out
+
+
+def _samples(region: Counter) -> float:
+    """A region's warp-state samples, all reasons (its "instructions" entry is a count, not samples)."""
+    return sum(v for r, v in region.items() if r != "instructions")
 
 
 def compare(folder: Path, sim: bool = False) -> None:
@@ -175,11 +183,11 @@ def compare(folder: Path, sim: bool = False) -> None:
         ms = timing["ms"][label]
         cyc_tile = ms * 1e-3 * arch.clock_hz / tiles_per_sm
         by = regions(k["rows"])
-        total = sum(sum(v for r, v in c.items() if r != "instructions") for c in by.values())
+        total = sum(map(_samples, by.values()))
         n_ins = sum(c["instructions"] for c in by.values())
         sm_cyc, mhz = implied_clock(by, ms * 1e-3 / tiles_per_sm)
         sim_cyc, sim_by = simulated_regions(plan, shape, t, arch) if sim else (0.0, {})
-        sim_total = sum(sum(v for r, v in c.items() if r != "instructions") for c in sim_by.values())
+        sim_total = sum(map(_samples, sim_by.values()))
         print(f"{label:<10} {ms:.3f} ms  {cyc_tile:6.0f} cycles per tile  consumer-loop instructions {n_ins}")
         print(f"   issue-implied: {sm_cyc:.0f} SM cycles per tile, an SM clock of {mhz:.0f} MHz over the loop")
         if sim:
@@ -187,13 +195,12 @@ def compare(folder: Path, sim: bool = False) -> None:
         head = f"   {'region':<10} {'instr':>5} {'share':>7} {'@clock':>7} {'SM cyc':>7}"
         print(head + (f" {'sim':>6}" if sim else ""))
         for name, c in by.items():
-            s = sum(v for r, v in c.items() if r != "instructions")
+            s = _samples(c)
             top = ", ".join(f"{r} {v / s:.0%}" for r, v in c.most_common() if r != "instructions" and v > 0.1 * s)
             share = s / total
             line = f"   {name:<10} {c['instructions']:5d} {share:7.1%} {share * cyc_tile:7.0f} {share * sm_cyc:7.0f}"
             if sim:
-                c_sim = sim_by.get(name, Counter())
-                line += f" {sum(v for r, v in c_sim.items() if r != 'instructions') / (sim_total or 1) * sim_cyc:6.0f}"
+                line += f" {_samples(sim_by.get(name, Counter())) / (sim_total or 1) * sim_cyc:6.0f}"
             print(f"{line}  {top}")
 
 
@@ -222,7 +229,7 @@ def implied_clock(by: dict[str, Counter], seconds_per_tile: float) -> tuple[floa
     loop's instructions over its two consumer copies) over its share of selected samples; over the measured
     seconds per tile (each SM's share of the tiles) that is the clock the loop ran at. Assumes every
     instruction of the loop issues once per tile (no branch inside it taken)."""
-    total = sum(sum(v for r, v in c.items() if r != "instructions") for c in by.values())
+    total = sum(map(_samples, by.values()))
     selected = sum(c.get("selected", 0) for c in by.values())
     per_warp = sum(c["instructions"] for c in by.values()) / 2
     if not total or not selected:
