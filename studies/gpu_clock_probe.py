@@ -114,6 +114,9 @@ def probe(seconds: float, cases: list) -> dict:
     import torch
     import triton
 
+    if not torch.cuda.is_available():
+        raise SystemExit("gpu_clock_probe.py --out needs a CUDA GPU (it runs the kernels and polls nvidia-smi); "
+                         "on the CPU, give --show FILE with the JSON a GPU call wrote.")  # fmt: skip
     out = {"card": torch.cuda.get_device_name(), "seconds": seconds, "sample_ms": SAMPLE_MS, "cases": []}
     for label, cascade, dims in cases:
         try:

@@ -250,6 +250,11 @@ def main(argv=None) -> None:
     ap.add_argument("--compare", type=Path, metavar="DIR", help="the regions table from the GPU call's files")
     ap.add_argument("--sim", action="store_true", help="with --compare: the SASS simulation's regions beside them")
     args = ap.parse_args(argv)
+    if args.run or args.time:
+        import torch
+
+        if not torch.cuda.is_available():
+            ap.error("--run and --time launch the kernels on a CUDA GPU; on the CPU, give --compare DIR")
     if args.run:
         run(tuple(args.shape), args.kernels)
     if args.time:
