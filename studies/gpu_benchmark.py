@@ -359,6 +359,9 @@ def main(argv=None) -> None:
     ap.add_argument("--rounds", type=int, default=3, help="timings per case, taken in turn with its shape's others")
     ap.add_argument("--only", default=None, help="comma-separated case groups to run (main, long, holdout, ...)")
     ap.add_argument("--match", default=None, help="only the cases whose variant name matches this regular expression")
+    ap.add_argument("--sustain-s", type=float, default=0.0,
+                    help="time each case after running it back to back this long (the sustained protocol, "
+                         "studies.gpu_cases.bench); 0: 100-ms do_bench windows")  # fmt: skip
     args = ap.parse_args(argv)
     if args.interpret:
         os.environ["TRITON_INTERPRET"] = "1"
@@ -451,7 +454,8 @@ def main(argv=None) -> None:
                 e16 = check(c16, plans, device, seed=7 + len(records))
                 rec["rel_err_fp16"] = e16
                 rec["correct"] = rec["correct"] and bool(e16 <= TOLERANCE["fp16"])
-            rec.update(time_case(c, plans, device))
+            rec.update(time_case(c, plans, device, args.sustain_s))
+            rec["sustain_s"] = args.sustain_s
         except Exception as e:  # noqa: BLE001 — an unsupported backend is a result, not a crash
             rec["error"] = repr(e)[:300]
         if device == "cuda":
@@ -462,8 +466,9 @@ def main(argv=None) -> None:
     # every shape's cases timed again in turn: `ms` becomes the median over the rounds (`ms_single` the first)
     by_key = {r["key"]: r for r in records}
     env["rounds"] = args.rounds
+    env["sustain_s"] = args.sustain_s
     until = t_start + 0.75 * args.budget_s
-    env["shapes_in_rounds"] = retime_in_rounds(cases, by_key, plans, device, args.rounds, until)
+    env["shapes_in_rounds"] = retime_in_rounds(cases, by_key, plans, device, args.rounds, until, args.sustain_s)
     print(f"# timed in {args.rounds} rounds: {env['shapes_in_rounds']} shapes", flush=True)
     env["nvidia_smi_after_timing"] = smi() if device == "cuda" else ""
     env["timing_s"] = time.time() - t_start

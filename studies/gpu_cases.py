@@ -49,9 +49,7 @@ class Case:
     @property
     def key(self) -> str:
         w = f"|w{self.window}" if self.window else ""
-        return (
-            f"{self.variant}|{self.B}x{self.H}x{self.G}|{self.N_Q}x{self.N_KV}|{self.D}|{int(self.causal)}|{self.dtype}{w}"
-        )
+        return f"{self.variant}|{self.B}x{self.H}x{self.G}|{self.N_Q}x{self.N_KV}|{self.D}|{int(self.causal)}|{self.dtype}{w}"
 
     def allowed(self, rows, device: str):
         """Boolean [rows, N_KV] mask of visible keys (causal / window), or None for full attention."""
@@ -370,13 +368,13 @@ def check(case: Case, plans, device: str, seed: int) -> float:
     return math.sqrt(num / den)
 
 
-def time_case(case: Case, plans, device: str) -> dict:
+def time_case(case: Case, plans, device: str, sustain_s: float = 0.0) -> dict:
     """Median time (ms) and TFLOP/s of one case on fresh inputs (seed 42), and on the GPU the host's time
     per call (20 calls submitted without synchronizing): where it reaches `ms`, the launches, not the
-    kernels, set the time (studies/gpu_launch_overhead.py)."""
+    kernels, set the time (studies/gpu_launch_overhead.py). `sustain_s`: `bench`'s sustained protocol."""
     q, k, v = make_inputs(case, 42, device)
     run, _ = make_fn(case, plans, q, k, v)
-    ms = bench(run, device)
+    ms = bench(run, device, sustain_s)
     out = {"ms": ms, "tflops": flops(case) / (ms * 1e-3) / 1e12}
     if device == "cuda":
         out["host_ms_per_call"] = host_ms_per_call(run, 20)
@@ -388,19 +386,23 @@ def shape_of(case: Case) -> tuple:
     return (case.group, case.B, case.H, case.G, case.N_Q, case.N_KV, case.D, case.causal, case.window, case.dtype)
 
 
-def time_in_turns(runs: dict, device: str, rounds: int, reverse_first: bool = False) -> dict[str, list[float]]:
+def time_in_turns(
+    runs: dict, device: str, rounds: int, reverse_first: bool = False, sustain_s: float = 0.0
+) -> dict[str, list[float]]:
     """Time every callable of `runs` (name -> callable) once per round, `rounds` rounds, in turn: the order
     reversed every other round (from the first round if `reverse_first`), so no variant always runs
-    first. Returns name -> its timings (ms), one per round."""
+    first. Returns name -> its timings (ms), one per round. `sustain_s`: `bench`'s sustained protocol."""
     names = list(runs)
     out: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
         for n in names[::-1] if (r % 2 == 0) == reverse_first else names:
-            out[n].append(bench(runs[n], device))
+            out[n].append(bench(runs[n], device, sustain_s))
     return out
 
 
-def retime_in_rounds(cases: list[Case], records: dict, plans, device: str, rounds: int, deadline: float) -> int:
+def retime_in_rounds(
+    cases: list[Case], records: dict, plans, device: str, rounds: int, deadline: float, sustain_s: float = 0.0
+) -> int:
     """Time every shape's cases again, `rounds` - 1 more rounds in turn (`time_in_turns`; the first round,
     the benchmark's single timing, ran in list order, so the second is reversed), on the inputs
     `time_case` used; then each record's `ms` (and `tflops`) is the median over its rounds, `ms_single` the
@@ -409,7 +411,7 @@ def retime_in_rounds(cases: list[Case], records: dict, plans, device: str, round
     runs faster (notes_gpu.md v9, v18), so single timings order near-equal variants by when they ran.
     `records` maps a case key to its record (timed ones carry `ms`); shapes with fewer than two timed
     cases are left alone, and so is every shape not reached by `deadline` (time.time()). Returns the
-    number of shapes re-timed."""
+    number of shapes re-timed. `sustain_s`: `bench`'s sustained protocol."""
     import statistics
 
     if rounds < 2:
@@ -427,7 +429,7 @@ def retime_in_rounds(cases: list[Case], records: dict, plans, device: str, round
             for c in group:
                 q, k, v = make_inputs(c, 42, device)
                 runs[c.key] = make_fn(c, plans, q, k, v)[0]
-            for key, ms in time_in_turns(runs, device, rounds - 1, reverse_first=True).items():
+            for key, ms in time_in_turns(runs, device, rounds - 1, True, sustain_s).items():
                 rec = records[key]
                 rec["ms_rounds"] = [rec["ms"], *ms]
                 rec["ms_single"] = rec["ms"]
@@ -457,11 +459,29 @@ def host_ms_per_call(run, calls: int) -> float:
     return ms
 
 
-def bench(fn, device: str) -> float:
+#: do_bench's measuring window (ms) in the sustained protocol: several periods of the power limiter's clock
+#: swings (q1-q3 of 1470-1665 MHz at 16K, studies/gpu_clock_probe.py)
+SUSTAINED_REP_MS = 300
+
+
+def bench(fn, device: str, sustain_s: float = 0.0) -> float:
+    """Median ms of `fn` by `triton.testing.do_bench` (L2 flushed). `sustain_s` > 0: the sustained protocol —
+    `fn` runs back to back for that long first, so the card's power-limited clock has settled to this
+    kernel's own draw, then a window of SUSTAINED_REP_MS (notes_gpu.md v24); else a 100-ms window straight
+    away, whose clock is whatever the work before left (v9, v18, v23). On the CPU: one wall-clock call."""
     if device == "cuda":
+        import torch
         import triton
 
-        return float(triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median"))
+        rep = 100
+        if sustain_s > 0:
+            end = time.perf_counter() + sustain_s
+            while time.perf_counter() < end:
+                for _ in range(8):
+                    fn()
+                torch.cuda.synchronize()
+            rep = SUSTAINED_REP_MS
+        return float(triton.testing.do_bench(fn, warmup=25, rep=rep, return_mode="median"))
     t = time.perf_counter()
     fn()
     return (time.perf_counter() - t) * 1e3

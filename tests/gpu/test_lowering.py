@@ -585,6 +585,7 @@ def test_benchmark_script_runs_in_the_interpreter(tmp_path):
     ours = [r for r in recs if r["cascade"]]
     assert ours and all(r["correct"] for r in ours)
     assert all(r["predicted_ms"] and r["predicted_dram_bytes"] for r in ours)
+    assert all(r["sustain_s"] == 0.0 for r in ours)  # the 100-ms protocol unless --sustain-s names one
     # each shape's cases timed again in turn: three rounds, `ms` their median, `ms_single` the first
     rounds = [r for r in recs if r.get("ms_rounds")]
     assert rounds and all(len(r["ms_rounds"]) == 3 for r in rounds)

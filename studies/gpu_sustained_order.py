@@ -1,0 +1,211 @@
+"""The FA1 / FA2 1-pass pair timed two ways: in 100-ms bursts in turn (as the benchmark times) and at the
+card's sustained, power-limited clock.
+
+Why (notes_gpu.md v24): at D=128 with warp specialization the model puts FA1 3.7 % behind the FA2 1-pass at
+every shape, and the benchmark's rounds (runs 51-58) measured FA1 from 3 % slower to 6 % faster, the sign
+changing between calls at one shape (4x16x4096: +3.0, +1.5, -3.5 %). Every prefill kernel runs at the H100's
+700 W limit, at 1.59-1.83 GHz, and its clock moves with the power the card drew just before (v23). A
+`do_bench` of 125 ms right after another kernel (the benchmark's rounds) or after a pause (its single
+timings) falls inside that transient, so it may order two near-equal kernels by what ran before them.
+This probe times each kernel of the pair both ways in the same process, in turn, order reversed every
+other round:
+- burst: `do_bench(warmup=25, rep=100)` straight after the other kernel's timing (the benchmark's rounds);
+- sustained: the kernel runs back to back for `--sustain-s` seconds, then `do_bench(warmup=25, rep=300)`:
+  timed at the clock its own power draw settles to;
+and nvidia-smi samples the SM clock and board power every 20 ms throughout, so each timing window has the
+clock it ran at. The card's clocks are left as they are (METHOD.md).
+
+Registered before the call (commit of this file): the committed model predicts FA1 / FA2 1-pass = 1.037 at
+the four shapes below. The pair counts as ordered by a protocol at a shape where the median over rounds of
+the two kernels differs by more than 3 % (studies.gpu_validation.RANK_TIE); the model misorders it there if
+its sign is FA1 faster.
+
+On the GPU: `python studies/gpu_sustained_order.py --out DIR` writes DIR/gpu_sustained_order.json. On the CPU:
+`python studies/gpu_sustained_order.py --show FILE` prints per shape and protocol each kernel's median ms,
+FA1 / FA2 (ratio of the medians and the median of the per-round ratios), the rounds FA1 was faster in, the
+median SM clock and power in the timing windows, and the model's ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from studies.gpu_ws_profile import KERNELS, _launch, _plan_shape  # noqa: E402
+
+#: (B, H, N, D): the shapes where the pair was timed in rounds (runs 51-58: 16384 and 4096 in the main group,
+#: 12288 and 3072 in holdout E); einsim's launch at each (per-tile at 16K and 12K, persistent at 4K and 3K)
+SHAPES = [(1, 16, 16384, 128), (2, 12, 12288, 128), (4, 16, 4096, 128), (5, 20, 3072, 128)]
+PROTOCOLS = ("burst", "sustained")
+SAMPLE_MS = 20
+#: the end of a sustained timing whose clock samples count: do_bench's window (studies.gpu_cases.SUSTAINED_REP_MS)
+CLOCK_WINDOW_S = 0.35
+
+
+class _Sampler:
+    """nvidia-smi polling the SM clock and board power every SAMPLE_MS, with timestamps; none where there is no
+    nvidia-smi."""
+
+    def __init__(self):
+        cmd = ["nvidia-smi", "--query-gpu=timestamp,clocks.sm,power.draw", "--format=csv,noheader,nounits",
+               "-lms", str(SAMPLE_MS)]  # fmt: skip
+        try:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        except OSError:
+            self.proc = None
+
+    def stop(self) -> list[tuple[float, float, float]]:
+        """(unix time, MHz, W) of every sample."""
+        if self.proc is None:
+            return []
+        self.proc.terminate()
+        rows = []
+        for line in self.proc.communicate(timeout=10)[0].splitlines():
+            try:
+                stamp, mhz, watts = (x.strip() for x in line.split(","))
+                t = datetime.datetime.strptime(stamp, "%Y/%m/%d %H:%M:%S.%f").timestamp()
+                rows.append((t, float(mhz), float(watts)))
+            except ValueError:
+                continue
+        return rows
+
+
+def _timed(fn, protocol: str, sustain_s: float) -> tuple[float, float, float]:
+    """(ms, window start, window end) of one timing of `fn` by `protocol` (studies.gpu_cases.bench: the
+    benchmark's 100-ms window, or its sustained protocol). The window includes a sustained run's lead-in."""
+    from studies.gpu_cases import bench
+
+    t0 = time.time()
+    ms = bench(fn, "cuda", sustain_s if protocol == "sustained" else 0.0)
+    return ms, t0, time.time()
+
+
+def probe(rounds: int, sustain_s: float, shapes: list) -> dict:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SystemExit("gpu_sustained_order.py --out needs a CUDA GPU; on the CPU, give --show FILE with the JSON "
+                         "a GPU call wrote.")  # fmt: skip
+    out = {"card": torch.cuda.get_device_name(), "rounds": rounds, "sustain_s": sustain_s, "shapes": []}
+    for sh in shapes:
+        fns = {label: _launch(cascade, sh) for label, cascade in KERNELS}
+        for fn in fns.values():
+            fn()
+        torch.cuda.synchronize()
+        rec = {"shape": sh, "timings": []}
+        sampler = _Sampler()
+        for protocol in PROTOCOLS:
+            for r in range(rounds):
+                for label in list(fns)[:: -1 if r % 2 else 1]:
+                    ms, t0, t1 = _timed(fns[label], protocol, sustain_s)
+                    t = {"protocol": protocol, "round": r, "kernel": label, "ms": ms, "t0": t0, "t1": t1}
+                    rec["timings"].append(t)
+        samples = sampler.stop()
+        for t in rec["timings"]:  # the clock of the measuring window: a sustained run's last CLOCK_WINDOW_S
+            lo = t["t0"] if t["protocol"] == "burst" else t["t1"] - CLOCK_WINDOW_S
+            inside = [s for s in samples if lo <= s[0] <= t["t1"]]
+            if inside:
+                t["clock_mhz"] = statistics.median(s[1] for s in inside)
+                t["power_w"] = statistics.median(s[2] for s in inside)
+        out["shapes"].append(rec)
+        print(json.dumps({"shape": sh, "done": len(rec["timings"])}), flush=True)
+        fns.clear()
+        torch.cuda.empty_cache()
+        time.sleep(1.0)
+    return out
+
+
+def model_ratio(sh: tuple, arch) -> float:
+    """The committed model's FA1 / FA2 1-pass time at `sh`, each at einsim's launch."""
+    from einsim.gpu.model import predict
+    from einsim.gpu.plan import choose_tiling
+    from studies.gpu_cases import compiled_reports
+
+    ms = []
+    for _, cascade in KERNELS:
+        plan, shape = _plan_shape(cascade, tuple(sh))
+        t = choose_tiling(plan, shape)
+        ms.append(predict(plan, shape, t, arch, compiled_reports(plan, shape, t)).ms)
+    return ms[1] / ms[0]
+
+
+def summary(rec: dict, protocol: str) -> dict:
+    """One shape's timings by `protocol`: per kernel the median ms, clock and power; FA1 / FA2 as the ratio of
+    the medians and the median of the per-round ratios; the rounds FA1 ran faster in."""
+    (a, _), (b, _) = KERNELS
+    ts = [t for t in rec["timings"] if t["protocol"] == protocol]
+    by = {k: sorted((t for t in ts if t["kernel"] == k), key=lambda t: t["round"]) for k in (a, b)}
+    med = {k: statistics.median(t["ms"] for t in v) for k, v in by.items()}
+    per_round = [y["ms"] / x["ms"] for x, y in zip(by[a], by[b])]
+    clocks = {k: [t["clock_mhz"] for t in v if "clock_mhz" in t] for k, v in by.items()}
+    power = {k: [t["power_w"] for t in v if "power_w" in t] for k, v in by.items()}
+    return {
+        "ms": med,
+        "ratio": med[b] / med[a],
+        "ratio_rounds": statistics.median(per_round),
+        "fa1_faster": sum(r < 1 for r in per_round),
+        "rounds": len(per_round),
+        "clock_mhz": {k: statistics.median(v) if v else None for k, v in clocks.items()},
+        "power_w": {k: statistics.median(v) if v else None for k, v in power.items()},
+    }
+
+
+def show(path: Path, tie: float = 0.03) -> None:
+    from einsim.gpu.arch import arch_for
+
+    try:
+        data = json.loads(path.read_text())
+        shapes, card = data["shapes"], data["card"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(
+            f"{path}: not a gpu_sustained_order.json ({e}); give the file `--out` wrote on the GPU."
+        ) from None
+    arch = arch_for(card)
+    print(f"# {card}: {data['rounds']} rounds in turn per protocol; sustained = {data['sustain_s']} s back to back "
+          f"first. FA1 / FA2 1-pass; 'order' with ties within {tie:.0%}")  # fmt: skip
+    print(f"{'shape':<16} {'protocol':<9} {'FA2 ms':>7} {'FA1 ms':>7} {'ratio':>6} {'per-rd':>6} {'FA1<':>5} "
+          f"{'FA2 MHz':>7} {'FA1 MHz':>7} {'W':>9}  {'model':>5}  order")  # fmt: skip
+    (a, _), (b, _) = KERNELS
+    for rec in shapes:
+        sh = rec["shape"]
+        pred = model_ratio(sh, arch)
+        for protocol in PROTOCOLS:
+            s = summary(rec, protocol)
+            tied = abs(s["ratio"] - 1) <= tie * min(1.0, s["ratio"])
+            order = "tie" if tied else ("as modelled" if (s["ratio"] > 1) == (pred > 1) else "MISORDERED")
+            mhz = [f"{v:7.0f}" if v else "      -" for v in (s["clock_mhz"][a], s["clock_mhz"][b])]
+            watts = "/".join(f"{v:.0f}" if v else "-" for v in (s["power_w"][a], s["power_w"][b]))
+            print(f"{'x'.join(map(str, sh)):<16} {protocol:<9} {s['ms'][a]:7.3f} {s['ms'][b]:7.3f} {s['ratio']:6.3f} "
+                  f"{s['ratio_rounds']:6.3f} {s['fa1_faster']:>2}/{s['rounds']:<2} {mhz[0]} {mhz[1]} {watts:>9}  "
+                  f"{pred:5.3f}  {order}")  # fmt: skip
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, help="on the GPU: write gpu_sustained_order.json here")
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--sustain-s", type=float, default=1.5, help="seconds back to back before a sustained timing")
+    ap.add_argument("--show", type=Path, metavar="FILE", help="print the table of a probe's JSON (on the CPU)")
+    args = ap.parse_args(argv)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        data = probe(args.rounds, args.sustain_s, SHAPES)
+        (args.out / "gpu_sustained_order.json").write_text(json.dumps(data, indent=1))
+        show(args.out / "gpu_sustained_order.json")
+    elif args.show:
+        show(args.show)
+    else:
+        ap.error("give --out DIR (on the GPU) or --show FILE (on the CPU)")
+
+
+if __name__ == "__main__":
+    main()
