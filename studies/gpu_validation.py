@@ -305,7 +305,11 @@ def ranking(rows: list[dict]) -> list[str]:
             f"\n  of them timed in rounds: {n_med} of {len(rounds)} in order by the rounds' median, "
             f"{n_one} by the first round alone (ties within {RANK_TIE:.0%})"
         )
-    return [head, *ranking_by_kind(by), *ranking_by_kind(by_rounds, "timed in rounds, by kind")] + lines
+    # shapes timed by the sustained protocol (gpu_benchmark --sustain-s: each kernel at the clock its own power
+    # draw settles to, notes v24), apart: their order is the kernels' own, not the power state's before them
+    by_sustained = {key: rs for key, rs in by_rounds.items() if all(r.get("sustain_s") for r in rs)}
+    sustained = ranking_by_kind(by_sustained, "timed sustained in rounds, by kind") if by_sustained else []
+    return [head, *ranking_by_kind(by), *ranking_by_kind(by_rounds, "timed in rounds, by kind"), *sustained] + lines
 
 
 def table(rows: list[dict]) -> list[str]:

@@ -334,6 +334,34 @@ def test_ranking_splits_the_shapes_timed_in_rounds():
     at = out.index("  timed in rounds, by kind (pairs: measured more than 3% apart):")
     assert "1 of     2 shapes in order;    1 of      2 pairs misordered" in out[2]  # all shapes
     assert "1 of     1 shapes in order;    0 of      1 pairs misordered" in out[at + 1]
+    assert not any("sustained" in line for line in out)  # no shape timed by the sustained protocol
+    rows += [rec(61, "1-pass", 1.00, 1.00, 1.0), rec(61, "1-pass-fa1", 0.96, 1.05, 0.95)]  # sustained: misordered
+    rows[-2]["sustain_s"] = rows[-1]["sustain_s"] = 1.0
+    out = ranking(rows)
+    at = out.index("  timed sustained in rounds, by kind (pairs: measured more than 3% apart):")
+    assert "0 of     1 shapes in order;    1 of      1 pairs misordered" in out[at + 1]
+
+
+def test_sustained_order_summary_golden():
+    """studies/gpu_sustained_order.py: one shape's timings by protocol, by hand: medians, FA1 / FA2 as the
+    ratio of medians and the median of per-round ratios, the rounds FA1 was faster in, clocks."""
+    from studies.gpu_sustained_order import summary
+
+    def t(protocol, r, kernel, ms, mhz=None):
+        return {"protocol": protocol, "round": r, "kernel": kernel, "ms": ms, **({"clock_mhz": mhz} if mhz else {})}
+
+    rec = {"shape": [1, 16, 16384, 128], "timings": [
+        t("burst", 0, "fa2-1pass", 4.0), t("burst", 0, "fa1", 3.8),
+        t("burst", 1, "fa1", 4.1), t("burst", 1, "fa2-1pass", 4.0),
+        t("burst", 2, "fa2-1pass", 3.9), t("burst", 2, "fa1", 3.9),
+        t("sustained", 0, "fa2-1pass", 4.0, 1600), t("sustained", 0, "fa1", 4.2, 1550),
+    ]}  # fmt: skip
+    s = summary(rec, "burst")
+    assert s["ms"] == {"fa2-1pass": 4.0, "fa1": 3.9} and s["ratio"] == 3.9 / 4.0
+    assert s["ratio_rounds"] == 1.0 and s["fa1_faster"] == 1 and s["rounds"] == 3  # 0.95, 1.025, 1.0
+    assert s["clock_mhz"] == {"fa2-1pass": None, "fa1": None}
+    s = summary(rec, "sustained")
+    assert abs(s["ratio"] - 1.05) < 1e-12 and s["clock_mhz"] == {"fa2-1pass": 1600, "fa1": 1550}
 
 
 def test_ws_profile_regions_golden():
