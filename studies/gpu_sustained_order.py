@@ -45,6 +45,12 @@ from studies.gpu_ws_profile import KERNELS, _launch, _plan_shape  # noqa: E402
 #: (B, H, N, D): the shapes where the pair was timed in rounds (runs 51-58: 16384 and 4096 in the main group,
 #: 12288 and 3072 in holdout E); einsim's launch at each (per-tile at 16K and 12K, persistent at 4K and 3K)
 SHAPES = [(1, 16, 16384, 128), (2, 12, 12288, 128), (4, 16, 4096, 128), (5, 20, 3072, 128)]
+#: `--grid`: (B, H, N, D, persistent) — K/V tiles per query tile (N / 128) from 8 to 128 at about the same work
+#: per launch (~1 ms), each launched persistent (1) and a program per query tile (0). Question (notes v24): in
+#: sustained timing FA1 led by 3.3-3.4 % at the persistent launches (24-32 tiles per query tile) and 1.1-1.3 %
+#: at the per-tile ones (96-128); is it the launch or the length of a query tile's loop?
+GRID = [(b, h, n, 128, p) for b, h, n in ((32, 32, 1024), (8, 32, 2048), (4, 16, 4096), (1, 16, 8192), (1, 4, 16384))
+        for p in (1, 0)]  # fmt: skip
 PROTOCOLS = ("burst", "sustained")
 SAMPLE_MS = 20
 #: the end of a sustained timing whose clock samples count: do_bench's window (studies.gpu_cases.SUSTAINED_REP_MS)
@@ -97,7 +103,7 @@ def probe(rounds: int, sustain_s: float, shapes: list) -> dict:
                          "a GPU call wrote.")  # fmt: skip
     out = {"card": torch.cuda.get_device_name(), "rounds": rounds, "sustain_s": sustain_s, "shapes": []}
     for sh in shapes:
-        fns = {label: _launch(cascade, sh) for label, cascade in KERNELS}
+        fns = {label: _launch(cascade, sh[:4], _tiling(sh)) for label, cascade in KERNELS}
         for fn in fns.values():
             fn()
         torch.cuda.synchronize()
@@ -124,16 +130,26 @@ def probe(rounds: int, sustain_s: float, shapes: list) -> dict:
     return out
 
 
+def _tiling(sh: tuple):
+    """The launch of a SHAPES entry (None: einsim's) or a GRID entry (the warp-specialized launch, persistent as
+    named)."""
+    if len(sh) < 5:
+        return None
+    from einsim.gpu.plan import Tiling
+
+    return Tiling(128, 128, 4, 2, tma=True, warp_specialize=True, persistent=sh[4])
+
+
 def model_ratio(sh: tuple, arch) -> float:
-    """The committed model's FA1 / FA2 1-pass time at `sh`, each at einsim's launch."""
+    """The committed model's FA1 / FA2 1-pass time at `sh`, each at its launch (`_tiling`, else einsim's)."""
     from einsim.gpu.model import predict
     from einsim.gpu.plan import choose_tiling
     from studies.gpu_cases import compiled_reports
 
     ms = []
     for _, cascade in KERNELS:
-        plan, shape = _plan_shape(cascade, tuple(sh))
-        t = choose_tiling(plan, shape)
+        plan, shape = _plan_shape(cascade, tuple(sh[:4]))
+        t = _tiling(sh) or choose_tiling(plan, shape)
         ms.append(predict(plan, shape, t, arch, compiled_reports(plan, shape, t)).ms)
     return ms[1] / ms[0]
 
@@ -172,19 +188,20 @@ def show(path: Path, tie: float = 0.03) -> None:
     arch = arch_for(card)
     print(f"# {card}: {data['rounds']} rounds in turn per protocol; sustained = {data['sustain_s']} s back to back "
           f"first. FA1 / FA2 1-pass; 'order' with ties within {tie:.0%}")  # fmt: skip
-    print(f"{'shape':<16} {'protocol':<9} {'FA2 ms':>7} {'FA1 ms':>7} {'ratio':>6} {'per-rd':>6} {'FA1<':>5} "
+    print(f"{'shape':<19} {'protocol':<9} {'FA2 ms':>7} {'FA1 ms':>7} {'ratio':>6} {'per-rd':>6} {'FA1<':>5} "
           f"{'FA2 MHz':>7} {'FA1 MHz':>7} {'W':>9}  {'model':>5}  order")  # fmt: skip
     (a, _), (b, _) = KERNELS
     for rec in shapes:
         sh = rec["shape"]
         pred = model_ratio(sh, arch)
+        name = "x".join(map(str, sh[:4])) + ("" if len(sh) < 5 else " pers" if sh[4] else " tile")
         for protocol in PROTOCOLS:
             s = summary(rec, protocol)
             tied = abs(s["ratio"] - 1) <= tie * min(1.0, s["ratio"])
             order = "tie" if tied else ("as modelled" if (s["ratio"] > 1) == (pred > 1) else "MISORDERED")
             mhz = [f"{v:7.0f}" if v else "      -" for v in (s["clock_mhz"][a], s["clock_mhz"][b])]
             watts = "/".join(f"{v:.0f}" if v else "-" for v in (s["power_w"][a], s["power_w"][b]))
-            print(f"{'x'.join(map(str, sh)):<16} {protocol:<9} {s['ms'][a]:7.3f} {s['ms'][b]:7.3f} {s['ratio']:6.3f} "
+            print(f"{name:<19} {protocol:<9} {s['ms'][a]:7.3f} {s['ms'][b]:7.3f} {s['ratio']:6.3f} "
                   f"{s['ratio_rounds']:6.3f} {s['fa1_faster']:>2}/{s['rounds']:<2} {mhz[0]} {mhz[1]} {watts:>9}  "
                   f"{pred:5.3f}  {order}")  # fmt: skip
 
@@ -194,11 +211,12 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, help="on the GPU: write gpu_sustained_order.json here")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--sustain-s", type=float, default=1.5, help="seconds back to back before a sustained timing")
+    ap.add_argument("--grid", action="store_true", help="with --out: the GRID of launches instead of SHAPES")
     ap.add_argument("--show", type=Path, metavar="FILE", help="print the table of a probe's JSON (on the CPU)")
     args = ap.parse_args(argv)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        data = probe(args.rounds, args.sustain_s, SHAPES)
+        data = probe(args.rounds, args.sustain_s, GRID if args.grid else SHAPES)
         (args.out / "gpu_sustained_order.json").write_text(json.dumps(data, indent=1))
         show(args.out / "gpu_sustained_order.json")
     elif args.show:

@@ -56,7 +56,8 @@ def _plan_shape(cascade: str, sh: tuple):
     return lower(einsim.parse_file(str(LIB / cascade))), Shape(B, H, N, N, D)
 
 
-def _launch(cascade: str, sh: tuple):
+def _launch(cascade: str, sh: tuple, tiling=None):
+    """The kernel's launch at `sh` (B, H, N, D) with `tiling` (None: einsim's choice)."""
     import torch
 
     from einsim.gpu.runtime import prepare
@@ -65,7 +66,7 @@ def _launch(cascade: str, sh: tuple):
     B, H, N, D = sh
     g = torch.Generator(device="cuda").manual_seed(0)
     q, k, v = (torch.randn(B, H, N, D, device="cuda", generator=g, dtype=torch.bfloat16) for _ in range(3))
-    fn, _ = prepare(plan, q, k, v)
+    fn, _ = prepare(plan, q, k, v, tiling)
     return fn
 
 
