@@ -95,7 +95,9 @@ def _timed(fn, protocol: str, sustain_s: float) -> tuple[float, float, float]:
     return ms, t0, time.time()
 
 
-def probe(rounds: int, sustain_s: float, shapes: list) -> dict:
+def probe(rounds: int, sustain_s: float, shapes: list, path: Path) -> dict:
+    """Time the pair at every shape (module docstring), writing `path` after each: a call cut short keeps the
+    shapes it finished."""
     import torch
 
     if not torch.cuda.is_available():
@@ -123,6 +125,7 @@ def probe(rounds: int, sustain_s: float, shapes: list) -> dict:
                 t["clock_mhz"] = statistics.median(s[1] for s in inside)
                 t["power_w"] = statistics.median(s[2] for s in inside)
         out["shapes"].append(rec)
+        path.write_text(json.dumps(out, indent=1))
         print(json.dumps({"shape": sh, "done": len(rec["timings"])}), flush=True)
         fns.clear()
         torch.cuda.empty_cache()
@@ -216,8 +219,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        data = probe(args.rounds, args.sustain_s, GRID if args.grid else SHAPES)
-        (args.out / "gpu_sustained_order.json").write_text(json.dumps(data, indent=1))
+        probe(args.rounds, args.sustain_s, GRID if args.grid else SHAPES, args.out / "gpu_sustained_order.json")
         show(args.out / "gpu_sustained_order.json")
     elif args.show:
         show(args.show)
