@@ -138,6 +138,7 @@ def model_rows(records: list[dict]) -> list[dict]:
                 "ms": r["ms"],
                 "host_ms_per_call": r.get("host_ms_per_call"),
                 "ms_single": r.get("ms_single"),
+                "sustain_s": r.get("sustain_s", 0.0),
                 "predicted_ms_at_run": r.get("predicted_ms"),
                 "predicted_ms": pr.ms,
                 "dram_bytes": meas_bytes,
