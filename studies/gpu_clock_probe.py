@@ -172,11 +172,20 @@ def main(argv=None) -> None:
     ap.add_argument("--cases", choices=("main", "more"), default="main", help="with --out: CASES or MORE_CASES")
     ap.add_argument("--show", type=Path, metavar="FILE", help="print the table of a probe's JSON")
     args = ap.parse_args(argv)
+
+    def run(path: Path) -> None:
+        path.write_text(json.dumps(probe(args.seconds, CASES if args.cases == "main" else MORE_CASES), indent=1))
+
+    out_or_show(ap, args, "gpu_clock_probe.json", run, show)
+
+
+def out_or_show(ap: argparse.ArgumentParser, args, name: str, run, show) -> None:
+    """A GPU probe's command line: `--out DIR` runs `run(DIR / name)` on the GPU (it writes that JSON) and
+    prints it by `show`; `--show FILE` prints FILE on the CPU."""
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        data = probe(args.seconds, CASES if args.cases == "main" else MORE_CASES)
-        (args.out / "gpu_clock_probe.json").write_text(json.dumps(data, indent=1))
-        show(args.out / "gpu_clock_probe.json")
+        run(args.out / name)
+        show(args.out / name)
     elif args.show:
         show(args.show)
     else:

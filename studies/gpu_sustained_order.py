@@ -217,14 +217,10 @@ def main(argv=None) -> None:
     ap.add_argument("--grid", action="store_true", help="with --out: the GRID of launches instead of SHAPES")
     ap.add_argument("--show", type=Path, metavar="FILE", help="print the table of a probe's JSON (on the CPU)")
     args = ap.parse_args(argv)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        probe(args.rounds, args.sustain_s, GRID if args.grid else SHAPES, args.out / "gpu_sustained_order.json")
-        show(args.out / "gpu_sustained_order.json")
-    elif args.show:
-        show(args.show)
-    else:
-        ap.error("give --out DIR (on the GPU) or --show FILE (on the CPU)")
+    from studies.gpu_clock_probe import out_or_show
+
+    out_or_show(ap, args, "gpu_sustained_order.json",
+                lambda path: probe(args.rounds, args.sustain_s, GRID if args.grid else SHAPES, path), show)  # fmt: skip
 
 
 if __name__ == "__main__":
