@@ -49,7 +49,9 @@ class Case:
     @property
     def key(self) -> str:
         w = f"|w{self.window}" if self.window else ""
-        return f"{self.variant}|{self.B}x{self.H}x{self.G}|{self.N_Q}x{self.N_KV}|{self.D}|{int(self.causal)}|{self.dtype}{w}"
+        return (
+            f"{self.variant}|{self.B}x{self.H}x{self.G}|{self.N_Q}x{self.N_KV}|{self.D}|{int(self.causal)}|{self.dtype}{w}"
+        )
 
     def allowed(self, rows, device: str):
         """Boolean [rows, N_KV] mask of visible keys (causal / window), or None for full attention."""
