@@ -461,6 +461,17 @@ def host_ms_per_call(run, calls: int) -> float:
     return ms
 
 
+def run_back_to_back(fn, seconds: float) -> None:
+    """Launch `fn` back to back on the GPU for `seconds` (8 launches per synchronization)."""
+    import torch
+
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for _ in range(8):
+            fn()
+        torch.cuda.synchronize()
+
+
 #: do_bench's measuring window (ms) in the sustained protocol: several periods of the power limiter's clock
 #: swings (q1-q3 of 1470-1665 MHz at 16K, studies/gpu_clock_probe.py)
 SUSTAINED_REP_MS = 300
@@ -472,16 +483,11 @@ def bench(fn, device: str, sustain_s: float = 0.0) -> float:
     kernel's own draw, then a window of SUSTAINED_REP_MS (notes_gpu.md v24); else a 100-ms window straight
     away, whose clock is whatever the work before left (v9, v18, v23). On the CPU: one wall-clock call."""
     if device == "cuda":
-        import torch
         import triton
 
         rep = 100
         if sustain_s > 0:
-            end = time.perf_counter() + sustain_s
-            while time.perf_counter() < end:
-                for _ in range(8):
-                    fn()
-                torch.cuda.synchronize()
+            run_back_to_back(fn, sustain_s)
             rep = SUSTAINED_REP_MS
         return float(triton.testing.do_bench(fn, warmup=25, rep=rep, return_mode="median"))
     t = time.perf_counter()

@@ -22,6 +22,7 @@ the cases' order). On the CPU: `python studies/gpu_clock_probe.py --show FILE` p
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import statistics
 import subprocess
@@ -85,29 +86,44 @@ def _case_fn(cascade: str, dims: tuple):
     return fn
 
 
+class SmiSampler:
+    """nvidia-smi polling the SM clock and board power every SAMPLE_MS, with timestamps, from construction to
+    `stop`; no samples where there is no nvidia-smi."""
+
+    def __init__(self):
+        cmd = ["nvidia-smi", "--query-gpu=timestamp,clocks.sm,power.draw", "--format=csv,noheader,nounits",
+               "-lms", str(SAMPLE_MS)]  # fmt: skip
+        try:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        except OSError:
+            self.proc = None
+
+    def stop(self) -> list[tuple[float, float, float]]:
+        """(unix time, SM clock MHz, board power W) of every sample."""
+        if self.proc is None:
+            return []
+        self.proc.terminate()
+        rows = []
+        for line in self.proc.communicate(timeout=10)[0].splitlines():
+            try:
+                stamp, mhz, watts = (x.strip() for x in line.split(","))
+                t = datetime.datetime.strptime(stamp, "%Y/%m/%d %H:%M:%S.%f").timestamp()
+                rows.append((t, float(mhz), float(watts)))
+            except ValueError:
+                continue
+        return rows
+
+
 def _sampled(fn, seconds: float) -> list[tuple[float, float]]:
     """(SM clock MHz, board power W) every SAMPLE_MS while `fn` runs back to back for `seconds`."""
-    import torch
+    from studies.gpu_cases import run_back_to_back
 
-    cmd = ["nvidia-smi", "--query-gpu=clocks.sm,power.draw", "--format=csv,noheader,nounits", "-lms", str(SAMPLE_MS)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    sampler = SmiSampler()
     try:
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            for _ in range(8):
-                fn()
-            torch.cuda.synchronize()
+        run_back_to_back(fn, seconds)
     finally:
-        proc.terminate()
-    out = proc.communicate(timeout=10)[0]
-    rows = []
-    for line in out.splitlines():
-        try:
-            mhz, watts = (float(x) for x in line.split(","))
-        except ValueError:
-            continue
-        rows.append((mhz, watts))
-    return rows
+        rows = sampler.stop()
+    return [(mhz, watts) for _, mhz, watts in rows]
 
 
 def probe(seconds: float, cases: list) -> dict:

@@ -29,10 +29,8 @@ median SM clock and power in the timing windows, and the model's ratio.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from studies.gpu_clock_probe import SmiSampler, out_or_show  # noqa: E402
 from studies.gpu_ws_profile import KERNELS, _launch, _plan_shape  # noqa: E402
 
 #: (B, H, N, D): the shapes where the pair was timed in rounds (runs 51-58: 16384 and 4096 in the main group,
@@ -52,37 +51,8 @@ SHAPES = [(1, 16, 16384, 128), (2, 12, 12288, 128), (4, 16, 4096, 128), (5, 20, 
 GRID = [(b, h, n, 128, p) for b, h, n in ((32, 32, 1024), (8, 32, 2048), (4, 16, 4096), (1, 16, 8192), (1, 4, 16384))
         for p in (1, 0)]  # fmt: skip
 PROTOCOLS = ("burst", "sustained")
-SAMPLE_MS = 20
 #: the end of a sustained timing whose clock samples count: do_bench's window (studies.gpu_cases.SUSTAINED_REP_MS)
 CLOCK_WINDOW_S = 0.35
-
-
-class _Sampler:
-    """nvidia-smi polling the SM clock and board power every SAMPLE_MS, with timestamps; none where there is no
-    nvidia-smi."""
-
-    def __init__(self):
-        cmd = ["nvidia-smi", "--query-gpu=timestamp,clocks.sm,power.draw", "--format=csv,noheader,nounits",
-               "-lms", str(SAMPLE_MS)]  # fmt: skip
-        try:
-            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        except OSError:
-            self.proc = None
-
-    def stop(self) -> list[tuple[float, float, float]]:
-        """(unix time, MHz, W) of every sample."""
-        if self.proc is None:
-            return []
-        self.proc.terminate()
-        rows = []
-        for line in self.proc.communicate(timeout=10)[0].splitlines():
-            try:
-                stamp, mhz, watts = (x.strip() for x in line.split(","))
-                t = datetime.datetime.strptime(stamp, "%Y/%m/%d %H:%M:%S.%f").timestamp()
-                rows.append((t, float(mhz), float(watts)))
-            except ValueError:
-                continue
-        return rows
 
 
 def _timed(fn, protocol: str, sustain_s: float) -> tuple[float, float, float]:
@@ -105,12 +75,12 @@ def probe(rounds: int, sustain_s: float, shapes: list, path: Path) -> dict:
                          "a GPU call wrote.")  # fmt: skip
     out = {"card": torch.cuda.get_device_name(), "rounds": rounds, "sustain_s": sustain_s, "shapes": []}
     for sh in shapes:
-        fns = {label: _launch(cascade, sh[:4], _tiling(sh)) for label, cascade in KERNELS}
+        fns = {label: _launch(cascade, sh[:4], _tiling(cascade, sh)) for label, cascade in KERNELS}
         for fn in fns.values():
             fn()
         torch.cuda.synchronize()
         rec = {"shape": sh, "timings": []}
-        sampler = _Sampler()
+        sampler = SmiSampler()
         for protocol in PROTOCOLS:
             for r in range(rounds):
                 for label in list(fns)[:: -1 if r % 2 else 1]:
@@ -133,26 +103,25 @@ def probe(rounds: int, sustain_s: float, shapes: list, path: Path) -> dict:
     return out
 
 
-def _tiling(sh: tuple):
-    """The launch of a SHAPES entry (None: einsim's) or a GRID entry (the warp-specialized launch, persistent as
-    named)."""
-    if len(sh) < 5:
-        return None
-    from einsim.gpu.plan import Tiling
+def _tiling(cascade: str, sh: tuple):
+    """The launch of a SHAPES entry (einsim's) or of a GRID entry (einsim's, persistent or not as named)."""
+    import dataclasses
 
-    return Tiling(128, 128, 4, 2, tma=True, warp_specialize=True, persistent=sh[4])
+    from einsim.gpu.plan import choose_tiling
+
+    t = choose_tiling(*_plan_shape(cascade, tuple(sh[:4])))
+    return dataclasses.replace(t, persistent=sh[4]) if len(sh) > 4 else t
 
 
 def model_ratio(sh: tuple, arch) -> float:
-    """The committed model's FA1 / FA2 1-pass time at `sh`, each at its launch (`_tiling`, else einsim's)."""
+    """The committed model's FA1 / FA2 1-pass time at `sh`, each at its launch (`_tiling`)."""
     from einsim.gpu.model import predict
-    from einsim.gpu.plan import choose_tiling
     from studies.gpu_cases import compiled_reports
 
     ms = []
     for _, cascade in KERNELS:
         plan, shape = _plan_shape(cascade, tuple(sh[:4]))
-        t = _tiling(sh) or choose_tiling(plan, shape)
+        t = _tiling(cascade, sh)
         ms.append(predict(plan, shape, t, arch, compiled_reports(plan, shape, t)).ms)
     return ms[1] / ms[0]
 
@@ -217,8 +186,6 @@ def main(argv=None) -> None:
     ap.add_argument("--grid", action="store_true", help="with --out: the GRID of launches instead of SHAPES")
     ap.add_argument("--show", type=Path, metavar="FILE", help="print the table of a probe's JSON (on the CPU)")
     args = ap.parse_args(argv)
-    from studies.gpu_clock_probe import out_or_show
-
     out_or_show(ap, args, "gpu_sustained_order.json",
                 lambda path: probe(args.rounds, args.sustain_s, GRID if args.grid else SHAPES, path), show)  # fmt: skip
 
