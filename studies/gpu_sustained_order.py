@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from studies.gpu_clock_probe import SmiSampler, out_or_show  # noqa: E402
-from studies.gpu_ws_profile import KERNELS, _launch, _plan_shape  # noqa: E402
+from studies.gpu_ws_profile import KERNELS, _launch, _plan_shape, launch_tiling  # noqa: E402
 
 #: (B, H, N, D): the shapes where the pair was timed in rounds (runs 51-58: 16384 and 4096 in the main group,
 #: 12288 and 3072 in holdout E); einsim's launch at each (per-tile at 16K and 12K, persistent at 4K and 3K)
@@ -48,6 +48,8 @@ SHAPES = [(1, 16, 16384, 128), (2, 12, 12288, 128), (4, 16, 4096, 128), (5, 20, 
 #: per launch (~1 ms), each launched persistent (1) and a program per query tile (0). Question (notes v24): in
 #: sustained timing FA1 led by 3.3-3.4 % at the persistent launches (24-32 tiles per query tile) and 1.1-1.3 %
 #: at the per-tile ones (96-128); is it the launch or the length of a query tile's loop?
+#: Answer (H100, notes v25; results/gpu_sustained_order_h100/table_grid.txt): the launch. Persistent, FA1 led by
+#: 2.1-4.7 % at every length; a program per tile, the two tied (FA1 0.0-1.3 % behind).
 GRID = [(b, h, n, 128, p) for b, h, n in ((32, 32, 1024), (8, 32, 2048), (4, 16, 4096), (1, 16, 8192), (1, 4, 16384))
         for p in (1, 0)]  # fmt: skip
 PROTOCOLS = ("burst", "sustained")
@@ -105,12 +107,7 @@ def probe(rounds: int, sustain_s: float, shapes: list, path: Path) -> dict:
 
 def _tiling(cascade: str, sh: tuple):
     """The launch of a SHAPES entry (einsim's) or of a GRID entry (einsim's, persistent or not as named)."""
-    import dataclasses
-
-    from einsim.gpu.plan import choose_tiling
-
-    t = choose_tiling(*_plan_shape(cascade, tuple(sh[:4])))
-    return dataclasses.replace(t, persistent=sh[4]) if len(sh) > 4 else t
+    return launch_tiling(cascade, sh, sh[4] if len(sh) > 4 else None)
 
 
 def model_ratio(sh: tuple, arch) -> float:

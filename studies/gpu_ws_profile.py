@@ -6,7 +6,8 @@ in single timings, notes_gpu.md v18) although its consumer loop issues 19 % more
 (542 against 455), and the model orders them the other way (the flag count charges FA1's division of the
 output every tile). This probe asks Nsight Compute where each kernel's consumer warps wait (notes v22).
 
-On the GPU (one call; `--shape B H N D` after `--run` and `--time` for another shape than SHAPE):
+On the GPU (one call; `--shape B H N D` after `--run` and `--time` for another shape than SHAPE, and
+`--persistent 1` or `0` to launch persistent or a program per query tile instead of as einsim chooses):
     ncu --clock-control none -k regex:attn_pass --section SourceCounters --section WarpStateStats \
         --page source --print-source sass --csv python3 studies/gpu_ws_profile.py --run > $OUT/ws_source.csv
     gzip $OUT/ws_source.csv
@@ -17,8 +18,10 @@ softmax up to the wait for the V tile, that wait (SYNCS.PHASECHK), the PV wgmma'
 the rest of the loop — as the share of the consumer warps' stall samples and as cycles per K/V tile
 (the share times the measured time, per tile an SM runs), and the stall reasons of each. It also gives
 the SM cycles per tile that the issue samples imply, and so the clock the loop ran at (`implied_clock`, notes
-v23); with `--sim`, the SASS simulation's regions beside the measured ones. `--kernels causal` profiles the
-causal 1-pass instead of the FA2/FA1 pair.
+v23); with `--sim`, the SASS simulation's regions beside the measured ones (each consumer warpgroup running
+its own copy of the loop, as compiled); with `--phase`, how far the simulated time moves when a few percent of
+the issue slots are taken at random (notes v25). `--kernels causal` profiles the causal 1-pass instead of the
+FA2/FA1 pair.
 
 Assumption: warp-state samples are spread over warps in proportion to the time each spends in a state, so
 a region's share of a consumer warpgroup's samples is its share of that warpgroup's time.
@@ -56,6 +59,17 @@ def _plan_shape(cascade: str, sh: tuple):
     return lower(einsim.parse_file(str(LIB / cascade))), Shape(B, H, N, N, D)
 
 
+def launch_tiling(cascade: str, sh: tuple, persistent: int | None = None):
+    """einsim's launch of `cascade` at `sh` (B, H, N, D), persistent or a program per query tile as `persistent`
+    says (None: as einsim chooses)."""
+    import dataclasses
+
+    from einsim.gpu.plan import choose_tiling
+
+    t = choose_tiling(*_plan_shape(cascade, tuple(sh[:4])))
+    return t if persistent is None else dataclasses.replace(t, persistent=persistent)
+
+
 def _launch(cascade: str, sh: tuple, tiling=None):
     """The kernel's launch at `sh` (B, H, N, D) with `tiling` (None: einsim's choice)."""
     import torch
@@ -70,21 +84,22 @@ def _launch(cascade: str, sh: tuple, tiling=None):
     return fn
 
 
-def run(sh: tuple, kernels: str = "fa") -> None:
+def run(sh: tuple, kernels: str = "fa", persistent: int | None = None) -> None:
     import torch
 
     for label, cascade in KERNEL_SETS[kernels]:
-        out = _launch(cascade, sh)()
+        out = _launch(cascade, sh, launch_tiling(cascade, sh, persistent))()
         torch.cuda.synchronize()
         print(f"ran {label} {sh} finite={bool(torch.isfinite(out).all())}", flush=True)
 
 
-def time_kernels(sh: tuple, rounds: int, kernels: str = "fa") -> None:
+def time_kernels(sh: tuple, rounds: int, kernels: str = "fa", persistent: int | None = None) -> None:
     """Median ms of each kernel, timed in turn `rounds` times (order reversed every other round)."""
     import torch
     import triton
 
-    fns = {label: _launch(cascade, sh) for label, cascade in KERNEL_SETS[kernels]}
+    fns = {label: _launch(cascade, sh, launch_tiling(cascade, sh, persistent)) for label, cascade in
+           KERNEL_SETS[kernels]}  # fmt: skip
     times: dict[str, list[float]] = {k: [] for k in fns}
     for r in range(rounds):
         for label in list(fns)[:: -1 if r % 2 else 1]:
@@ -95,6 +110,7 @@ def time_kernels(sh: tuple, rounds: int, kernels: str = "fa") -> None:
                 "card": torch.cuda.get_device_name(),
                 "shape": sh,
                 "kernels": kernels,
+                "persistent": persistent,
                 "rounds": rounds,
                 "ms_rounds": times,
                 "ms": {k: statistics.median(v) for k, v in times.items()},
@@ -145,7 +161,7 @@ def _samples(region: Counter) -> float:
     return sum(v for r, v in region.items() if r != "instructions")
 
 
-def compare(folder: Path, sim: bool = False) -> None:
+def compare(folder: Path, sim: bool = False, phase: bool = False) -> None:
     from studies.gpu_sass_profile import ncu_kernels
 
     src, tim = folder / "ws_source.csv.gz", folder / "ws_time.json"
@@ -167,7 +183,6 @@ def compare(folder: Path, sim: bool = False) -> None:
         raise SystemExit(f"{src}: {len(kernels)} kernels profiled, expected {len(chosen)} (one per kernel of the "
                          "set, in order); rerun the ncu command with -k regex:attn_pass.")  # fmt: skip
     from einsim.gpu.arch import arch_for
-    from einsim.gpu.plan import choose_tiling
 
     arch = arch_for(timing["card"])
     sh = tuple(timing.get("shape", SHAPE))
@@ -175,7 +190,7 @@ def compare(folder: Path, sim: bool = False) -> None:
           f"per K/V tile (median of {timing['rounds']} rounds, at {arch.clock_hz / 1e9:.2f} GHz)")  # fmt: skip
     for (label, cascade), k in zip(chosen, kernels):
         plan, shape = _plan_shape(cascade, sh)
-        t = choose_tiling(plan, shape)
+        t = launch_tiling(cascade, sh, timing.get("persistent"))
         tiles = shape.B * shape.H * (shape.N_Q // t.block_m) * (shape.N_KV // t.block_n)
         if plan.causal:  # the tiles on or below the diagonal
             n = shape.N_Q // t.block_m
@@ -193,6 +208,12 @@ def compare(folder: Path, sim: bool = False) -> None:
         print(f"   issue-implied: {sm_cyc:.0f} SM cycles per tile, an SM clock of {mhz:.0f} MHz over the loop")
         if sim:
             print(f"   SASS simulation of the two consumer warpgroups: {sim_cyc:.0f} SM cycles per tile")
+        if phase:
+            spread = phase_spread(plan, shape, t, arch)
+            if spread:
+                print(f"   with {', '.join(f'{x:.0%}' for x in PHASE_STOLEN)} of issue slots taken at random (seeds "
+                      f"{PHASE_SEEDS}): {min(spread):.0f}-{max(spread):.0f} SM cycles per tile, median "
+                      f"{statistics.median(spread):.0f}")  # fmt: skip
         head = f"   {'region':<10} {'instr':>5} {'share':>7} {'@clock':>7} {'SM cyc':>7}"
         print(head + (f" {'sim':>6}" if sim else ""))
         for name, c in by.items():
@@ -206,22 +227,55 @@ def compare(folder: Path, sim: bool = False) -> None:
 
 
 def simulated_regions(plan, shape, t, arch) -> tuple[float, dict[str, Counter]]:
-    """The consumer loop as einsim.gpu.sass simulates it (the compiled kernel's K/V loop, `sass.mma_loop`,
-    run by two resident slots of `num_warps` warps: the two consumer warpgroups): SM cycles per K/V tile (the
-    difference of 24 and 8 iterations) and the simulated warp-state samples by region. (0, {}) where the
-    kernel cannot be compiled here."""
+    """The consumer loops as einsim.gpu.sass simulates them (each consumer warpgroup's own copy of the K/V
+    loop, `sass.ws_consumer_loops`, run by a resident slot of `num_warps` warps): SM cycles per K/V tile (the
+    difference of 24 and 8 iterations) and the simulated warp-state samples by region, over both copies. (0,
+    {}) where the kernel cannot be compiled here."""
+    from einsim.gpu import sass
+
+    loops = _consumer_loops(plan, shape, t)
+    if not loops:
+        return 0.0, {}
+    lat, profile = arch.sass_load_latency_cycles, {}
+    hi = sass.slot_cycles(loops[0], t.num_warps, [[24], [24]], lat, profile=profile, per_slot=loops)
+    lo = sass.slot_cycles(loops[0], t.num_warps, [[8], [8]], lat, per_slot=loops)
+    by: dict[str, Counter] = {r: Counter() for r in REGIONS}
+    for body in loops:  # each copy's regions (its markers restart at its QK wgmma)
+        for name, c in regions([(x.addr, x.text, 1.0, profile.get(x.addr, {})) for x in body]).items():
+            by[name].update(c)
+    return (hi - lo) / 16, by
+
+
+def _consumer_loops(plan, shape, t) -> tuple:
+    """The compiled kernel's two consumer loops (`sass.ws_consumer_loops`); () where it cannot be compiled."""
     from einsim.gpu import sass
     from studies.gpu_cases import compiled_reports
 
     reports = compiled_reports(plan, shape, t)
-    if not reports:
-        return 0.0, {}
-    body = sass.mma_loop(reports[0].instructions)
-    lat, profile = arch.sass_load_latency_cycles, {}
-    hi = sass.slot_cycles(body, t.num_warps, [[24], [24]], lat, profile=profile)
-    lo = sass.slot_cycles(body, t.num_warps, [[8], [8]], lat)
-    rows = [(x.addr, x.text, 1.0, profile.get(x.addr, {})) for x in body]
-    return (hi - lo) / 16, regions(rows)
+    loops = sass.ws_consumer_loops(reports[0].instructions) if reports else ()
+    return loops if len(loops) == 2 else ()
+
+
+#: `--phase`: the shares of issue slots taken at random, and the seeds, of the perturbed simulations
+PHASE_STOLEN = (0.03, 0.08)
+PHASE_SEEDS = (1, 2, 3)
+
+
+def phase_spread(plan, shape, t, arch) -> list[float]:
+    """SM cycles per K/V tile of the consumer loops simulated with PHASE_STOLEN of each SMSP's issue slots
+    taken at random (`sass.slot_cycles`'s `stolen_issue`), one value per share and seed, each the difference
+    of 40 and 8 iterations: how far the simulated time moves when the two warpgroups' lock-step is disturbed."""
+    from einsim.gpu import sass
+
+    loops = _consumer_loops(plan, shape, t)
+    out = []
+    for share in PHASE_STOLEN if loops else ():
+        for seed in PHASE_SEEDS:
+            kw = dict(per_slot=loops, stolen_issue=share, seed=seed)
+            hi = sass.slot_cycles(loops[0], t.num_warps, [[40], [40]], arch.sass_load_latency_cycles, **kw)
+            lo = sass.slot_cycles(loops[0], t.num_warps, [[8], [8]], arch.sass_load_latency_cycles, **kw)
+            out.append((hi - lo) / 32)
+    return out
 
 
 def implied_clock(by: dict[str, Counter], seconds_per_tile: float) -> tuple[float, float]:
@@ -248,8 +302,13 @@ def main(argv=None) -> None:
                     help="with --run / --time: the shape (default %(default)s)")  # fmt: skip
     ap.add_argument("--kernels", choices=sorted(KERNEL_SETS), default="fa",
                     help="with --run / --time: the FA2/FA1 pair (fa) or the causal 1-pass (causal)")  # fmt: skip
+    ap.add_argument("--persistent", type=int, choices=(0, 1), default=None,
+                    help="with --run / --time: launch persistent (1) or a program per query tile (0); default as "
+                    "einsim chooses")  # fmt: skip
     ap.add_argument("--compare", type=Path, metavar="DIR", help="the regions table from the GPU call's files")
     ap.add_argument("--sim", action="store_true", help="with --compare: the SASS simulation's regions beside them")
+    ap.add_argument("--phase", action="store_true",
+                    help="with --compare: the simulation's spread, issue slots taken at random (slow)")  # fmt: skip
     args = ap.parse_args(argv)
     if args.run or args.time:
         import torch
@@ -257,11 +316,11 @@ def main(argv=None) -> None:
         if not torch.cuda.is_available():
             ap.error("--run and --time launch the kernels on a CUDA GPU; on the CPU, give --compare DIR")
     if args.run:
-        run(tuple(args.shape), args.kernels)
+        run(tuple(args.shape), args.kernels, args.persistent)
     if args.time:
-        time_kernels(tuple(args.shape), args.rounds, args.kernels)
+        time_kernels(tuple(args.shape), args.rounds, args.kernels, args.persistent)
     if args.compare:
-        compare(args.compare, args.sim)
+        compare(args.compare, args.sim, args.phase)
     if not (args.run or args.time or args.compare):
         ap.error("give --run or --time (on the GPU) or --compare DIR (on the CPU)")
 

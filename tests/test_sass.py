@@ -291,3 +291,53 @@ def test_mma_loop_does_not_take_a_branch_out_of_the_loop():
         _ins("BRA", text="BRA 0x10", addr=0x90),
     )
     assert [x.addr for x in mma_loop(ins)] == [0x00, 0x10, 0x20, 0x30, 0x40]
+
+
+def test_per_slot_code_runs_each_slot_its_own_program():
+    # slot 0 (warp 0, SMSP 0) waits 5 cycles then adds: 6 cycles; slot 1 (SMSP 1) adds once: 1 cycle
+    slow, fast = (_ins("NOP", stall=5), _ins("FADD")), (_ins("FADD"),)
+    assert slot_cycles(slow, 1, [[0], [0]], 100, per_slot=(slow, fast)) == 6
+    assert slot_cycles(fast, 1, [[0], [0]], 100, per_slot=(fast, fast)) == 1
+    assert slot_cycles(fast, 1, [[0], [0]], 100, per_slot=(fast, slow)) == slot_cycles(slow, 1, [[0]], 100) == 6
+    with pytest.raises(ValueError, match="per_slot"):
+        slot_cycles(fast, 1, [[0], [0]], 100, per_slot=(fast,))
+
+
+def test_stolen_issue_slots_delay_a_program_by_about_their_share():
+    # 400 back-to-back adds of one warp: 400 cycles; with half of the issue slots taken at random, each add
+    # waits a geometric number of cycles (mean 2): about 800, the same for the same seed
+    adds = (_ins("FADD"),) * 400
+    assert slot_cycles(adds, 1, [[0]], 100, stolen_issue=0.0) == 400
+    half = slot_cycles(adds, 1, [[0]], 100, stolen_issue=0.5, seed=7)
+    assert half == slot_cycles(adds, 1, [[0]], 100, stolen_issue=0.5, seed=7)
+    assert 700 < half < 900
+
+
+def test_ws_consumer_loops_are_the_loops_each_warpgroup_synchronizes_alone():
+    from einsim.gpu.sass import ws_consumer_loops
+
+    def bar(n, addr):
+        return _ins("BAR.SYNC.DEFER_BLOCKING", text=f"BAR.SYNC.DEFER_BLOCKING 0x{n}, 0x80", addr=addr)
+
+    mma = "HGMMA.64x128x16.F32.BF16"
+    ins = (
+        _ins("MOV", addr=0x00),
+        bar(2, 0x10),  # warpgroup 1's loop: 0x10-0x40
+        _ins(mma, addr=0x20),
+        _ins("FADD", addr=0x30),
+        _ins("BRA", text="@P0 BRA 0x10", addr=0x40),
+        bar(3, 0x50),  # warpgroup 2's loop: 0x50-0x90
+        _ins(mma, addr=0x60),
+        _ins("FMUL", addr=0x70),
+        _ins("FADD", addr=0x80),
+        _ins("BRA", text="@P1 BRA 0x50", addr=0x90),
+        _ins("FADD", addr=0xA0),  # a loop without a wgmma: not a consumer loop
+        _ins("BRA", text="@P2 BRA 0xa0", addr=0xB0),
+        _ins("BRA", text="@P3 BRA 0x0", addr=0xC0),  # the persistent loop around both: two barriers
+        _ins("EXIT", addr=0xD0),
+    )
+    a, b = ws_consumer_loops(ins)
+    assert [x.addr for x in a] == [0x10, 0x20, 0x30, 0x40]
+    assert [x.addr for x in b] == [0x50, 0x60, 0x70, 0x80, 0x90]
+    assert ws_consumer_loops(ins[:5]) == (ins[1:5],)  # one warpgroup's loop alone
+    assert ws_consumer_loops((_ins("FADD"),)) == ()

@@ -46,6 +46,7 @@ divergence.
 from __future__ import annotations
 
 import functools
+import random
 import re
 from dataclasses import dataclass
 
@@ -261,6 +262,9 @@ def slot_cycles(
     by_age: bool = False,
     program_starts: list | None = None,
     smem_operands: bool = True,
+    per_slot: tuple[tuple[Instr, ...], ...] | None = None,
+    stolen_issue: float = 0.0,
+    seed: int = 0,
 ) -> int:
     """Cycles for resident program slots sharing one SM: slot s runs programs of `warps` warps each back
     to back, their main loops `slot_iterations[s]` times; between two programs of a slot its warps meet,
@@ -273,15 +277,26 @@ def slot_cycles(
     programs) gets one count under a reason — selected, not_selected, wait (a stall count),
     short_scoreboard, long_scoreboard (a global load or cp.async group), barrier, mio_throttle,
     math_pipe_throttle, gmma. `by_age`: issue the oldest program's warps first; `program_starts`, if
-    given (one list per slot), gets the cycle each slot's programs after the first start."""
+    given (one list per slot), gets the cycle each slot's programs after the first start. `per_slot`: slot s
+    runs `per_slot[s]` instead of `ins` (a warp-specialized kernel's consumer warpgroups each run their own
+    copy of the loop, scheduled apart by ptxas: `ws_consumer_loops`). `stolen_issue`: in each cycle each SMSP
+    loses its issue slot with this probability (a warp outside the simulation issuing, e.g. a producer's
+    barrier polls; drawn from a generator seeded with `seed`) — a perturbation for asking how far the
+    simulated time of resident programs that lock into step moves."""
     boundary = None  # a program boundary in a slot's sequence
     conflicts = conflict_factors(ins)  # shared-memory accesses that take more than one pass of the banks
+    if per_slot is not None:
+        if len(per_slot) != len(slot_iterations):
+            raise ValueError(f"per_slot has {len(per_slot)} programs for {len(slot_iterations)} slots")
+        for code in per_slot:
+            conflicts.update(conflict_factors(code))
     seqs = []
-    for its in slot_iterations:
+    for s, its in enumerate(slot_iterations):
+        code = ins if per_slot is None else per_slot[s]
         seq: list = []
         for k, n in enumerate(its):
             seq += [boundary] if k else []
-            seq += _program(ins, n)
+            seq += _program(code, n)
         seqs.append(seq)
     total = warps * len(seqs)
     slot = [w // warps for w in range(total)]
@@ -299,6 +314,7 @@ def slot_cycles(
     waiting = ["wait"] * total  # why a warp not ready yet waits: its last stall count, or a barrier
     from_l1tex = [[False] * 6 for _ in range(total)]  # a barrier set by a global load: a long scoreboard
     started = [0] * len(seqs)  # the cycle each slot's current program started
+    rng = random.Random(seed)
     cycle = 0
     while not all(done):
         if cycle > MAX_CYCLES:
@@ -308,7 +324,7 @@ def slot_cycles(
             )
         for k in range(SMSPS):  # the SMSPs take turns first at the shared data path
             p = (cycle + k) % SMSPS
-            issued = False
+            issued = stolen_issue > 0 and rng.random() < stolen_issue  # the slot went to a warp not simulated
             others = [v for v in on_smsp[p] if v != last[p]]
             if by_age:  # the oldest program's warps first (its start cycle; ties: slot order)
                 others.sort(key=lambda v: (started[slot[v]], v))
@@ -322,8 +338,9 @@ def slot_cycles(
                         _note(profile, x, waiting[w])
                     continue
                 if x is boundary or (x.base == "BAR" and "SYNC" in x.op):  # the program's warps meet
-                    if issued:  # profiling after this SMSP's issue: the warp arrives next cycle, as unprofiled
-                        _note(profile, x, "barrier")
+                    if issued:  # after this SMSP's issue (or a stolen slot): the warp arrives next cycle
+                        if profile is not None:
+                            _note(profile, x, "barrier")
                         continue
                     arrived[s].add(w)
                     if len(arrived[s]) < warps:
@@ -436,6 +453,26 @@ def mma_loop(ins: tuple[Instr, ...]) -> tuple[Instr, ...]:
         if target is not None and x.addr < target <= end:
             skip_to = target
     return tuple(kept)
+
+
+def ws_consumer_loops(ins: tuple[Instr, ...]) -> tuple[tuple[Instr, ...], ...]:
+    """The K/V loop of each consumer warpgroup of a warp-specialized kernel, in address order, each as
+    `mma_loop` gives it. Triton emits one copy of the consumer loop per warpgroup, each synchronizing its
+    four warps on its own named barrier (`BAR.SYNC 0xN, 0x80`), and ptxas schedules the copies apart; the
+    copy of a warpgroup is the shortest loop holding wgmmas whose only barrier is that one. () for a kernel
+    without such loops."""
+    by_barrier: dict[str, tuple[int, int]] = {}
+    for a, b in loops(ins):
+        body = ins[a : b + 1]
+        bars = {x.text.split(None, 1)[1] for x in body if x.base == "BAR" and x.text.split()[0].startswith("BAR")}
+        if len(bars) != 1 or not any(x.base == "HGMMA" for x in body):
+            continue
+        (bar,) = bars
+        if not bar.endswith(", 0x80"):
+            continue
+        if bar not in by_barrier or b - a < by_barrier[bar][1] - by_barrier[bar][0]:
+            by_barrier[bar] = (a, b)
+    return tuple(mma_loop(ins[a : b + 1]) for a, b in sorted(by_barrier.values()))
 
 
 @functools.lru_cache(maxsize=512)
