@@ -20,7 +20,8 @@ the rest of the loop — as the share of the consumer warps' stall samples and a
 the SM cycles per tile that the issue samples imply, and so the clock the loop ran at (`implied_clock`, notes
 v23); with `--sim`, the SASS simulation's regions beside the measured ones (each consumer warpgroup running
 its own copy of the loop, as compiled); with `--phase`, how far the simulated time moves when a few percent of
-the issue slots are taken at random (notes v25). `--kernels causal` profiles the causal 1-pass instead of the
+the issue slots are taken at random; with `--basins`, the steady states it settles into by how far apart
+the two consumer warpgroups enter their loops (notes v25). `--kernels causal` profiles the causal 1-pass instead of the
 FA2/FA1 pair.
 
 Assumption: warp-state samples are spread over warps in proportion to the time each spends in a state, so
@@ -161,7 +162,7 @@ def _samples(region: Counter) -> float:
     return sum(v for r, v in region.items() if r != "instructions")
 
 
-def compare(folder: Path, sim: bool = False, phase: bool = False) -> None:
+def compare(folder: Path, sim: bool = False, phase: bool = False, basins: bool = False) -> None:
     from studies.gpu_sass_profile import ncu_kernels
 
     src, tim = folder / "ws_source.csv.gz", folder / "ws_time.json"
@@ -214,6 +215,11 @@ def compare(folder: Path, sim: bool = False, phase: bool = False) -> None:
                 print(f"   with {', '.join(f'{x:.0%}' for x in PHASE_STOLEN)} of issue slots taken at random (seeds "
                       f"{PHASE_SEEDS}): {min(spread):.0f}-{max(spread):.0f} SM cycles per tile, median "
                       f"{statistics.median(spread):.0f}")  # fmt: skip
+        if basins:
+            by_delay = basin_periods(plan, shape, t, arch)
+            if by_delay:
+                print("   simulated SM cycles per tile by the second warpgroup's delay entering its loop (delay: "
+                      "cycles): " + ", ".join(f"{d}: {c:.0f}" for d, c in by_delay))  # fmt: skip
         head = f"   {'region':<10} {'instr':>5} {'share':>7} {'@clock':>7} {'SM cyc':>7}"
         print(head + (f" {'sim':>6}" if sim else ""))
         for name, c in by.items():
@@ -278,6 +284,28 @@ def phase_spread(plan, shape, t, arch) -> list[float]:
     return out
 
 
+#: `--basins`: how many SM cycles after the first the second consumer warpgroup enters its loop
+BASIN_DELAYS = tuple(range(0, 2850, 300))
+
+
+def basin_periods(plan, shape, t, arch) -> list[tuple[int, float]]:
+    """(delay, SM cycles per K/V tile) of the consumer loops, simulated with the second warpgroup entering its
+    loop `delay` cycles after the first (15-cycle NOPs ahead of its copy), for each of BASIN_DELAYS; each the
+    difference of 40 and 16 iterations. The two warpgroups share the tensor pipe, and the simulation keeps the
+    relative phase they settle into: this lists its steady states and which start leads to each."""
+    from einsim.gpu import sass
+
+    loops = _consumer_loops(plan, shape, t)
+    out = []
+    for delay in BASIN_DELAYS if loops else ():
+        lead = tuple(sass.Instr(-16 * (i + 1), "NOP", "NOP", 15, 7, 7, 0) for i in range(delay // 15))
+        code = (loops[0], lead + loops[1])
+        hi = sass.slot_cycles(code[0], t.num_warps, [[40], [40]], arch.sass_load_latency_cycles, per_slot=code)
+        lo = sass.slot_cycles(code[0], t.num_warps, [[16], [16]], arch.sass_load_latency_cycles, per_slot=code)
+        out.append((delay, (hi - lo) / 24))
+    return out
+
+
 def implied_clock(by: dict[str, Counter], seconds_per_tile: float) -> tuple[float, float]:
     """(SM cycles per K/V tile, MHz) that the consumer loops' warp-state samples imply: a warp is "selected"
     for one sample-cycle per instruction it issues, so its cycles per tile are its instructions per tile (the
@@ -309,6 +337,8 @@ def main(argv=None) -> None:
     ap.add_argument("--sim", action="store_true", help="with --compare: the SASS simulation's regions beside them")
     ap.add_argument("--phase", action="store_true",
                     help="with --compare: the simulation's spread, issue slots taken at random (slow)")  # fmt: skip
+    ap.add_argument("--basins", action="store_true",
+                    help="with --compare: the simulation's steady states by the warpgroups' offset (slow)")  # fmt: skip
     args = ap.parse_args(argv)
     if args.run or args.time:
         import torch
@@ -320,7 +350,7 @@ def main(argv=None) -> None:
     if args.time:
         time_kernels(tuple(args.shape), args.rounds, args.kernels, args.persistent)
     if args.compare:
-        compare(args.compare, args.sim, args.phase)
+        compare(args.compare, args.sim, args.phase, args.basins)
     if not (args.run or args.time or args.compare):
         ap.error("give --run or --time (on the GPU) or --compare DIR (on the CPU)")
 
