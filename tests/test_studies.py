@@ -364,6 +364,22 @@ def test_sustained_order_summary_golden():
     assert abs(s["ratio"] - 1.05) < 1e-12 and s["clock_mhz"] == {"fa2-1pass": 1600, "fa1": 1550}
 
 
+def test_ws_phase_summary_golden():
+    """studies/gpu_ws_phase.py: a case's period and the second warpgroup's offset behind the first, by hand.
+    Two query tiles of four K/V tiles, both warpgroups stepping 1000 SM cycles a tile; the second 500 behind
+    in the first tile's loop and 1250 behind (250 modulo the period) in the second's; a tile the second
+    warpgroup did not record (-1) is left out, with the step into it."""
+    from studies.gpu_ws_phase import summary
+
+    first = [[t * 1000, t * 1000 + 500] for t in range(4)]
+    second = [[10**6 + t * 1000, 10**6 + t * 1000 + 1250] for t in range(4)]
+    second[3][1] = -1
+    s = summary({"clocks": [first, second]})
+    assert s["period"] == 1000 and s["tiles"] == 7  # 6 + 4 steps of 1000; 4 + 3 offsets
+    assert s["quarters"] == (0.0, 3 / 7, 4 / 7, 0.0)  # 250 in the second quarter, 500 in the third
+    assert s["quartiles"] == (250, 500, 500)
+
+
 def test_ws_profile_regions_golden():
     """studies/gpu_ws_profile.py: a consumer loop's stall samples by region, by hand: the QK wgmma, its
     wait, the softmax, the V tile's barrier wait, the PV wgmma, its wait and the rest; code executed fewer

@@ -36,7 +36,11 @@ BLOCK_N for a tile of BLOCK_M query rows, and differs only in what it computes p
   `TIMELINE_FIELDS` int64 to TL: its SM (%smid), %globaltimer (ns) at entry, before K/V tile
   k * ceil(tiles / 8) of its unmasked loop for k = 0..7, after the loop and after the epilogue — where
   each program was and when, for einsim.gpu.l2sim.replay (studies/gpu_timeline_probe.py). TIMELINE = 2
-  writes the SM, entry and exit only: the K/V loop compiles as without the probe.
+  writes the SM, entry and exit only: the K/V loop compiles as without the probe. TIMELINE = 3
+  (warp-specialized launches, per tile or persistent; a probe) writes, for each query tile (job) and each
+  K/V tile of its loop, every query row's SM clock (%clock64) as the tile starts to TL[job, tile, row]
+  (2 x BLOCK_M slots a tile): where the two consumer warpgroups stand against each other
+  (studies/gpu_ws_phase.py).
 - SPLIT: split-K; the key chunks of a query tile are separate programs writing chunk summaries that
   `combine_kernel` merges (one program per query row, its chunks loaded as one tile).
 
@@ -69,6 +73,13 @@ def _globaltimer():
 @triton.jit
 def _smid():
     return tl.inline_asm_elementwise("mov.u32 $0, %smid;", "=r", [], dtype=tl.int32, is_pure=True, pack=1)
+
+
+@triton.jit
+def _clock_rows(x):
+    """The SM's cycle counter (%clock64) as read by the thread that holds each element of `x` (x only places
+    the read: one value per element, in that element's thread)."""
+    return tl.inline_asm_elementwise("mov.u64 $0, %clock64;", "=l,r", [x], dtype=tl.int64, is_pure=False, pack=1)
 
 
 @triton.jit
@@ -148,7 +159,7 @@ def _attn_program(
     PV_FMA: tl.constexpr = False,
 ):
     """One pass of an attention cascade for the BLOCK_M query rows of tile pid_m of head program pid_h."""
-    if TIMELINE:
+    if TIMELINE == 1 or TIMELINE == 2:
         tl_at = TL + tl_row * _TL_FIELDS
         tl.store(tl_at, _smid().to(tl.int64))
         tl.store(tl_at + 1, _globaltimer())
@@ -246,6 +257,9 @@ def _attn_program(
         # one warp-specialized loop (a second loop breaks the specialization): every tile is masked when
         # any is
         for start_n in tl.range(lo, hi, BLOCK_N, warp_specialize=True):
+            if TIMELINE == 3:  # each row's SM clock as its K/V tile starts (the rows' running max places the read)
+                at = (tl_row * (N_KV // BLOCK_N) + (start_n - lo) // BLOCK_N) * (2 * BLOCK_M)
+                tl.store(TL + at + tl.arange(0, BLOCK_M), _clock_rows(m_i))
             acc, m_i, l_i = _tile(
                 acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
                 N_KV, mask_hi, mask_lo, qk_scale, CAUSAL or WINDOW or not EVEN_N, True, CAUSAL, WINDOW, ONLINE,
@@ -312,7 +326,7 @@ def _attn_program(
             else:
                 o_ptrs = O + b * sob + (head * soh + p_idx * som)[:, None] + offs_d[None, :] * sod
                 tl.store(o_ptrs, acc.to(O.dtype.element_ty), mask=row_ok[:, None])
-    if TIMELINE:
+    if TIMELINE == 1 or TIMELINE == 2:
         tl.store(tl_at + 3 + _TL_CHECKPOINTS, _globaltimer())
 
 
@@ -414,11 +428,11 @@ def attn_pass_kernel(
                     pid_m = n_m - 1 - pid_m
                 pid_h = job // n_m
             _attn_program(
-                pid_m, pid_h, 0, 1, Q, K, V, O, MST, LST, PM, PL, PO, TL, 0, qk_scale, sqb, sqh, sqm, sqd, skb, skh,
+                pid_m, pid_h, 0, 1, Q, K, V, O, MST, LST, PM, PL, PO, TL, job, qk_scale, sqb, sqh, sqm, sqd, skb, skh,
                 skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q, N_KV, ROWS, HP, BAND_HI, BAND_LO,
                 CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N, ONLINE, READ_M, DO_EXP,
                 DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN, HAS_SCORE_FN,
-                LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH, False, PV_FMA,
+                LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH, TIMELINE, PV_FMA,
             )  # fmt: skip
     else:
         pid_m = tl.program_id(0)

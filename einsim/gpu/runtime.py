@@ -143,12 +143,15 @@ def prepare(
     sizes: dict[str, int] | None = None,
     timeline: torch.Tensor | None = None,
     timeline_loop: bool = True,
+    phase: torch.Tensor | None = None,
 ) -> tuple[Callable[[], torch.Tensor], torch.Tensor]:
     """Allocate O and the row statistics; return (launch_all_passes, O). `sizes` gives the cascade's
     sizes that are not tensor ranks (e.g. a sliding window's W). `timeline`: an int64 CUDA tensor of
     `timeline_shape(...)` that each launch's programs fill with where and when they ran (the kernel's
     TIMELINE probe; per-tile launches without warp specialization only); `timeline_loop` False records the
-    SM, entry and exit only, leaving the K/V loop's code as it is without the probe."""
+    SM, entry and exit only, leaving the K/V loop's code as it is without the probe. `phase`: an int64 CUDA
+    tensor of `phase_shape(...)` that a warp-specialized launch fills with every query row's SM clock as each
+    K/V tile of its loop starts (the kernels' TIMELINE = 3 probe; studies/gpu_ws_phase.py)."""
     shape = dataclasses.replace(shape_of(q, k, v), sizes=tuple(sorted((sizes or {}).items())))
     if shape.G is not None and not plan.grouped:
         raise EinsimError(
@@ -199,6 +202,8 @@ def prepare(
     grid = kernels.grid(rows, t.block_m, B, hp)
     if timeline is not None:
         _check_timeline(timeline, plan, shape, t, use_ws, q)
+    if phase is not None:
+        _check_phase(phase, plan, shape, t, use_ws, q)
     # split-K: S key chunks in parallel, each writing its summary (max, sum, numerator; fp32)
     sms = _sms(q)
     n_split, chunk = choose_splits(plan, shape, t, sms)
@@ -245,6 +250,9 @@ def prepare(
         if timeline is not None:  # the kernel's probe: TL is this launch's [programs, fields] rows
             flags["TIMELINE"] = 1 if timeline_loop else 2
             args[9] = timeline[i]
+        if phase is not None:  # the warp-specialized loop's probe: TL is this launch's [jobs, tiles, 2 x rows]
+            flags["TIMELINE"] = 3
+            args[9] = phase[i]
         launches.append((tuple(args), flags))
 
     def run() -> torch.Tensor:
@@ -285,6 +293,28 @@ def _check_timeline(timeline: torch.Tensor, plan: KernelPlan, shape: Shape, t: T
         why = f"it needs an int64 tensor of shape {timeline_shape(plan, shape, t)}, not {tuple(timeline.shape)}"
     if why:
         raise EinsimError(f"Cannot record a timeline of cascade {plan.cascade!r}: {why}.")
+
+
+def phase_shape(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None) -> tuple[int, int, int, int]:
+    """(pass kernels, query tiles x head programs, K/V tiles, 2 x BLOCK_M): the int64 tensor `prepare` fills
+    for `phase` (a slot per query row of a tile, doubled: where triton's data partitioning puts the second
+    consumer warpgroup's rows is checked, not assumed)."""
+    t = tiling or choose_tiling(plan, shape)
+    rows, hp = launch_rows(shape, t)
+    g = kernels.grid(rows, t.block_m, shape.B, hp)
+    return len(plan.kernels), g[0] * g[1], shape.N_KV // t.block_n, 2 * t.block_m
+
+
+def _check_phase(phase: torch.Tensor, plan: KernelPlan, shape: Shape, t: Tiling, ws: bool, q) -> None:
+    why = None
+    if _interpreting() or not q.is_cuda:
+        why = "it reads %clock64, which only the GPU has (not the interpreter)"
+    elif not ws or plan.split_k or paired_deal(plan, shape, t) or shape.N_KV % t.block_n:
+        why = "it records warp-specialized launches over whole K/V tiles only (no split-K or paired deal)"
+    elif phase.dtype != torch.int64 or tuple(phase.shape) != phase_shape(plan, shape, t):
+        why = f"it needs an int64 tensor of shape {phase_shape(plan, shape, t)}, not {tuple(phase.shape)}"
+    if why:
+        raise EinsimError(f"Cannot record the warpgroups' phase of cascade {plan.cascade!r}: {why}.")
 
 
 def _prepare_linear(plan: KernelPlan, q, k, v, shape, tiling: Tiling | None):

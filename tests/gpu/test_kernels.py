@@ -456,6 +456,15 @@ def test_a_timeline_needs_the_gpu_and_a_per_tile_launch():
         prepare(plan, q, k, v, t, timeline=buf if DEV == "cpu" else buf[:, :1])
 
 
+def test_a_phase_probe_needs_the_gpu_and_a_warp_specialized_launch():
+    """The TIMELINE = 3 probe reads %clock64 in a warp-specialized loop: the interpreter has no clock, and a
+    launch without warp specialization or a buffer of the wrong shape is refused, naming why."""
+    plan, t, _ = _timeline_launch(C.TWO_PASS, 1, 2, 256, 256, 64, torch.float32)
+    q, k, v = _inputs(1, 2, 2, 256, 256, 64, torch.float32, 3)
+    with pytest.raises(einsim.EinsimError, match="Cannot record the warpgroups' phase"):
+        prepare(plan, q, k, v, t, phase=torch.zeros((1, 1, 1, 1), dtype=torch.int64, device=DEV))
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("loop", [True, False])
 @pytest.mark.parametrize("text", [C.CAUSAL_THREE_PASS, C.TWO_PASS])
