@@ -466,6 +466,28 @@ def test_a_phase_probe_needs_the_gpu_and_a_warp_specialized_launch():
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("persistent", [1, 0])
+def test_gpu_phase_probe_records_every_tile_and_leaves_the_output_unchanged(persistent):
+    """The TIMELINE = 3 probe on the warp-specialized FA2 1-pass at D=128: the probed launch computes the plain
+    one's output; every query tile's first row records a clock at every K/V tile, increasing tile by tile."""
+    from einsim.gpu.plan import Shape, choose_tiling
+    from einsim.gpu.runtime import phase_shape
+
+    lib = os.path.join(os.path.dirname(__file__), "..", "..", "workloads", "cascades")
+    plan = lower(einsim.parse_file(os.path.join(lib, "cascade5_fa2.ein")))
+    shape = Shape(1, 4, 2048, 2048, 128)
+    t = dataclasses.replace(choose_tiling(plan, shape), warp_specialize=True, tma=True, persistent=persistent)
+    q, k, v = _inputs(1, 4, 4, 2048, 2048, 128, torch.bfloat16, 11)
+    ref = _run(plan, q, k, v, t).clone()
+    phase = torch.full(phase_shape(plan, shape, t), -1, dtype=torch.int64, device=DEV)
+    run, o = prepare(plan, q, k, v, t, phase=phase)
+    o.fill_(float("nan"))
+    assert torch.equal(run(), ref)
+    first = phase[0, :, :, 0].cpu()
+    assert bool((first >= 0).all()) and bool((first[:, 1:] > first[:, :-1]).all())
+
+
+@pytest.mark.gpu
 @pytest.mark.parametrize("loop", [True, False])
 @pytest.mark.parametrize("text", [C.CAUSAL_THREE_PASS, C.TWO_PASS])
 def test_gpu_timeline_rows_are_ordered_and_leave_the_output_unchanged(text, loop):
