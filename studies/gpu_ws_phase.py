@@ -127,8 +127,13 @@ def show(path: Path) -> None:
         raw = Path(path).read_bytes()
         data = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
         cases = data["cases"]
-    except (OSError, ValueError, KeyError) as e:
-        raise SystemExit(f"{path}: not the JSON gpu_ws_phase.py --out writes ({e}).") from None
+        for c in cases:
+            _ = (c["kernel"], c["persistent"], c["ms_rounds"]["plain"], c["ms_rounds"]["probed"], c["clocks"])
+        _ = (data["card"], data["shape"], data["rounds"])
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as e:
+        why = f"it has no field {e}" if isinstance(e, KeyError) else str(e)
+        raise SystemExit(f"{path}: not the JSON gpu_ws_phase.py --out writes ({why}); give the file (or it "
+                         "gzipped) that a GPU call wrote.") from None  # fmt: skip
     print(f"# {data['card']}, {'x'.join(map(str, data['shape']))}: FA1 / FA2 1-pass (warp-specialized), "
           f"{data['rounds']} rounds in turn with and without the probe; SM cycles")  # fmt: skip
     print("kernel      launch      ms plain  ms probed  period  offset q1/median/q3    share by quarter of period")
