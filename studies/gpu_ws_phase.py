@@ -50,16 +50,12 @@ def _probed(cascade: str, persistent: int):
     """(launch, phase tensor) of `cascade` at SHAPE with the TIMELINE = 3 probe."""
     import torch
 
-    from einsim.gpu.runtime import phase_shape, prepare
+    from einsim.gpu.runtime import phase_shape
 
     plan, shape = _plan_shape(cascade, SHAPE)
     t = launch_tiling(cascade, SHAPE, persistent)
-    B, H, N, D = SHAPE
-    g = torch.Generator(device="cuda").manual_seed(0)
-    q, k, v = (torch.randn(B, H, N, D, device="cuda", generator=g, dtype=torch.bfloat16) for _ in range(3))
     phase = torch.full(phase_shape(plan, shape, t), -1, device="cuda", dtype=torch.int64)
-    fn, _ = prepare(plan, q, k, v, t, phase=phase)
-    return fn, phase
+    return _launch(cascade, SHAPE, t, phase=phase), phase
 
 
 def _warpgroup_clocks(phase) -> tuple[list, str]:

@@ -71,8 +71,9 @@ def launch_tiling(cascade: str, sh: tuple, persistent: int | None = None):
     return t if persistent is None else dataclasses.replace(t, persistent=persistent)
 
 
-def _launch(cascade: str, sh: tuple, tiling=None):
-    """The kernel's launch at `sh` (B, H, N, D) with `tiling` (None: einsim's choice)."""
+def _launch(cascade: str, sh: tuple, tiling=None, **probes):
+    """The kernel's launch at `sh` (B, H, N, D) with `tiling` (None: einsim's choice); `probes` go to
+    einsim.gpu.runtime.prepare (e.g. `phase=`)."""
     import torch
 
     from einsim.gpu.runtime import prepare
@@ -81,7 +82,7 @@ def _launch(cascade: str, sh: tuple, tiling=None):
     B, H, N, D = sh
     g = torch.Generator(device="cuda").manual_seed(0)
     q, k, v = (torch.randn(B, H, N, D, device="cuda", generator=g, dtype=torch.bfloat16) for _ in range(3))
-    fn, _ = prepare(plan, q, k, v, tiling)
+    fn, _ = prepare(plan, q, k, v, tiling, **probes)
     return fn
 
 
@@ -232,24 +233,33 @@ def compare(folder: Path, sim: bool = False, phase: bool = False, basins: bool =
             print(f"{line}  {top}")
 
 
+def _per_tile(loops: tuple, t, arch, lo: int, hi: int, profile: dict | None = None, **kw) -> float:
+    """SM cycles per K/V tile of two consumer warpgroups, each running its copy of the loop (`loops`, one per
+    slot; einsim.gpu.sass.slot_cycles with `kw`): the difference of `hi` and `lo` iterations, over their
+    difference. `profile`, if given, is filled by the `hi` run."""
+    from einsim.gpu import sass
+
+    lat = arch.sass_load_latency_cycles
+    long = sass.slot_cycles(loops[0], t.num_warps, [[hi]] * 2, lat, profile=profile, per_slot=loops, **kw)
+    short = sass.slot_cycles(loops[0], t.num_warps, [[lo]] * 2, lat, per_slot=loops, **kw)
+    return (long - short) / (hi - lo)
+
+
 def simulated_regions(plan, shape, t, arch) -> tuple[float, dict[str, Counter]]:
     """The consumer loops as einsim.gpu.sass simulates them (each consumer warpgroup's own copy of the K/V
     loop, `sass.ws_consumer_loops`, run by a resident slot of `num_warps` warps): SM cycles per K/V tile (the
     difference of 24 and 8 iterations) and the simulated warp-state samples by region, over both copies. (0,
     {}) where the kernel cannot be compiled here."""
-    from einsim.gpu import sass
-
     loops = _consumer_loops(plan, shape, t)
     if not loops:
         return 0.0, {}
-    lat, profile = arch.sass_load_latency_cycles, {}
-    hi = sass.slot_cycles(loops[0], t.num_warps, [[24], [24]], lat, profile=profile, per_slot=loops)
-    lo = sass.slot_cycles(loops[0], t.num_warps, [[8], [8]], lat, per_slot=loops)
+    profile: dict = {}
+    per_tile = _per_tile(loops, t, arch, 8, 24, profile=profile)
     by: dict[str, Counter] = {r: Counter() for r in REGIONS}
     for body in loops:  # each copy's regions (its markers restart at its QK wgmma)
         for name, c in regions([(x.addr, x.text, 1.0, profile.get(x.addr, {})) for x in body]).items():
             by[name].update(c)
-    return (hi - lo) / 16, by
+    return per_tile, by
 
 
 def _consumer_loops(plan, shape, t) -> tuple:
@@ -271,17 +281,9 @@ def phase_spread(plan, shape, t, arch) -> list[float]:
     """SM cycles per K/V tile of the consumer loops simulated with PHASE_STOLEN of each SMSP's issue slots
     taken at random (`sass.slot_cycles`'s `stolen_issue`), one value per share and seed, each the difference
     of 40 and 8 iterations: how far the simulated time moves when the two warpgroups' lock-step is disturbed."""
-    from einsim.gpu import sass
-
     loops = _consumer_loops(plan, shape, t)
-    out = []
-    for share in PHASE_STOLEN if loops else ():
-        for seed in PHASE_SEEDS:
-            kw = dict(per_slot=loops, stolen_issue=share, seed=seed)
-            hi = sass.slot_cycles(loops[0], t.num_warps, [[40], [40]], arch.sass_load_latency_cycles, **kw)
-            lo = sass.slot_cycles(loops[0], t.num_warps, [[8], [8]], arch.sass_load_latency_cycles, **kw)
-            out.append((hi - lo) / 32)
-    return out
+    return [_per_tile(loops, t, arch, 8, 40, stolen_issue=share, seed=seed) for share in PHASE_STOLEN
+            for seed in PHASE_SEEDS] if loops else []  # fmt: skip
 
 
 #: `--basins`: how many SM cycles after the first the second consumer warpgroup enters its loop
@@ -299,10 +301,7 @@ def basin_periods(plan, shape, t, arch) -> list[tuple[int, float]]:
     out = []
     for delay in BASIN_DELAYS if loops else ():
         lead = tuple(sass.Instr(-16 * (i + 1), "NOP", "NOP", 15, 7, 7, 0) for i in range(delay // 15))
-        code = (loops[0], lead + loops[1])
-        hi = sass.slot_cycles(code[0], t.num_warps, [[40], [40]], arch.sass_load_latency_cycles, per_slot=code)
-        lo = sass.slot_cycles(code[0], t.num_warps, [[16], [16]], arch.sass_load_latency_cycles, per_slot=code)
-        out.append((delay, (hi - lo) / 24))
+        out.append((delay, _per_tile((loops[0], lead + loops[1]), t, arch, 16, 40)))
     return out
 
 

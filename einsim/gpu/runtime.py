@@ -300,9 +300,8 @@ def phase_shape(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None) ->
     for `phase` (a slot per query row of a tile, doubled: where triton's data partitioning puts the second
     consumer warpgroup's rows is checked, not assumed)."""
     t = tiling or choose_tiling(plan, shape)
-    rows, hp = launch_rows(shape, t)
-    g = kernels.grid(rows, t.block_m, shape.B, hp)
-    return len(plan.kernels), g[0] * g[1], shape.N_KV // t.block_n, 2 * t.block_m
+    passes, programs, _ = timeline_shape(plan, shape, t)  # a program per (query tile, head program)
+    return passes, programs, shape.N_KV // t.block_n, 2 * t.block_m
 
 
 def _check_phase(phase: torch.Tensor, plan: KernelPlan, shape: Shape, t: Tiling, ws: bool, q) -> None:

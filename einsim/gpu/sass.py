@@ -464,7 +464,7 @@ def ws_consumer_loops(ins: tuple[Instr, ...]) -> tuple[tuple[Instr, ...], ...]:
     by_barrier: dict[str, tuple[int, int]] = {}
     for a, b in loops(ins):
         body = ins[a : b + 1]
-        bars = {x.text.split(None, 1)[1] for x in body if x.base == "BAR" and x.text.split()[0].startswith("BAR")}
+        bars = {x.text.split(None, 1)[1] for x in body if x.base == "BAR" and not x.guarded}
         if len(bars) != 1 or not any(x.base == "HGMMA" for x in body):
             continue
         (bar,) = bars
