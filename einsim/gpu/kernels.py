@@ -38,9 +38,15 @@ BLOCK_N for a tile of BLOCK_M query rows, and differs only in what it computes p
   each program was and when, for einsim.gpu.l2sim.replay (studies/gpu_timeline_probe.py). TIMELINE = 2
   writes the SM, entry and exit only: the K/V loop compiles as without the probe. TIMELINE = 3
   (warp-specialized launches, per tile or persistent; a probe) writes, for each query tile (job) and each
-  K/V tile of its loop, every query row's SM clock (%clock64) as the tile starts to TL[job, tile, row]
-  (2 x BLOCK_M slots a tile): where the two consumer warpgroups stand against each other
-  (studies/gpu_ws_phase.py).
+  K/V tile of its loop, each consumer warpgroup's SM clock (%clock64, read by every thread) as the tile
+  starts to its BLOCK_M slots of TL[job, tile, 2 x BLOCK_M]: where the two consumer warpgroups stand against
+  each other (studies/gpu_ws_phase.py). The slots go by thread index, not by row: triton 3.6's data
+  partitioning leaves in each consumer's loop a copy of the row tensors over all BLOCK_M rows, and the probe
+  on it wrote every row from both warpgroups.
+- STAGGER: (warp-specialized loops; an experiment) the second consumer warpgroup spins STAGGER SM cycles per
+  row element a thread holds before the first K/V tile of each job (negative: of each persistent program's
+  first job only), to start the two warpgroups apart (the SASS simulation's conflict-free state, notes_gpu.md
+  v25); its code runs at every tile (a spin of no cycles outside a job's first tile).
 - SPLIT: split-K; the key chunks of a query tile are separate programs writing chunk summaries that
   `combine_kernel` merges (one program per query row, its chunks loaded as one tile).
 
@@ -80,6 +86,37 @@ def _clock_rows(x):
     """The SM's cycle counter (%clock64) as read by the thread that holds each element of `x` (x only places
     the read: one value per element, in that element's thread)."""
     return tl.inline_asm_elementwise("mov.u64 $0, %clock64;", "=l,r", [x], dtype=tl.int64, is_pure=False, pack=1)
+
+
+#: PTX: into u32 `c`, the warpgroup of this thread counted from the block's second-to-last one (the block's
+#: last two warpgroups are a warp-specialized launch's consumers: 0 and 1; the producer below: negative)
+_CONSUMER_ASM = tl.constexpr(
+    "{ .reg .u32 c, n; mov.u32 c, %tid.x; mov.u32 n, %ntid.x; shr.u32 c, c, 7; shr.u32 n, n, 7; sub.u32 c, c, n; "
+    "add.u32 c, c, 2; mov.b32 $0, c; }"
+)
+
+
+@triton.jit
+def _consumer(x):
+    """Per element of `x`, the consumer warpgroup of the thread that holds it (0 or 1; negative: not a
+    consumer). Triton 3.6's data partitioning leaves, in each consumer's copy of the loop, also a copy of
+    the loop's row tensors over all BLOCK_M rows, so a tile's row index does not tell the warpgroups apart;
+    the thread index does."""
+    return tl.inline_asm_elementwise(_CONSUMER_ASM, "=r,r", [x], dtype=tl.int32, is_pure=True, pack=1)
+
+
+@triton.jit
+def _spin_rows(x, cycles):
+    """`x` unchanged, after the thread that holds each element has spun on the SM's cycle counter for that
+    element's `cycles` (int64; a thread holding several elements waits their sum). Declared pure, so that
+    triton's whole-tile copy of a data-partitioned loop's row tensors (see `_consumer`), its result unused,
+    is dropped with it and only the partitioned rows spin; nothing else orders it, so it runs wherever the
+    compiler places it in the iteration."""
+    return tl.inline_asm_elementwise(
+        "{ .reg .pred p; .reg .u64 t0, t; mov.u64 t0, %clock64; add.u64 t0, t0, $2; "
+        "SPIN: mov.u64 t, %clock64; setp.lt.s64 p, t, t0; @p bra SPIN; mov.b32 $0, $1; }",
+        "=r,r,l", [x, cycles], dtype=tl.float32, is_pure=True, pack=1,
+    )  # fmt: skip
 
 
 @triton.jit
@@ -157,6 +194,7 @@ def _attn_program(
     NORM_EACH: tl.constexpr = False,
     TIMELINE: tl.constexpr = 0,
     PV_FMA: tl.constexpr = False,
+    STAGGER: tl.constexpr = 0,
 ):
     """One pass of an attention cascade for the BLOCK_M query rows of tile pid_m of head program pid_h."""
     if TIMELINE == 1 or TIMELINE == 2:
@@ -257,9 +295,15 @@ def _attn_program(
         # one warp-specialized loop (a second loop breaks the specialization): every tile is masked when
         # any is
         for start_n in tl.range(lo, hi, BLOCK_N, warp_specialize=True):
-            if TIMELINE == 3:  # each row's SM clock as its K/V tile starts (the rows' running max places the read)
+            if TIMELINE == 3:  # each consumer's SM clock as its K/V tile starts: its own BLOCK_M slots
                 at = (tl_row * (N_KV // BLOCK_N) + (start_n - lo) // BLOCK_N) * (2 * BLOCK_M)
-                tl.store(TL + at + tl.arange(0, BLOCK_M), _clock_rows(m_i))
+                who = _consumer(m_i)
+                tl.store(TL + at + who * BLOCK_M + tl.arange(0, BLOCK_M), _clock_rows(m_i), mask=who >= 0)
+            if STAGGER != 0:  # the second consumer warpgroup (its rows) starts the job's first K/V tile late
+                late = (tl.arange(0, BLOCK_M) >= BLOCK_M // 2) & (start_n == lo)
+                if STAGGER < 0:  # persistent: each program's first job only (its jobs are p, p + P, ...)
+                    late = late & (tl_row < tl.num_programs(0))
+                l_i = _spin_rows(l_i, tl.where(late, STAGGER * (1 - 2 * (STAGGER < 0)), 0).to(tl.int64))
             acc, m_i, l_i = _tile(
                 acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
                 N_KV, mask_hi, mask_lo, qk_scale, CAUSAL or WINDOW or not EVEN_N, True, CAUSAL, WINDOW, ONLINE,
@@ -398,6 +442,7 @@ def attn_pass_kernel(
     NORM_EACH: tl.constexpr = False,
     TIMELINE: tl.constexpr = 0,
     PV_FMA: tl.constexpr = False,
+    STAGGER: tl.constexpr = 0,
 ):
     """One pass of an attention cascade: a program per (query tile, batch x head program[, key chunk]),
     or, PERSISTENT, a fixed grid of programs that each loop over query tiles (tile t of program p is
@@ -432,7 +477,7 @@ def attn_pass_kernel(
                 skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q, N_KV, ROWS, HP, BAND_HI, BAND_LO,
                 CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N, ONLINE, READ_M, DO_EXP,
                 DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN, HAS_SCORE_FN,
-                LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH, TIMELINE, PV_FMA,
+                LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH, TIMELINE, PV_FMA, STAGGER,
             )  # fmt: skip
     else:
         pid_m = tl.program_id(0)
@@ -446,7 +491,7 @@ def attn_pass_kernel(
             tl_row, qk_scale, sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q,
             N_KV, ROWS, HP, BAND_HI, BAND_LO, CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N,
             ONLINE, READ_M, DO_EXP, DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN,
-            HAS_SCORE_FN, LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH, TIMELINE, PV_FMA,
+            HAS_SCORE_FN, LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH, TIMELINE, PV_FMA, STAGGER,
         )  # fmt: skip
 
 

@@ -266,6 +266,11 @@ class Tiling:
     #: online passes that rescale every tile compute the tile's PV product into a fresh accumulator and
     #: fold the rescale into one FMA after it (`pv_fma_applies`), instead of rescaling before the dot
     pv_fma: bool = False
+    #: warp-specialized loops: the second consumer warpgroup spins this many SM cycles before the first K/V
+    #: tile of each job (negative: each persistent program's first job only); 0: no spin. An experiment
+    #: (studies/gpu_ws_phase.py --stagger): where the two warpgroups stand against each other sets whether they
+    #: queue for the tensor pipe (notes_gpu.md v25)
+    stagger_cycles: int = 0
 
 
 def launch_rows(shape: Shape, t: Tiling) -> tuple[int, int]:
@@ -392,6 +397,7 @@ def kernel_flags(
         PERSISTENT=persistent_applies(plan, t),
         PAIR_M=paired_deal(plan, shape, t),
         PV_FMA=pv_fma_applies(pk, t),
+        STAGGER=t.stagger_cycles if warp_spec else 0,
     )
 
 

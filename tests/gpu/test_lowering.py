@@ -878,6 +878,33 @@ print("ok")
     _run_compiled(code)
 
 
+def test_the_stagger_spins_one_consumer_warpgroup_only():
+    """Tiling.stagger_cycles (einsim.gpu.kernels' STAGGER) compiles for sm_90 with the FA2 1-pass still
+    warp-specialized, and its wait (500 SM cycles: 0x1f4) reaches one consumer loop only: the other's rows are
+    never late, so its spin waits for nothing. The spin is declared pure so that triton's whole-tile copy of
+    the row tensors, which both consumers would run, is dropped: each loop grows by a few instructions, not by
+    a second spin over all rows."""
+    code = """
+import dataclasses
+import einsim
+from einsim.gpu import sass
+from einsim.gpu.inspect import compile_report
+from einsim.gpu.lower import lower
+from einsim.gpu.plan import Shape, choose_tiling
+plan = lower(einsim.parse_file(LIB + "/cascade5_fa2.ein"))
+sh = Shape(1, 16, 8192, 8192, 128)
+for persistent in (1, 0):
+    t = dataclasses.replace(choose_tiling(plan, sh), persistent=persistent, stagger_cycles=500)
+    loops = sass.ws_consumer_loops(compile_report(plan, sh, t)[0].instructions)
+    waits = [sum("0x1f4" in x.text for x in body) for body in loops]
+    clocks = [sum("CLOCK" in x.text.upper() for x in body) for body in loops]
+    assert len(loops) == 2 and sorted(waits) == [0, 1] and min(clocks) > 0, (waits, clocks)
+    assert all(456 < len(b) < 456 + 30 for b in loops), [len(b) for b in loops]
+print("ok")
+"""
+    _run_compiled(code)
+
+
 def test_ranking_of_shapes_timed_in_rounds_is_reported_both_ways():
     """gpu_validation.ranking: a shape whose single timings order two variants against the model but whose
     rounds' median (the record's `ms`) agrees with it counts in order by the median, not by the first
