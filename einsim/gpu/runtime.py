@@ -297,8 +297,8 @@ def _check_timeline(timeline: torch.Tensor, plan: KernelPlan, shape: Shape, t: T
 
 def phase_shape(plan: KernelPlan, shape: Shape, tiling: Tiling | None = None) -> tuple[int, int, int, int]:
     """(pass kernels, query tiles x head programs, K/V tiles, 2 x BLOCK_M): the int64 tensor `prepare` fills
-    for `phase` (a slot per query row of a tile, doubled: where triton's data partitioning puts the second
-    consumer warpgroup's rows is checked, not assumed)."""
+    for `phase` (BLOCK_M slots per consumer warpgroup, each written by the thread that holds that row of
+    the consumer's whole-tile row tensors)."""
     t = tiling or choose_tiling(plan, shape)
     passes, programs, _ = timeline_shape(plan, shape, t)  # a program per (query tile, head program)
     return passes, programs, shape.N_KV // t.block_n, 2 * t.block_m

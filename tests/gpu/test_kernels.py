@@ -466,10 +466,12 @@ def test_a_phase_probe_needs_the_gpu_and_a_warp_specialized_launch():
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("stagger", [0, 500])
 @pytest.mark.parametrize("persistent", [1, 0])
-def test_gpu_phase_probe_records_every_tile_and_leaves_the_output_unchanged(persistent):
-    """The TIMELINE = 3 probe on the warp-specialized FA2 1-pass at D=128: the probed launch computes the plain
-    one's output; every query tile's first row records a clock at every K/V tile, increasing tile by tile."""
+def test_gpu_phase_probe_records_every_tile_and_leaves_the_output_unchanged(persistent, stagger):
+    """The TIMELINE = 3 probe on the warp-specialized FA2 1-pass at D=128, plain and with the second consumer
+    started late (Tiling.stagger_cycles): the probed launch computes the plain one's output; each consumer
+    warpgroup's slots record a clock at every K/V tile of every query tile, increasing tile by tile."""
     from einsim.gpu.plan import Shape, choose_tiling
     from einsim.gpu.runtime import phase_shape
 
@@ -479,12 +481,14 @@ def test_gpu_phase_probe_records_every_tile_and_leaves_the_output_unchanged(pers
     t = dataclasses.replace(choose_tiling(plan, shape), warp_specialize=True, tma=True, persistent=persistent)
     q, k, v = _inputs(1, 4, 4, 2048, 2048, 128, torch.bfloat16, 11)
     ref = _run(plan, q, k, v, t).clone()
+    t = dataclasses.replace(t, stagger_cycles=stagger)
     phase = torch.full(phase_shape(plan, shape, t), -1, dtype=torch.int64, device=DEV)
     run, o = prepare(plan, q, k, v, t, phase=phase)
     o.fill_(float("nan"))
     assert torch.equal(run(), ref)
-    first = phase[0, :, :, 0].cpu()
-    assert bool((first >= 0).all()) and bool((first[:, 1:] > first[:, :-1]).all())
+    for slot in (0, t.block_m):
+        clocks = phase[0, :, :, slot].cpu()
+        assert bool((clocks >= 0).all()) and bool((clocks[:, 1:] > clocks[:, :-1]).all())
 
 
 @pytest.mark.gpu
