@@ -44,9 +44,9 @@ BLOCK_N for a tile of BLOCK_M query rows, and differs only in what it computes p
   partitioning leaves in each consumer's loop a copy of the row tensors over all BLOCK_M rows, and the probe
   on it wrote every row from both warpgroups.
 - STAGGER: (warp-specialized loops; an experiment) the second consumer warpgroup spins STAGGER SM cycles per
-  row element a thread holds before the first K/V tile of each job (negative: of each persistent program's
+  row element a thread holds (two) before each job's K/V loop (negative: before each persistent program's
   first job only), to start the two warpgroups apart (the SASS simulation's conflict-free state, notes_gpu.md
-  v25); its code runs at every tile (a spin of no cycles outside a job's first tile).
+  v25); the K/V loop itself compiles as without it.
 - SPLIT: split-K; the key chunks of a query tile are separate programs writing chunk summaries that
   `combine_kernel` merges (one program per query row, its chunks loaded as one tile).
 
@@ -111,7 +111,7 @@ def _spin_rows(x, cycles):
     element's `cycles` (int64; a thread holding several elements waits their sum). Declared pure, so that
     triton's whole-tile copy of a data-partitioned loop's row tensors (see `_consumer`), its result unused,
     is dropped with it and only the partitioned rows spin; nothing else orders it, so it runs wherever the
-    compiler places it in the iteration."""
+    compiler places it (ahead of the K/V loop, where its operand is the loop's initial row sum)."""
     return tl.inline_asm_elementwise(
         "{ .reg .pred p; .reg .u64 t0, t; mov.u64 t0, %clock64; add.u64 t0, t0, $2; "
         "SPIN: mov.u64 t, %clock64; setp.lt.s64 p, t, t0; @p bra SPIN; mov.b32 $0, $1; }",
@@ -292,6 +292,13 @@ def _attn_program(
         lo_full = tl.minimum(tl.maximum(lo_full, lo), tl.maximum(hi, lo))
         mid = tl.minimum(tl.maximum(mid, lo_full), tl.maximum(hi, lo_full))
     if WARP_SPEC:
+        if STAGGER != 0:  # the second consumer warpgroup (its rows) enters the job's K/V loop late
+            late = tl.arange(0, BLOCK_M) >= BLOCK_M // 2
+            if STAGGER < 0:  # persistent: each program's first job only (its jobs are p, p + P, ...)
+                late = late & (tl_row < tl.num_programs(0))
+            else:  # every job: the job's index keeps the spin in the job loop (else hoisted out of it)
+                late = late & (tl_row >= 0)
+            l_i = _spin_rows(l_i, tl.where(late, STAGGER * (1 - 2 * (STAGGER < 0)), 0).to(tl.int64))
         # one warp-specialized loop (a second loop breaks the specialization): every tile is masked when
         # any is
         for start_n in tl.range(lo, hi, BLOCK_N, warp_specialize=True):
@@ -299,11 +306,6 @@ def _attn_program(
                 at = (tl_row * (N_KV // BLOCK_N) + (start_n - lo) // BLOCK_N) * (2 * BLOCK_M)
                 who = _consumer(m_i)
                 tl.store(TL + at + who * BLOCK_M + tl.arange(0, BLOCK_M), _clock_rows(m_i), mask=who >= 0)
-            if STAGGER != 0:  # the second consumer warpgroup (its rows) starts the job's first K/V tile late
-                late = (tl.arange(0, BLOCK_M) >= BLOCK_M // 2) & (start_n == lo)
-                if STAGGER < 0:  # persistent: each program's first job only (its jobs are p, p + P, ...)
-                    late = late & (tl_row < tl.num_programs(0))
-                l_i = _spin_rows(l_i, tl.where(late, STAGGER * (1 - 2 * (STAGGER < 0)), 0).to(tl.int64))
             acc, m_i, l_i = _tile(
                 acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
                 N_KV, mask_hi, mask_lo, qk_scale, CAUSAL or WINDOW or not EVEN_N, True, CAUSAL, WINDOW, ONLINE,
