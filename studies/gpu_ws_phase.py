@@ -22,12 +22,12 @@ kernel with and without it, in turn: where the probe moves a kernel's time, the 
 kernel's, not the plain one's.
 
 `--stagger` asks whether the hardware stays where it is started: each kernel also runs with the second
-consumer warpgroup spinning before each job's first K/V tile (`Tiling.stagger_cycles`, einsim.gpu.kernels'
-STAGGER; a thread holds two of its warpgroup's rows, so it waits twice the setting), timed against the plain
-kernel and probed. Registered: if the simulation's steady states are the hardware's, a start 900-1200 cycles
-apart (settings 500 and -500, about 1000 cycles) moves the FA2 1-pass towards its conflict-free period
-(2379 SM cycles per tile persistent, 2558 per tile; about 10 % faster than its convoy) and leaves FA1
-persistent where it is.
+consumer warpgroup spinning before each job's K/V loop (`Tiling.stagger_cycles`, einsim.gpu.kernels'
+STAGGER; a thread holds two of its warpgroup's rows, so it waits twice the setting; the loop compiles as
+without it), timed against the plain kernel and probed. Registered: if the simulation's steady states are the
+hardware's, a start 900-1200 cycles apart (settings near 500 and -500, about 1000 cycles on top of where the
+warpgroups enter unstaggered) moves the FA2 1-pass towards its conflict-free period (2379 SM cycles per tile
+persistent, 2558 per tile; 7-13 % faster than its convoy) and leaves FA1 persistent where it is.
 
 On the GPU: `python studies/gpu_ws_phase.py --out DIR [--stagger [CYCLES ...]]` writes DIR/gpu_ws_phase.json.gz
 (per kernel, launch and stagger setting:
@@ -59,9 +59,9 @@ ROUNDS = 5
 
 
 #: `--stagger`'s settings (`Tiling.stagger_cycles`): the second consumer warpgroup spins this many SM cycles per
-#: row it holds (two) before each job's first K/V tile (negative: each persistent program's first job only);
-#: 1 spins no time but runs the spin's code every tile (its cost). The simulation's conflict-free state starts
-#: the two warpgroups 900-1200 cycles apart
+#: row it holds (two) before each job's K/V loop (negative: each persistent program's first job only); 1 spins
+#: no time but runs the spin's code (its cost). The simulation's conflict-free state starts the two warpgroups
+#: 900-1200 cycles apart
 STAGGERS = (1, 250, 500, 750, -500)
 
 
@@ -176,7 +176,7 @@ def show(path: Path) -> None:
                          "gzipped) that a GPU call wrote.") from None  # fmt: skip
     print(f"# {data['card']}, {'x'.join(map(str, data['shape']))}: FA1 / FA2 1-pass (warp-specialized), "
           f"{data['rounds']} rounds in turn with and without the probe; SM cycles. stagger: cycles the second "
-          "warpgroup spins per row it holds before a job's first tile (-: a program's first job only); "
+          "warpgroup spins per row it holds before a job's K/V loop (-: a program's first job only); "
           "vs 0: its plain time over the unstaggered one's; lag: the second warpgroup's median offset")  # fmt: skip
     print("kernel      launch     stagger  ms plain   vs 0  ms probed  period   lag  offset q1/median/q3  "
           "share by quarter of period")
