@@ -67,17 +67,18 @@ def _timed(fn, protocol: str, sustain_s: float) -> tuple[float, float, float]:
     return ms, t0, time.time()
 
 
-def probe(rounds: int, sustain_s: float, shapes: list, path: Path) -> dict:
+def probe(rounds: int, sustain_s: float, shapes: list, path: Path, stagger: int = 0) -> dict:
     """Time the pair at every shape (module docstring), writing `path` after each: a call cut short keeps the
-    shapes it finished."""
+    shapes it finished. `stagger`: both kernels launched with `Tiling.stagger_cycles` (gpu_ws_phase.py)."""
     import torch
 
     if not torch.cuda.is_available():
         raise SystemExit("gpu_sustained_order.py --out needs a CUDA GPU; on the CPU, give --show FILE with the JSON "
                          "a GPU call wrote.")  # fmt: skip
-    out = {"card": torch.cuda.get_device_name(), "rounds": rounds, "sustain_s": sustain_s, "shapes": []}
+    out = {"card": torch.cuda.get_device_name(), "rounds": rounds, "sustain_s": sustain_s, "shapes": [],
+           "stagger_cycles": stagger}  # fmt: skip
     for sh in shapes:
-        fns = {label: _launch(cascade, sh[:4], _tiling(cascade, sh)) for label, cascade in KERNELS}
+        fns = {label: _launch(cascade, sh[:4], _tiling(cascade, sh, stagger)) for label, cascade in KERNELS}
         for fn in fns.values():
             fn()
         torch.cuda.synchronize()
@@ -105,9 +106,12 @@ def probe(rounds: int, sustain_s: float, shapes: list, path: Path) -> dict:
     return out
 
 
-def _tiling(cascade: str, sh: tuple):
-    """The launch of a SHAPES entry (einsim's) or of a GRID entry (einsim's, persistent or not as named)."""
-    return launch_tiling(cascade, sh, sh[4] if len(sh) > 4 else None)
+def _tiling(cascade: str, sh: tuple, stagger: int = 0):
+    """The launch of a SHAPES entry (einsim's) or of a GRID entry (einsim's, persistent or not as named), with
+    `stagger` as its `stagger_cycles`."""
+    import dataclasses
+
+    return dataclasses.replace(launch_tiling(cascade, sh, sh[4] if len(sh) > 4 else None), stagger_cycles=stagger)
 
 
 def model_ratio(sh: tuple, arch) -> float:
@@ -155,8 +159,10 @@ def show(path: Path, tie: float = 0.03) -> None:
             f"{path}: not a gpu_sustained_order.json ({e}); give the file `--out` wrote on the GPU."
         ) from None
     arch = arch_for(card)
+    stagger = data.get("stagger_cycles", 0)
     print(f"# {card}: {data['rounds']} rounds in turn per protocol; sustained = {data['sustain_s']} s back to back "
-          f"first. FA1 / FA2 1-pass; 'order' with ties within {tie:.0%}")  # fmt: skip
+          f"first. FA1 / FA2 1-pass; 'order' with ties within {tie:.0%}"
+          + (f"; both launched with stagger_cycles={stagger} (the model's ratio is without)" if stagger else ""))
     print(f"{'shape':<19} {'protocol':<9} {'FA2 ms':>7} {'FA1 ms':>7} {'ratio':>6} {'per-rd':>6} {'FA1<':>5} "
           f"{'FA2 MHz':>7} {'FA1 MHz':>7} {'W':>9}  {'model':>5}  order")  # fmt: skip
     (a, _), (b, _) = KERNELS
@@ -182,9 +188,13 @@ def main(argv=None) -> None:
     ap.add_argument("--sustain-s", type=float, default=1.5, help="seconds back to back before a sustained timing")
     ap.add_argument("--grid", action="store_true", help="with --out: the GRID of launches instead of SHAPES")
     ap.add_argument("--show", type=Path, metavar="FILE", help="print the table of a probe's JSON (on the CPU)")
+    ap.add_argument("--stagger", type=int, default=0, metavar="CYCLES",
+                    help="with --out: launch both kernels with this Tiling.stagger_cycles (gpu_ws_phase.py)")
     args = ap.parse_args(argv)
-    out_or_show(ap, args, "gpu_sustained_order.json",
-                lambda path: probe(args.rounds, args.sustain_s, GRID if args.grid else SHAPES, path), show)  # fmt: skip
+    name = "gpu_sustained_order.json" if not args.stagger else f"gpu_sustained_order_stagger{args.stagger}.json"
+    out_or_show(ap, args, name,
+                lambda path: probe(args.rounds, args.sustain_s, GRID if args.grid else SHAPES, path, args.stagger),
+                show)  # fmt: skip
 
 
 if __name__ == "__main__":
