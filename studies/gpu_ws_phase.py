@@ -26,8 +26,9 @@ consumer warpgroup spinning before each job's K/V loop (`Tiling.stagger_cycles`,
 STAGGER; a thread holds two of its warpgroup's rows, so it waits twice the setting; the loop compiles as
 without it), timed against the plain kernel and probed. Registered: if the simulation's steady states are the
 hardware's, a start 900-1200 cycles apart (settings near 500 and -500, about 1000 cycles on top of where the
-warpgroups enter unstaggered) moves the FA2 1-pass towards its conflict-free period (2379 SM cycles per tile
-persistent, 2558 per tile; 7-13 % faster than its convoy) and leaves FA1 persistent where it is.
+warpgroups enter unstaggered; 900-1300 at finer steps, notes v26) moves the FA2 1-pass towards its
+conflict-free period (2379 SM cycles per tile persistent, 2558 per tile; 7-13 % faster than its convoy) and
+leaves FA1 persistent where it is.
 
 On the GPU: `python studies/gpu_ws_phase.py --out DIR [--stagger [CYCLES ...]]` writes DIR/gpu_ws_phase.json.gz
 (per kernel, launch and stagger setting:
@@ -61,8 +62,8 @@ ROUNDS = 5
 #: `--stagger`'s settings (`Tiling.stagger_cycles`): the second consumer warpgroup spins this many SM cycles per
 #: row it holds (two) before each job's K/V loop (negative: each persistent program's first job only); 1 spins
 #: no time but runs the spin's code (its cost). The simulation's conflict-free state starts the two warpgroups
-#: 900-1200 cycles apart
-STAGGERS = (1, 250, 500, 750, -500)
+#: 900-1300 cycles apart (every compile: notes v26), settings 450-650 where they enter together
+STAGGERS = (1, 350, 450, 500, 550, 650, -500)
 
 
 def _probed(cascade: str, tiling):

@@ -882,9 +882,9 @@ def test_the_stagger_spins_one_consumer_warpgroup_before_its_loop():
     """Tiling.stagger_cycles (einsim.gpu.kernels' STAGGER) compiles for sm_90 with the FA2 1-pass still
     warp-specialized; its wait (500 SM cycles: 0x1f4) is selected once, in one consumer's code (the other's
     rows are never late), ahead of the K/V loop: the persistent launch's consumer loops have the plain
-    kernel's instructions (10 of 456 in another order). The spin is declared pure so that triton's whole-tile copy of the row
-    tensors, which both consumers would run, is dropped, and it depends on the job so that it stays in the
-    job loop."""
+    kernel's instructions (10 of 456 in another order). The spin is declared pure so that triton's whole-tile
+    copy of the row tensors, which both consumers would run, is dropped, and it depends on the job so that it
+    stays in the job loop."""
     code = """
 import dataclasses
 import einsim
