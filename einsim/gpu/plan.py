@@ -266,10 +266,10 @@ class Tiling:
     #: online passes that rescale every tile compute the tile's PV product into a fresh accumulator and
     #: fold the rescale into one FMA after it (`pv_fma_applies`), instead of rescaling before the dot
     pv_fma: bool = False
-    #: warp-specialized loops: the second consumer warpgroup spins this many SM cycles before the first K/V
-    #: tile of each job (negative: each persistent program's first job only); 0: no spin. An experiment
-    #: (studies/gpu_ws_phase.py --stagger): where the two warpgroups stand against each other sets whether they
-    #: queue for the tensor pipe (notes_gpu.md v25)
+    #: warp-specialized loops: the second consumer warpgroup spins this many SM cycles per row a thread holds
+    #: (two) before each job's K/V loop (negative: each persistent program's first job only); 0: no spin. An
+    #: experiment (studies/gpu_ws_phase.py --stagger): where the two warpgroups stand against each other sets
+    #: whether they queue for the tensor pipe (notes_gpu.md v25, v26)
     stagger_cycles: int = 0
 
 
