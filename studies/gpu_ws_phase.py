@@ -30,6 +30,12 @@ warpgroups enter unstaggered; 900-1300 at finer steps, notes v26) moves the FA2 
 conflict-free period (2379 SM cycles per tile persistent, 2558 per tile; 7-13 % faster than its convoy) and
 leaves FA1 persistent where it is.
 
+Outcome (H100, notes v26; results/gpu_ws_phase_h100/table.txt): within a job every compile settles into a
+convoy 600-800 SM cycles apart; from each persistent program's second job on, FA1 and the FA2 1-pass both run
+half a period apart, 6.5-7.8 % faster per tile. The registered phase held for FA1 persistent and both per-tile
+launches, and failed for the FA2 1-pass persistent. A late start does not hold: each job settles back into a
+convoy, and staggering every job costs FA1 persistent 8.5-9 %.
+
 On the GPU: `python studies/gpu_ws_phase.py --out DIR [--stagger [CYCLES ...]]` writes DIR/gpu_ws_phase.json.gz
 (per kernel, launch and stagger setting:
 ms with and without the probe, and per query tile the two warpgroups' clocks at every K/V tile). On the CPU:
@@ -139,6 +145,16 @@ def probe(path: Path, staggers: tuple = ()) -> dict:
     return out
 
 
+def first_and_later(case: dict, programs: int, stride: int = 1) -> tuple[dict, dict]:
+    """`summary` of a persistent case's jobs split in two: each program's first job (job index below
+    `programs`: jobs p, p + P, ... run on program p) and its later ones. `stride`: the file keeps every
+    stride-th job (its `job_stride`)."""
+    jobs = case["clocks"]
+    first = [j for i, j in enumerate(jobs) if i * stride < programs]
+    later = [j for i, j in enumerate(jobs) if i * stride >= programs]
+    return summary({"clocks": first}), summary({"clocks": later})
+
+
 def summary(case: dict) -> dict:
     """A case's period (median over both warpgroups of the clock's step from one K/V tile to the next) and
     the second warpgroup's offset behind the first at each tile, modulo the period: quartiles, and the share
@@ -195,6 +211,16 @@ def show(path: Path) -> None:
         print(f"{c['kernel']:<11} {'persistent' if c['persistent'] else 'per tile':<10} {st:>7} {ms['plain']:9.3f} "
               f"{vs:6.3f} {ms['probed']:9.3f}  {s['period']:6.0f} {s['lag']:5.0f}  {q1:5.0f} {med:5.0f} {q3:5.0f}    "
               f"{quarters}{'' if c.get('same_output', True) else '  OUTPUT DIFFERS'}")  # fmt: skip
+    from einsim.gpu.arch import arch_for
+
+    sms, stride = arch_for(data["card"]).sms, data.get("job_stride", 1)
+    print(f"persistent launches ({sms} programs), each program's first job against its later ones: period and lag")
+    print("kernel      stagger   first: period   lag   later: period   lag")
+    for c in cases:
+        if c["persistent"]:
+            first, later = first_and_later(c, sms, stride)
+            print(f"{c['kernel']:<11} {c.get('stagger_cycles', 0):>7}  {first['period']:13.0f} {first['lag']:5.0f}  "
+                  f"{later['period']:13.0f} {later['lag']:5.0f}")  # fmt: skip
 
 
 def main(argv=None) -> None:
