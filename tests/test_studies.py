@@ -380,6 +380,24 @@ def test_ws_phase_summary_golden():
     assert s["quartiles"] == (250, 500, 500)
 
 
+def test_ws_phase_first_and_later_jobs_golden():
+    """studies/gpu_ws_phase.py: a persistent case's jobs split into each program's first job (index below the
+    program count) and its later ones, by hand. Two programs, four jobs kept every other one (stride 2: jobs
+    0, 2, 4, 6): jobs 0 only is a first job, lag 600 and steps of 3000; the later ones lag 1500 with steps of
+    2800."""
+    from studies.gpu_ws_phase import first_and_later
+
+    def job(step, lag):
+        return [[t * step, t * step + lag] for t in range(3)]
+
+    case = {"clocks": [job(3000, 600), job(2800, 1500), job(2800, 1500), job(2800, 1500)]}
+    first, later = first_and_later(case, programs=2, stride=2)
+    assert (first["period"], first["lag"], first["tiles"]) == (3000, 600, 3)
+    assert (later["period"], later["lag"], later["tiles"]) == (2800, 1500, 9)
+    first, later = first_and_later(case, programs=4, stride=1)  # jobs 0-3 all first jobs
+    assert first["tiles"] == 12 and later["tiles"] == 0
+
+
 def test_ws_profile_regions_golden():
     """studies/gpu_ws_profile.py: a consumer loop's stall samples by region, by hand: the QK wgmma, its
     wait, the softmax, the V tile's barrier wait, the PV wgmma, its wait and the rest; code executed fewer
