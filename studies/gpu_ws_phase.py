@@ -37,12 +37,12 @@ launches, and failed for the FA2 1-pass persistent. A late start does not hold: 
 convoy, and staggering every job costs FA1 persistent 8.5-9 %.
 
 On the GPU: `python studies/gpu_ws_phase.py --out DIR [--stagger [CYCLES ...]]` writes DIR/gpu_ws_phase.json.gz
-(per kernel, launch and stagger setting:
-ms with and without the probe, and per query tile the two warpgroups' clocks at every K/V tile). On the CPU:
-`python studies/gpu_ws_phase.py --show FILE` (the JSON, or it gzipped) prints, per kernel and launch, the
-period (SM cycles per K/V tile, median of each warpgroup's clock differences) and the second warpgroup's
-offset behind the first, modulo the period, as quartiles and as a share of tiles in each quarter of the
-period.
+(per kernel, launch and stagger setting: ms with and without the probe, and per query tile the two
+warpgroups' clocks at every K/V tile). On the CPU: `python studies/gpu_ws_phase.py --show FILE` (the JSON, or
+it gzipped) prints, per kernel, launch and setting, the period (SM cycles per K/V tile, median of each
+warpgroup's clock differences), the median lag of the second warpgroup and its offset modulo the period, as
+quartiles and as a share of tiles in each quarter of the period; then, for the persistent launches, period
+and lag of each program's first job against its later ones.
 """
 
 from __future__ import annotations
@@ -131,9 +131,10 @@ def probe(path: Path, staggers: tuple = ()) -> dict:
                 phases[st].fill_(-1)
                 same &= bool(torch.equal(fns[st, "probed"](), ref))  # and so do the probe's stores
                 torch.cuda.synchronize()
-                clocks, rows = _warpgroup_clocks(phases[st].cpu())
+                clocks, written = _warpgroup_clocks(phases[st].cpu())
                 case = {"kernel": label, "persistent": persistent, "stagger_cycles": st, "same_output": same,
-                        "ms_rounds": {"plain": ms[st, "plain"], "probed": ms[st, "probed"]}, "consumers_written": rows}
+                        "ms_rounds": {"plain": ms[st, "plain"], "probed": ms[st, "probed"]},
+                        "consumers_written": written}
                 out["cases"].append({**case, "clocks": clocks})
                 case["ms"] = {k: statistics.median(v) for k, v in case.pop("ms_rounds").items()}
                 print(json.dumps(case), flush=True)

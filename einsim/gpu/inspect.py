@@ -124,7 +124,7 @@ def compile_report(
 ) -> list[KernelReport]:
     """Compile every kernel of `plan` for `shape` (as the runtime would launch it) for sm_`sm`;
     `timeline`: the kernel's TIMELINE probe (1: with loop checkpoints, 2: entry and exit only, 3: the
-    warp-specialized loop's clock per query row and K/V tile)."""
+    warp-specialized loop's clock per consumer warpgroup and K/V tile)."""
     from triton.compiler import ASTSource
 
     from einsim.gpu import kernels

@@ -150,8 +150,8 @@ def prepare(
     `timeline_shape(...)` that each launch's programs fill with where and when they ran (the kernel's
     TIMELINE probe; per-tile launches without warp specialization only); `timeline_loop` False records the
     SM, entry and exit only, leaving the K/V loop's code as it is without the probe. `phase`: an int64 CUDA
-    tensor of `phase_shape(...)` that a warp-specialized launch fills with every query row's SM clock as each
-    K/V tile of its loop starts (the kernels' TIMELINE = 3 probe; studies/gpu_ws_phase.py)."""
+    tensor of `phase_shape(...)` that a warp-specialized launch fills with each consumer warpgroup's SM clock as
+    each K/V tile of its loop starts (the kernels' TIMELINE = 3 probe; studies/gpu_ws_phase.py)."""
     shape = dataclasses.replace(shape_of(q, k, v), sizes=tuple(sorted((sizes or {}).items())))
     if shape.G is not None and not plan.grouped:
         raise EinsimError(
