@@ -208,6 +208,11 @@ def compare(folder: Path, sim: bool = False, phase: bool = False, basins: bool =
         sim_total = sum(map(_samples, sim_by.values()))
         print(f"{label:<10} {ms:.3f} ms  {cyc_tile:6.0f} cycles per tile  consumer-loop instructions {n_ins}")
         print(f"   issue-implied: {sm_cyc:.0f} SM cycles per tile, an SM clock of {mhz:.0f} MHz over the loop")
+        waits = release_waits(k["rows"])
+        if waits:
+            print(f"   producer's waits for the consumers' releases (share of samples, in the order checked): K "
+                  f"{waits[0]:.1%} then {waits[1]:.1%}, V {waits[2]:.1%} then {waits[3]:.1%}; on the second "
+                  f"consumer {(waits[1] + waits[3]) / sum(waits):.2f} of it")  # fmt: skip
         if sim:
             print(f"   SASS simulation of the two consumer warpgroups: {sim_cyc:.0f} SM cycles per tile")
         if phase:
@@ -303,6 +308,27 @@ def basin_periods(plan, shape, t, arch) -> list[tuple[int, float]]:
         lead = tuple(sass.Instr(-16 * (i + 1), "NOP", "NOP", 15, 7, 7, 0) for i in range(delay // 15))
         out.append((delay, _per_tile((loops[0], lead + loops[1]), t, arch, 16, 40)))
     return out
+
+
+def release_waits(rows: list[tuple]) -> tuple[float, ...]:
+    """The producer's waits for the consumers' releases of a K and of a V buffer, each as a share of the
+    kernel's warp-state samples, in the order it checks them: (K, first-checked consumer), (K, second), (V,
+    first), (V, second). Each is an mbarrier try-wait (SYNCS.PHASECHK) and its retry branch, run once per K/V
+    tile; the consumers' own waits for a loaded tile are told apart by sharing one barrier between their two
+    copies of the loop. () where there are not four. A buffer is refilled once both consumers released it, so
+    the producer waits on the second-checked consumer only when that one releases last: near none of the
+    wait there means one consumer runs behind the other at every tile (a convoy, the first-checked consumer
+    last); about half means which one releases last keeps changing (they run apart, about half a period,
+    or swap places; notes_gpu.md v27). Not intrusive: no probe in the kernel."""
+    loop_exec = max((ex for _, text, ex, _ in rows if "HGMMA" in text), default=0)
+    total = sum(sum(st.values()) for *_, st in rows)
+    waits = []
+    for (_, text, ex, st), nxt in zip(rows, rows[1:]):
+        if "SYNCS.PHASECHK" in text and ex == loop_exec and "BRA" in nxt[1] and "[" in text:
+            waits.append((text.split("[")[1].split("]")[0], (sum(st.values()) + sum(nxt[3].values())) / total))
+    shared = Counter(bar for bar, _ in waits)
+    own = tuple(share for bar, share in waits if shared[bar] == 1)
+    return own if len(own) == 4 and total else ()
 
 
 def implied_clock(by: dict[str, Counter], seconds_per_tile: float) -> tuple[float, float]:

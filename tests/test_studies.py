@@ -427,6 +427,35 @@ def test_ws_profile_regions_golden():
                    "loop rest": 11}  # fmt: skip
 
 
+def test_ws_profile_release_waits_golden():
+    """studies/gpu_ws_profile.py: the producer's waits for the consumers' releases, by hand. Of the try-waits
+    run once per K/V tile, the consumers' waits for a loaded K tile share one barrier (0x30110, one copy per
+    consumer) and are left out; the producer's four (each with its retry branch) are its shares of all 200
+    samples, in address order. A kernel with fewer than four gives ()."""
+    from studies.gpu_ws_profile import release_waits
+
+    n = 64.0
+    rows = [
+        (0x00, "SYNCS.PHASECHK.TRANS64.TRYWAIT P0, [UR6+0x30110], R9", n, {"wait": 5}),  # consumer 0: K loaded
+        (0x10, "@!P0 BRA 0x500", n, {"long_sb": 5}),
+        (0x20, "HGMMA.64x128x16.F32.BF16 R24, gdesc[UR44], RZ, !UPT", n, {"wait": 30}),
+        (0x30, "SYNCS.PHASECHK.TRANS64.TRYWAIT P0, [UR6+0x30110], R9", n, {"wait": 5}),  # consumer 1: K loaded
+        (0x40, "@!P0 BRA 0x520", n, {"long_sb": 5}),
+        (0x50, "SYNCS.PHASECHK.TRANS64.TRYWAIT P0, [UR18+0x30150], R3", n, {"wait": 2}),  # producer: K, first
+        (0x60, "@!P0 BRA 0x540", n, {"long_sb": 38}),
+        (0x70, "SYNCS.PHASECHK.TRANS64.TRYWAIT P0, [UR18+0x30140], R3", n, {"wait": 1}),  # K, second
+        (0x80, "@!P0 BRA 0x560", n, {"long_sb": 9}),
+        (0x90, "SYNCS.PHASECHK.TRANS64.TRYWAIT P0, [UR18+0x30170], R3", n, {"wait": 2}),  # V, first
+        (0xA0, "@!P0 BRA 0x580", n, {"long_sb": 18}),
+        (0xB0, "SYNCS.PHASECHK.TRANS64.TRYWAIT P0, [UR18+0x30160], R3", n, {"wait": 0}),  # V, second
+        (0xC0, "@!P0 BRA 0x5a0", n, {"long_sb": 10}),
+        (0xD0, "SYNCS.PHASECHK.TRANS64.TRYWAIT P0, [UR9+0x30180], R3", 2.0, {"wait": 50}),  # once per job: out
+        (0xE0, "@!P0 BRA 0x5c0", 2.0, {"long_sb": 20}),
+    ]
+    assert release_waits(rows) == pytest.approx((0.2, 0.05, 0.1, 0.05))
+    assert release_waits(rows[:9]) == ()
+
+
 def test_ws_profile_implied_clock_golden():
     """studies/gpu_ws_profile.py: the clock the consumer loops' samples imply, by hand: 802 instructions over
     two consumer copies (401 per warp and tile), selected on 100 of 1000 samples -> 4010 cycles per tile; at
