@@ -47,6 +47,12 @@ BLOCK_N for a tile of BLOCK_M query rows, and differs only in what it computes p
   row element a thread holds (two) before each job's K/V loop (negative: before each persistent program's
   first job only), to start the two warpgroups apart (the SASS simulation's conflict-free state, notes_gpu.md
   v25); the K/V loop itself compiles as without it.
+- PINGPONG: (warp-specialized online 1-pass loops) FlashAttention-3's ping-pong schedule: the two consumer
+  warpgroups take turns on the tensor cores through two named barriers (einsim.gpu.tile's `_pp_*`): a turn
+  is one warpgroup's PV product of a tile and its score product of the next; the other's softmax runs under
+  it. The turns begin at a program's first job, the first warpgroup's products first, and run on across its
+  jobs; its last job closes them, every arrival matched (checked over every interleaving of the consumer
+  warps: tests/gpu/test_pingpong.py). An experiment, measured slower (notes_gpu.md v27).
 - SPLIT: split-K; the key chunks of a query tile are separate programs writing chunk summaries that
   `combine_kernel` merges (one program per query row, its chunks loaded as one tile).
 
@@ -62,7 +68,7 @@ import triton
 import triton.language as tl
 
 from einsim.gpu.plan import TIMELINE_CHECKPOINTS, TIMELINE_FIELDS
-from einsim.gpu.tile import _row_heads, _tile
+from einsim.gpu.tile import _pp_begin, _pp_close, _row_heads, _tile
 
 LOG2E = 1.4426950408889634
 
@@ -142,6 +148,8 @@ def _attn_program(
     PO,
     TL,
     tl_row,
+    pp_first,
+    pp_last,
     qk_scale,
     sqb,
     sqh,
@@ -195,6 +203,7 @@ def _attn_program(
     TIMELINE: tl.constexpr = 0,
     PV_FMA: tl.constexpr = False,
     STAGGER: tl.constexpr = 0,
+    PINGPONG: tl.constexpr = False,
 ):
     """One pass of an attention cascade for the BLOCK_M query rows of tile pid_m of head program pid_h."""
     if TIMELINE == 1 or TIMELINE == 2:
@@ -299,6 +308,8 @@ def _attn_program(
             else:  # every job: the job's index keeps the spin in the job loop (else hoisted out of it)
                 late = late & (tl_row >= 0)
             l_i = _spin_rows(l_i, tl.where(late, STAGGER * (1 - 2 * (STAGGER < 0)), 0).to(tl.int64))
+        if PINGPONG:  # the program's first job: the turns begin, the first consumer warpgroup's products first
+            l_i = _pp_begin(l_i, tl.zeros([BLOCK_M], dtype=tl.int32) + pp_first)
         # one warp-specialized loop (a second loop breaks the specialization): every tile is masked when
         # any is
         for start_n in tl.range(lo, hi, BLOCK_N, warp_specialize=True):
@@ -312,8 +323,12 @@ def _attn_program(
                 acc, m_i, l_i, inv_l, q, k_src, v_src, skn, skd, svn, svd, start_n, offs_n, offs_d, mask_rows,
                 N_KV, mask_hi, mask_lo, qk_scale, CAUSAL or WINDOW or not EVEN_N, True, CAUSAL, WINDOW, ONLINE,
                 DO_EXP, DO_SUM, DO_PV, DIV_IN_LOOP, SCORE_FN, HAS_SCORE_FN, LAZY_RESCALE, TMA, NORM_EACH=NORM_EACH,
-                PV_FMA=PV_FMA,
+                PV_FMA=PV_FMA, PINGPONG=PINGPONG,
             )  # fmt: skip
+        if PINGPONG:  # the program's last job: the last turn ends, every arrival is matched. The barriers'
+            # result (1.0 per row) scales the output, which keeps them in the consumers' code (an unused result
+            # is not assigned to a partition: triton 3.6 then fails to compile FA1, whose epilogue has no sum)
+            acc = acc * _pp_close(l_i, tl.zeros([BLOCK_M], dtype=tl.int32) + pp_last)[:, None]
     else:
         if WINDOW:
             for start_n in range(lo, lo_full, BLOCK_N):
@@ -447,6 +462,7 @@ def attn_pass_kernel(
     TIMELINE: tl.constexpr = 0,
     PV_FMA: tl.constexpr = False,
     STAGGER: tl.constexpr = 0,
+    PINGPONG: tl.constexpr = False,
 ):
     """One pass of an attention cascade: a program per (query tile, batch x head program[, key chunk]),
     or, PERSISTENT, a fixed grid of programs that each loop over query tiles (tile t of program p is
@@ -466,6 +482,11 @@ def attn_pass_kernel(
         else:
             first, last, stride = tl.program_id(0), n_m * HEAD_PROGRAMS, programs  # jobs p, p + P, ...
         for job in tl.range(first, last, stride):
+            job_first = 1
+            job_last = 1
+            if PINGPONG:  # the program's first and last job (the ping-pong schedule's turns begin and end there)
+                job_first = (job == first).to(tl.int32)
+                job_last = (job + stride >= last).to(tl.int32)
             if PAIR_M:
                 pair = tl.minimum((job // 2) * programs + tl.program_id(0), n_pairs - 1)
                 i = pair % half
@@ -477,11 +498,11 @@ def attn_pass_kernel(
                     pid_m = n_m - 1 - pid_m
                 pid_h = job // n_m
             _attn_program(
-                pid_m, pid_h, 0, 1, Q, K, V, O, MST, LST, PM, PL, PO, TL, job, qk_scale, sqb, sqh, sqm, sqd, skb, skh,
-                skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q, N_KV, ROWS, HP, BAND_HI, BAND_LO,
-                CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N, ONLINE, READ_M, DO_EXP,
-                DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN, HAS_SCORE_FN,
-                LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH, TIMELINE, PV_FMA, STAGGER,
+                pid_m, pid_h, 0, 1, Q, K, V, O, MST, LST, PM, PL, PO, TL, job, job_first, job_last, qk_scale, sqb,
+                sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q, N_KV, ROWS, HP,
+                BAND_HI, BAND_LO, CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N, ONLINE,
+                READ_M, DO_EXP, DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN, HAS_SCORE_FN,
+                LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH, TIMELINE, PV_FMA, STAGGER, PINGPONG,
             )  # fmt: skip
     else:
         pid_m = tl.program_id(0)
@@ -492,10 +513,10 @@ def attn_pass_kernel(
         tl_row = tl.program_id(0) + tl.num_programs(0) * (tl.program_id(1) + tl.num_programs(1) * tl.program_id(2))
         _attn_program(
             pid_m, tl.program_id(1), tl.program_id(2), tl.num_programs(2), Q, K, V, O, MST, LST, PM, PL, PO, TL,
-            tl_row, qk_scale, sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H, R, N_Q,
-            N_KV, ROWS, HP, BAND_HI, BAND_LO, CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW, EVEN_N,
-            ONLINE, READ_M, DO_EXP, DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN,
-            HAS_SCORE_FN, LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH, TIMELINE, PV_FMA, STAGGER,
+            tl_row, 1, 1, qk_scale, sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, som, sod, H,
+            R, N_Q, N_KV, ROWS, HP, BAND_HI, BAND_LO, CHUNK, HEAD_DIM, BLOCK_M, BLOCK_N, CAUSAL, GROUP_ROWS, WINDOW,
+            EVEN_N, ONLINE, READ_M, DO_EXP, DO_SUM, DO_PV, DIV_IN_LOOP, DIV_OUT, WRITE_M, WRITE_L, WRITE_O, SCORE_FN,
+            HAS_SCORE_FN, LAZY_RESCALE, TMA, WARP_SPEC, SPLIT, NORM_EACH, TIMELINE, PV_FMA, STAGGER, PINGPONG,
         )  # fmt: skip
 
 

@@ -271,6 +271,11 @@ class Tiling:
     #: experiment (studies/gpu_ws_phase.py --stagger): where the two warpgroups stand against each other sets
     #: whether they queue for the tensor pipe (notes_gpu.md v25, v26)
     stagger_cycles: int = 0
+    #: experiment (studies/gpu_pingpong.py): FlashAttention-3's ping-pong schedule of the two consumer
+    #: warpgroups (the kernels' PINGPONG): they take turns on the tensor cores, one's softmax under the other's
+    #: products (warp-specialized online 1-pass loops with eager rescaling only: `pingpong_applies`). Exact,
+    #: and 13-47 % slower on the H100: a turn can end only once its score product is done (notes_gpu.md v27)
+    pingpong: bool = False
 
 
 def launch_rows(shape: Shape, t: Tiling) -> tuple[int, int]:
@@ -398,6 +403,7 @@ def kernel_flags(
         PAIR_M=paired_deal(plan, shape, t),
         PV_FMA=pv_fma_applies(pk, t),
         STAGGER=t.stagger_cycles if warp_spec else 0,
+        PINGPONG=warp_spec and pingpong_applies(pk, t),
     )
 
 
@@ -405,6 +411,13 @@ def pv_fma_applies(pk: PassKernel, t: Tiling) -> bool:
     """Whether an online pass adds the tile's PV product to the rescaled numerator by an FMA after the
     dot (`Tiling.pv_fma`): passes that rescale every tile, FA1's normalized output apart."""
     return t.pv_fma and pk.online and pk.do_exp and pk.do_pv and not pk.norm_each and not lazy_applies(pk, t)
+
+
+def pingpong_applies(pk: PassKernel, t: Tiling) -> bool:
+    """The ping-pong schedule needs the online pass with an exponent, a row sum and the PV product, rescaled
+    every tile before the product (not lazily, not as an FMA after it); the caller checks warp
+    specialization."""
+    return t.pingpong and pk.online and pk.do_exp and pk.do_sum and pk.do_pv and not t.lazy_rescale and not t.pv_fma
 
 
 def lazy_applies(pk: PassKernel, t: Tiling) -> bool:

@@ -22,6 +22,60 @@ def _row_heads(hp, rows, R, N_Q, GROUP_ROWS: tl.constexpr):
     return hp + rows * 0, rows
 
 
+#: PTX prologue of the ping-pong barriers: `c` the thread's consumer warpgroup (0 or 1; the block's last two
+#: warpgroups; the producer's threads get a large unsigned value), `p` whether it is a consumer. Named barriers
+#: 8 + c are the consumers' turns (triton's own code uses 0-3), each phase completed by 256 threads: one
+#: warpgroup waiting (bar.sync) and the other arriving (bar.arrive). Barriers count threads, not warpgroups, so
+#: every thread must pass each barrier instruction once: the helpers take a row vector of the 64-row consumer
+#: layout, two rows per thread, and handle both in one instance (pack=2).
+_PP_WHO = (
+    ".reg .u32 c, n, b; .reg .pred p, q; mov.u32 c, %tid.x; mov.u32 n, %ntid.x; shr.u32 c, c, 7; shr.u32 n, n, 7; "
+    "sub.u32 c, c, n; add.u32 c, c, 2; setp.lt.u32 p, c, 2; "
+)
+_PP_WAIT = tl.constexpr("{ " + _PP_WHO + "add.u32 b, c, 8; @p bar.sync b, 256; mov.b32 $0, $2; mov.b32 $1, $3; }")
+_PP_END = tl.constexpr("{ " + _PP_WHO + "sub.u32 b, 9, c; @p bar.arrive b, 256; mov.b32 $0, $2; mov.b32 $1, $3; }")
+_PP_BEGIN = tl.constexpr(
+    "{ " + _PP_WHO + "setp.ne.and.u32 p, $4, 0, p; add.u32 b, c, 8; setp.eq.and.u32 q, c, 1, p; "
+    "@q bar.arrive 8, 256; @p bar.sync b, 256; mov.b32 $0, $2; mov.b32 $1, $3; }"
+)
+_PP_CLOSE = tl.constexpr(
+    "{ " + _PP_WHO + "setp.ne.and.u32 p, $4, 0, p; sub.u32 b, 9, c; @p bar.arrive b, 256; "
+    "setp.eq.and.u32 q, c, 0, p; @q bar.sync 8, 256; mov.b32 $0, 0f3F800000; mov.b32 $1, 0f3F800000; }"
+)
+
+
+@triton.jit
+def _pp_wait_turn(x, after):
+    """`x`, once this consumer warpgroup's turn has come (bar.sync 8 + c: the other warpgroup ended its turn),
+    and not before `after` is ready (the end of the softmax). Ping-pong scheduling (FlashAttention-3): the
+    two consumer warpgroups issue their wgmmas in turns, so one's softmax runs under the other's products."""
+    return tl.inline_asm_elementwise(_PP_WAIT, "=r,=r,r,r,r,r", [x, after], dtype=tl.float32, is_pure=False, pack=2)
+
+
+@triton.jit
+def _pp_end_turn(x):
+    """`x`, after this consumer warpgroup has ended its turn (bar.arrive at the other's barrier 9 - c)."""
+    return tl.inline_asm_elementwise(_PP_END, "=r,=r,r,r", [x], dtype=tl.float32, is_pure=False, pack=2)
+
+
+@triton.jit
+def _pp_begin(x, first):
+    """`x`; where `first` (int32, nonzero: the program's first job) the turns begin: the second warpgroup gives
+    the first its turn (arrives at barrier 8), then each waits for its own. Turns then run on across the
+    program's jobs (a job's last PV product and the next job's first score product are one turn)."""
+    return tl.inline_asm_elementwise(_PP_BEGIN, "=r,=r,r,r,r,r", [x, first], dtype=tl.float32, is_pure=False,
+                                     pack=2)  # fmt: skip
+
+
+@triton.jit
+def _pp_close(x, last):
+    """1.0 per element of `x` (opaque to the compiler); where `last` (int32, nonzero: the program's last job)
+    the last turn ends (arrive at the other's barrier) and the first warpgroup takes the second's last
+    arrival, so every arrival is matched when the program ends."""
+    return tl.inline_asm_elementwise(_PP_CLOSE, "=r,=r,r,r,r,r", [x, last], dtype=tl.float32, is_pure=False,
+                                     pack=2)  # fmt: skip
+
+
 @triton.jit
 def _masked(
     s,
@@ -103,6 +157,7 @@ def _tile(
     TMA: tl.constexpr,
     NORM_EACH: tl.constexpr = False,
     PV_FMA: tl.constexpr = False,
+    PINGPONG: tl.constexpr = False,
 ):
     cols = start_n + offs_n
     if TMA:
@@ -126,7 +181,10 @@ def _tile(
     if MASK:
         s = _masked(s, cols, offs_n, p_idx, start_n, n_kv, band_hi, band_lo, CAUSAL, WINDOW, ROW_TILE)
     if ONLINE:
-        m_new = tl.maximum(m_i, tl.max(s, 1) * sc)
+        if PINGPONG:  # the products issued in this warpgroup's turn are done (its scores): the other's turn
+            m_new = tl.maximum(m_i, _pp_end_turn(tl.max(s, 1)) * sc)
+        else:
+            m_new = tl.maximum(m_i, tl.max(s, 1) * sc)
         if DO_EXP:
             if LAZY_RESCALE:
                 # keep a stale max until some row's max grows by more than TAU (2^8): results are
@@ -147,15 +205,25 @@ def _tile(
                 m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
                 alpha = tl.math.exp2(m_i - m_safe)
                 p = tl.math.exp2(s * sc - m_safe[:, None])
-                if DO_PV:
-                    if NORM_EACH:
-                        # FA1: the output stays normalized: un-normalize by the old sum, rescale (the
-                        # division by the new sum follows the PV product)
-                        acc = acc * (alpha * l_i)[:, None]
-                    elif not PV_FMA:
-                        acc = acc * alpha[:, None]
-                if DO_SUM:
+                if PINGPONG:
+                    # FA1's factor un-normalizes by the old sum; once the softmax is done (the new row sum),
+                    # wait for this warpgroup's turn before the rescale and the PV product
+                    l_old = l_i
                     l_i = l_i * alpha + tl.sum(p, 1)
+                    rescale = _pp_wait_turn(alpha, l_i)
+                    if NORM_EACH:
+                        rescale = rescale * l_old
+                    acc = acc * rescale[:, None]
+                else:
+                    if DO_PV:
+                        if NORM_EACH:
+                            # FA1: the output stays normalized: un-normalize by the old sum, rescale (the
+                            # division by the new sum follows the PV product)
+                            acc = acc * (alpha * l_i)[:, None]
+                        elif not PV_FMA:
+                            acc = acc * alpha[:, None]
+                    if DO_SUM:
+                        l_i = l_i * alpha + tl.sum(p, 1)
                 m_i = m_new
         else:
             p = s
