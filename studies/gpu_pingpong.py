@@ -9,10 +9,13 @@ not have. `Tiling.pingpong` (the kernels' PINGPONG) makes the schedule explicit,
 two named barriers give the warpgroups turns on the tensor cores (a turn: one warpgroup's PV product of a tile
 and its score product of the next), so one's softmax runs under the other's products.
 
-Registered before the call (this file's commit): with the schedule, both kernels run the warpgroups apart,
-so the FA2 1-pass gains more than FA1 (it has the longer convoy wait to lose) and leads FA1 at every shape,
-as the model orders them (FA1 / FA2 = 1.037); outputs equal the plain kernels' bit for bit (the same
+Written here before the call (committed with its result): with the schedule, both kernels run the warpgroups
+apart, so the FA2 1-pass gains more than FA1 (it has the longer convoy wait to lose) and leads FA1 at every
+shape, as the model orders them (FA1 / FA2 = 1.037); outputs equal the plain kernels' bit for bit (the same
 arithmetic in the same order, times 1.0).
+Outcome (H100, notes v27; results/gpu_pingpong_h100/): outputs equal bit for bit, the FA2 1-pass ahead of FA1
+by 10-24 %, but both slower than without the schedule (13-26 % and 38-47 %): a turn can end only once its
+score product is done, so the turns serialize the products.
 
 On the GPU: `python studies/gpu_pingpong.py --smoke` (each schedule once at a small shape: a deadlock shows
 here, under a timeout) then `python studies/gpu_pingpong.py --out DIR` (DIR/gpu_pingpong.json: per shape,
