@@ -59,6 +59,7 @@ def _gpu(args) -> int:
     from einsim.gpu.lower import lower
     from einsim.gpu.model import lone_programs, predict
     from einsim.gpu.plan import Shape, choose_tiling
+    from einsim.gpu.validated import error_band, kernel_kind
 
     arch = ARCHS[args.arch]
     check_sizes(args)
@@ -121,6 +122,9 @@ def _gpu(args) -> int:
             / 1e12,
         }
         rec["lone_programs"] = lone_programs(plan, shape, t, arch)
+        rec["kind"] = kernel_kind(plan, shape, t)
+        band = error_band(arch.name, rec["kind"])
+        rec["validated"] = band.to_dict() if band else None
         if reports is not None:
             rec["compiled"] = [str(r) for r in reports]
         out.append(rec)
@@ -143,9 +147,36 @@ def _gpu(args) -> int:
             for line in rec.get("compiled", []):
                 print(f"    sm_90: {line}")
             print(f"  total {rec['predicted_ms']:.3f} ms = {rec['tflops']:.0f} TFLOP/s")
+            band = rec["validated"]
+            if band:
+                print(
+                    f"  measured / predicted time for {band['kind']} on {band['card']}: {band['ratio_p10']:.2f}-"
+                    f"{band['ratio_p90']:.2f} (10th-90th percentile, median {band['ratio_median']:.2f}; "
+                    f"{band['records']} records, runs {band['first_run']}-{band['last_run']})"
+                )
+            else:
+                print(f"  no measured records of this kind ({rec['kind']}) on {arch.name}")
             if rec["variant"].startswith("linear") and "compiled" not in rec:
                 print("  (linear attention's kernels are issue-bound: add --compile to simulate them from their SASS)")
             elif rec["lone_programs"] and "compiled" not in rec:
                 print("  (each program has an SM to itself: add --compile to time it from its SASS, not Little's law)")
             print()
+        _unresolved_pairs(out)
     return 2 if failed else 0
+
+
+def _unresolved_pairs(out: list[dict]) -> None:
+    """With several cascades: name the pairs whose predicted times differ by less than the measured
+    scatter of their kinds (half the wider 10th-90th percentile band), which the model does not rank
+    reliably."""
+    recs = [r for r in out if "error" not in r and r.get("validated")]
+    lines = []
+    for i, a in enumerate(recs):
+        for b in recs[i + 1 :]:
+            spread = max(r["validated"]["ratio_p90"] - r["validated"]["ratio_p10"] for r in (a, b)) / 2
+            gap = abs(a["predicted_ms"] - b["predicted_ms"]) / min(a["predicted_ms"], b["predicted_ms"])
+            if gap < spread:
+                lines.append(f"  {a['file']} and {b['file']}: {gap:.1%} apart, within ±{spread:.0%}")
+    if lines:
+        print("predicted closer than the measured scatter of their kinds (the model does not rank these reliably):")
+        print("\n".join(lines))

@@ -8,7 +8,10 @@ rounds of studies/gpu_targets.py from results/gpu_targets_*.json), predicted vs 
 einsim record (both the prediction recorded at run time and the current model's), the variant
 ranking per shape — plus studies/figures/gpu_validation.{csv,png}.
 
-    python studies/gpu_validation.py [--results FILE] [--out DIR]
+    python studies/gpu_validation.py [--results FILE] [--out DIR] [--write-errors]
+
+`--write-errors` also rewrites einsim/gpu/validated_errors.json, the scatter by card and kernel kind that
+`einsim gpu` prints beside a prediction (einsim.gpu.validated); review it as a diff.
 """
 
 from __future__ import annotations
@@ -53,6 +56,14 @@ def current_prediction(rec: dict, plans: dict):
 
     plan, shape, tiling, arch = record_inputs(rec, plans)
     return predict(plan, shape, tiling, arch, compiled_reports(plan, shape, tiling))
+
+
+def record_kind(rec: dict, plans: dict) -> tuple[str, str]:
+    """(arch name, kernel kind) of an einsim record: how einsim.gpu.validated groups it."""
+    from einsim.gpu.validated import kernel_kind
+
+    plan, shape, tiling, arch = record_inputs(rec, plans)
+    return arch.name, kernel_kind(plan, shape, tiling)
 
 
 def group_run(records: list[dict], group: str, run: int | None) -> tuple[list[dict], str]:
@@ -118,6 +129,7 @@ def model_rows(records: list[dict]) -> list[dict]:
         if not r.get("cascade") or r.get("ms") is None:
             continue
         pr = current_prediction(r, plans)
+        arch_name, kind = record_kind(r, plans)
         meas_bytes = None
         if r.get("dram_read_bytes") is not None:
             meas_bytes = r["dram_read_bytes"] + r["dram_write_bytes"]
@@ -144,6 +156,8 @@ def model_rows(records: list[dict]) -> list[dict]:
                 "dram_bytes": meas_bytes,
                 "predicted_dram_bytes_at_run": r.get("predicted_dram_bytes"),
                 "predicted_dram_bytes": pr.dram_bytes,
+                "arch": arch_name,
+                "kind": kind,
             }
         )
     return rows
@@ -328,6 +342,21 @@ def table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def bands(rows: list[dict]) -> tuple[list, list[str]]:
+    """measured / predicted time by card and kernel kind (einsim.gpu.validated), the fitted run left out."""
+    from einsim.gpu.validated import error_bands
+
+    bs = error_bands([{**r, "card": r["arch"]} for r in rows])
+    lines = ["measured / predicted time by card and kernel kind (current model; run 1, fitted, left out)"]
+    lines.append(f"  {'card':<9} {'kind':<44} {'records':>7} {'p10':>5} {'median':>6} {'p90':>5}  within ±25 %")
+    for b in bs:
+        lines.append(
+            f"  {b.card:<9} {b.kind:<44} {b.records:>7} {b.ratio_p10:>5.2f} {b.ratio_median:>6.2f} "
+            f"{b.ratio_p90:>5.2f}  {b.within_25_percent:>5}"
+        )
+    return bs, lines
+
+
 def figure(rows: list[dict], out: Path) -> Path | None:
     """Predicted vs measured time and DRAM bytes, and the time ratio per N: colour = variant family,
     marker = card (circle H200, triangle H100); one legend entry per family."""
@@ -386,6 +415,12 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default=str(ROOT / "studies" / "results" / "gpu_benchmark.json"))
     ap.add_argument("--out", default=str(ROOT / "studies" / "figures"))
+    ap.add_argument(
+        "--write-errors",
+        action="store_true",
+        help="also write the table of measured / predicted time by card and kind that `einsim gpu` prints "
+        "beside its predictions (einsim/gpu/validated_errors.json)",
+    )
     args = ap.parse_args(argv)
     records = json.load(open(args.results))
     for r in records:
@@ -400,9 +435,14 @@ def main(argv=None) -> None:
         w.writeheader()
         w.writerows(rows)
     paired = paired_targets(Path(args.results).parent)
-    for block in (table(rows), targets(records), paired, accuracy(rows), ranking(rows)):
+    error_bands, band_lines = bands(rows)
+    for block in (table(rows), targets(records), paired, accuracy(rows), band_lines, ranking(rows)):
         print("\n".join(block))
         print()
+    if args.write_errors:
+        from einsim.gpu.validated import write_error_bands
+
+        print(f"wrote {write_error_bands(error_bands)}")
     path = figure(rows, out)
     print(f"wrote {out / 'gpu_validation.csv'}" + (f" and {path}" if path else ""))
 
