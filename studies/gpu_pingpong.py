@@ -64,6 +64,8 @@ def smoke(only: str | None = None) -> None:
     at a small shape."""
     import torch
 
+    if not torch.cuda.is_available():
+        raise SystemExit("gpu_pingpong.py --smoke needs a CUDA GPU; on the CPU, give --show FILE.")
     for sh in SMOKE_SHAPES:
         for label, cascade, pp in _chosen(only):
             out = _launch(cascade, sh[:4], _tiling(cascade, sh, pp))()
@@ -116,14 +118,20 @@ def probe(rounds: int, sustain_s: float, path: Path, only: str | None = None) ->
 
 def show(path: Path) -> None:
     try:
-        data = json.loads(path.read_text())
-        shapes, card = data["shapes"], data["card"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise SystemExit(f"{path}: not a gpu_pingpong.json ({e}); give the file `--out` wrote on the GPU.") from None
+        lines = _table(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+        raise SystemExit(f"{path}: not a gpu_pingpong.json ({e!r}); give the file `--out` wrote on the GPU.") from None
+    print("\n".join(lines))
+
+
+def _table(data: dict) -> list[str]:
+    """The table's lines (raises KeyError, TypeError or IndexError on a malformed file)."""
+    out = []
+    shapes, card = data["shapes"], data["card"]
     labels = [v[0] for v in VARIANTS]
-    print(f"# {card}: {data['rounds']} rounds in turn per protocol (sustained: {data['sustain_s']} s back to back "
+    out.append(f"# {card}: {data['rounds']} rounds in turn per protocol (sustained: {data['sustain_s']} s back to back "
           "first); median ms; -pp: the ping-pong schedule")  # fmt: skip
-    print(f"{'shape':<16} {'protocol':<9} " + " ".join(f"{k:>12}" for k in labels)
+    out.append(f"{'shape':<16} {'protocol':<9} " + " ".join(f"{k:>12}" for k in labels)
           + f" {'FA1/FA2':>8} {'pp FA1/FA2':>10} {'FA2 pp/plain':>12} {'FA1 pp/plain':>12}")  # fmt: skip
     for rec in shapes:
         sh = rec["shape"]
@@ -134,11 +142,12 @@ def show(path: Path) -> None:
                 v = [t["ms"] for t in rec["timings"] if t["protocol"] == protocol and t["kernel"] == k]
                 med[k] = statistics.median(v) if v else float("nan")
             a, b, c, d = (med[k] for k in labels)
-            print(f"{name:<16} {protocol:<9} " + " ".join(f"{med[k]:12.3f}" for k in labels)
+            out.append(f"{name:<16} {protocol:<9} " + " ".join(f"{med[k]:12.3f}" for k in labels)
                   + f" {b / a:8.3f} {d / c:10.3f} {c / a:12.3f} {d / b:12.3f}")  # fmt: skip
         checks = ", ".join(f"{k}: {'equal' if v['equal'] else 'rel ' + format(v['rel_frobenius'], '.1e')}"
                            for k, v in rec.get("check", {}).items())  # fmt: skip
-        print(f"{'':<16} outputs against the plain kernels': {checks}")
+        out.append(f"{'':<16} outputs against the plain kernels': {checks}")
+    return out
 
 
 def main(argv=None) -> None:

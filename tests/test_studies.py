@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -563,3 +564,28 @@ def test_benchmark_launch_golden():
     named = Case("1-pass-bm64-bn64-w4-s3", 2, 12, 12, 4096, 4096, 64, False, cascade="x.ein", tiling=(64, 64, 4, 3))
     assert benchmark_launch(named, tuned) == (64, 64, 4, 3)
     assert benchmark_launch(Case("sdpa-flash", 2, 12, 12, 4096, 4096, 64, False), tuned) is None
+
+
+def test_pingpong_show_by_hand(tmp_path, capsys):
+    """studies/gpu_pingpong.py --show: per shape and protocol the median ms of each variant and the ratios, by
+    hand (FA2 1.0 and 2.0 ms -> 1.5; FA1 3.0; FA2 ping-pong 2.0; FA1 ping-pong 6.0: FA1/FA2 2.0, with the
+    schedule 3.0, FA2 pp/plain 1.333, FA1 pp/plain 2.0); a file missing a field is one line, not a traceback."""
+    from studies.gpu_pingpong import main
+
+    ms = {"fa2-1pass": [1.0, 2.0], "fa1": [3.0, 3.0], "fa2-1pass-pp": [2.0, 2.0], "fa1-pp": [6.0, 6.0]}
+    timings = [{"protocol": p, "round": r, "kernel": k, "ms": v[r]} for p in ("burst", "sustained")
+               for k, v in ms.items() for r in range(2)]  # fmt: skip
+    check = {"fa2-1pass-pp": {"equal": True, "rel_frobenius": 0.0}, "fa1-pp": {"equal": False, "rel_frobenius": 2e-3}}
+    data = {"card": "GPU", "rounds": 2, "sustain_s": 1.0, "shapes": [{"shape": [1, 2, 3, 4], "check": check,
+                                                                      "timings": timings}]}  # fmt: skip
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(data))
+    main(["--show", str(path)])
+    out = capsys.readouterr().out.splitlines()
+    row = [line for line in out if line.startswith("1x2x3x4") and "sustained" in line][0].split()
+    assert [float(x) for x in row[2:]] == pytest.approx([1.5, 3.0, 2.0, 6.0, 2.0, 3.0, 1.333, 2.0], abs=1e-3)
+    assert "fa2-1pass-pp: equal, fa1-pp: rel 2.0e-03" in out[-1]
+    del data["shapes"][0]["timings"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(SystemExit, match="not a gpu_pingpong.json"):
+        main(["--show", str(path)])
