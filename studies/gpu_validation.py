@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import re
 import sys
 from collections import defaultdict
@@ -422,6 +423,10 @@ def main(argv=None) -> None:
         "beside its predictions (einsim/gpu/validated_errors.json)",
     )
     args = ap.parse_args(argv)
+    if os.environ.get("TRITON_INTERPRET", "0") == "1":
+        # the interpreter compiles nothing, and the model's SASS-based terms then fall back to its analytic laws
+        # (decode, linear attention and prefill loops off by up to 2x): predictions the validation must not use
+        ap.error("unset TRITON_INTERPRET: the current model's predictions need the compiled kernels (ptxas)")
     records = json.load(open(args.results))
     for r in records:
         r.setdefault("run", 1)
