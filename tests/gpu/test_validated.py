@@ -100,3 +100,8 @@ def test_cli_prints_the_scatter_and_the_pairs_it_cannot_rank(capsys):
     gap = abs(a - b) / min(a, b)
     unresolved = gap < (band.ratio_p90 - band.ratio_p10) / 2
     assert ("does not rank these reliably" in out) == unresolved
+    # the 3-pass kernel, predicted twice as long, is ranked against both: only the pair above can be named
+    three = str(LIB / "cascade4_3pass.ein")
+    assert main(["gpu", fa2, fa1, three]) == 0
+    named = [line for line in capsys.readouterr().out.splitlines() if " apart, within " in line]
+    assert len(named) == int(unresolved) and all(three not in line for line in named)
