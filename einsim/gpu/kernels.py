@@ -68,7 +68,7 @@ import triton
 import triton.language as tl
 
 from einsim.gpu.plan import TIMELINE_CHECKPOINTS, TIMELINE_FIELDS
-from einsim.gpu.tile import _pp_begin, _pp_close, _row_heads, _tile
+from einsim.gpu.tile import CONSUMER_PTX, _pp_begin, _pp_close, _row_heads, _tile
 
 LOG2E = 1.4426950408889634
 
@@ -94,12 +94,8 @@ def _clock_rows(x):
     return tl.inline_asm_elementwise("mov.u64 $0, %clock64;", "=l,r", [x], dtype=tl.int64, is_pure=False, pack=1)
 
 
-#: PTX: into u32 `c`, the warpgroup of this thread counted from the block's second-to-last one (the block's
-#: last two warpgroups are a warp-specialized launch's consumers: 0 and 1; the producer below: negative)
-_CONSUMER_ASM = tl.constexpr(
-    "{ .reg .u32 c, n; mov.u32 c, %tid.x; mov.u32 n, %ntid.x; shr.u32 c, c, 7; shr.u32 n, n, 7; sub.u32 c, c, n; "
-    "add.u32 c, c, 2; mov.b32 $0, c; }"
-)
+#: PTX: the thread's consumer warpgroup (einsim.gpu.tile.CONSUMER_PTX) into the result
+_CONSUMER_ASM = tl.constexpr("{ " + CONSUMER_PTX + "mov.b32 $0, c; }")
 
 
 @triton.jit

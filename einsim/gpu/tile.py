@@ -22,16 +22,19 @@ def _row_heads(hp, rows, R, N_Q, GROUP_ROWS: tl.constexpr):
     return hp + rows * 0, rows
 
 
-#: PTX prologue of the ping-pong barriers: `c` the thread's consumer warpgroup (0 or 1; the block's last two
-#: warpgroups; the producer's threads get a large unsigned value), `p` whether it is a consumer. Named barriers
+#: PTX: into u32 `c`, the warpgroup of this thread counted from the block's second-to-last one (the block's
+#: last two warpgroups are a warp-specialized launch's consumers: 0 and 1; the producer below: negative, as
+#: unsigned a large value). Shared by the phase probe (einsim.gpu.kernels' `_consumer`) and the barriers below
+CONSUMER_PTX = (
+    ".reg .u32 c, n; mov.u32 c, %tid.x; mov.u32 n, %ntid.x; shr.u32 c, c, 7; shr.u32 n, n, 7; sub.u32 c, c, n; "
+    "add.u32 c, c, 2; "
+)
+#: PTX prologue of the ping-pong barriers: `c` as above, `p` whether the thread is a consumer. Named barriers
 #: 8 + c are the consumers' turns (triton's own code uses 0-3), each phase completed by 256 threads: one
 #: warpgroup waiting (bar.sync) and the other arriving (bar.arrive). Barriers count threads, not warpgroups, so
 #: every thread must pass each barrier instruction once: the helpers take a row vector of the 64-row consumer
 #: layout, two rows per thread, and handle both in one instance (pack=2).
-_PP_WHO = (
-    ".reg .u32 c, n, b; .reg .pred p, q; mov.u32 c, %tid.x; mov.u32 n, %ntid.x; shr.u32 c, c, 7; shr.u32 n, n, 7; "
-    "sub.u32 c, c, n; add.u32 c, c, 2; setp.lt.u32 p, c, 2; "
-)
+_PP_WHO = CONSUMER_PTX + ".reg .u32 b; .reg .pred p, q; setp.lt.u32 p, c, 2; "
 _PP_WAIT = tl.constexpr("{ " + _PP_WHO + "add.u32 b, c, 8; @p bar.sync b, 256; mov.b32 $0, $2; mov.b32 $1, $3; }")
 _PP_END = tl.constexpr("{ " + _PP_WHO + "sub.u32 b, 9, c; @p bar.arrive b, 256; mov.b32 $0, $2; mov.b32 $1, $3; }")
 _PP_BEGIN = tl.constexpr(
