@@ -36,8 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from studies.gpu_clock_probe import SmiSampler, out_or_show  # noqa: E402
-from studies.gpu_sustained_order import PROTOCOLS, SHAPES, _timed  # noqa: E402
+from studies.gpu_clock_probe import out_or_show  # noqa: E402
+from studies.gpu_sustained_order import PROTOCOLS, SHAPES, timed_rounds  # noqa: E402
 from studies.gpu_ws_profile import KERNELS, _launch, launch_tiling  # noqa: E402
 
 #: the variants timed at every shape: (label, cascade, pingpong)
@@ -93,19 +93,7 @@ def probe(rounds: int, sustain_s: float, path: Path, only: str | None = None) ->
                     "max_abs_diff": float((got - ref).abs().max()),
                     "rel_frobenius": float((got - ref).norm() / ref.norm()),
                 }
-        sampler = SmiSampler()
-        for protocol in PROTOCOLS:
-            for r in range(rounds):
-                for label in list(fns)[:: -1 if r % 2 else 1]:
-                    ms, t0, t1 = _timed(fns[label], protocol, sustain_s)
-                    rec["timings"].append({"protocol": protocol, "round": r, "kernel": label, "ms": ms, "t0": t0,
-                                           "t1": t1})  # fmt: skip
-        samples = sampler.stop()
-        for t in rec["timings"]:
-            lo = t["t0"] if t["protocol"] == "burst" else t["t1"] - 0.35
-            inside = [s for s in samples if lo <= s[0] <= t["t1"]]
-            if inside:
-                t["clock_mhz"] = statistics.median(s[1] for s in inside)
+        rec["timings"] = timed_rounds(fns, rounds, sustain_s)
         out["shapes"].append(rec)
         path.write_text(json.dumps(out, indent=1))
         print(json.dumps({"shape": sh, "check": rec["check"]}), flush=True)

@@ -82,21 +82,7 @@ def probe(rounds: int, sustain_s: float, shapes: list, path: Path, stagger: int 
         for fn in fns.values():
             fn()
         torch.cuda.synchronize()
-        rec = {"shape": sh, "timings": []}
-        sampler = SmiSampler()
-        for protocol in PROTOCOLS:
-            for r in range(rounds):
-                for label in list(fns)[:: -1 if r % 2 else 1]:
-                    ms, t0, t1 = _timed(fns[label], protocol, sustain_s)
-                    t = {"protocol": protocol, "round": r, "kernel": label, "ms": ms, "t0": t0, "t1": t1}
-                    rec["timings"].append(t)
-        samples = sampler.stop()
-        for t in rec["timings"]:  # the clock of the measuring window: a sustained run's last CLOCK_WINDOW_S
-            lo = t["t0"] if t["protocol"] == "burst" else t["t1"] - CLOCK_WINDOW_S
-            inside = [s for s in samples if lo <= s[0] <= t["t1"]]
-            if inside:
-                t["clock_mhz"] = statistics.median(s[1] for s in inside)
-                t["power_w"] = statistics.median(s[2] for s in inside)
+        rec = {"shape": sh, "timings": timed_rounds(fns, rounds, sustain_s)}
         out["shapes"].append(rec)
         path.write_text(json.dumps(out, indent=1))
         print(json.dumps({"shape": sh, "done": len(rec["timings"])}), flush=True)
@@ -104,6 +90,27 @@ def probe(rounds: int, sustain_s: float, shapes: list, path: Path, stagger: int 
         torch.cuda.empty_cache()
         time.sleep(1.0)
     return out
+
+
+def timed_rounds(fns: dict, rounds: int, sustain_s: float) -> list[dict]:
+    """Each function of `fns` (label -> launch) timed by each of PROTOCOLS, `rounds` times in turn, the order
+    reversed every other round; each timing with the median SM clock and board power nvidia-smi sampled in
+    its measuring window (a sustained run's last CLOCK_WINDOW_S)."""
+    timings = []
+    sampler = SmiSampler()
+    for protocol in PROTOCOLS:
+        for r in range(rounds):
+            for label in list(fns)[:: -1 if r % 2 else 1]:
+                ms, t0, t1 = _timed(fns[label], protocol, sustain_s)
+                timings.append({"protocol": protocol, "round": r, "kernel": label, "ms": ms, "t0": t0, "t1": t1})
+    samples = sampler.stop()
+    for t in timings:
+        lo = t["t0"] if t["protocol"] == "burst" else t["t1"] - CLOCK_WINDOW_S
+        inside = [s for s in samples if lo <= s[0] <= t["t1"]]
+        if inside:
+            t["clock_mhz"] = statistics.median(s[1] for s in inside)
+            t["power_w"] = statistics.median(s[2] for s in inside)
+    return timings
 
 
 def _tiling(cascade: str, sh: tuple, stagger: int = 0):
