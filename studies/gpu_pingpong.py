@@ -147,6 +147,7 @@ def main(argv=None) -> None:
     ap.add_argument("--show", type=Path, metavar="FILE", help="print the table of a probe's JSON (on the CPU)")
     ap.add_argument("--only", help="comma-separated variants (fa2-1pass, fa1, fa2-1pass-pp, fa1-pp) to run")
     args = ap.parse_args(argv)
+    _chosen(args.only)  # a variant it does not have: one line, before any GPU work
     if args.smoke:
         smoke(args.only)
         return
