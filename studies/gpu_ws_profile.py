@@ -21,8 +21,9 @@ the SM cycles per tile that the issue samples imply, and so the clock the loop r
 v23); with `--sim`, the SASS simulation's regions beside the measured ones (each consumer warpgroup running
 its own copy of the loop, as compiled); with `--phase`, how far the simulated time moves when a few percent of
 the issue slots are taken at random; with `--basins`, the steady states it settles into by how far apart
-the two consumer warpgroups enter their loops (notes v25). `--kernels causal` profiles the causal 1-pass instead of the
-FA2/FA1 pair.
+the two consumer warpgroups enter their loops (notes v25); with `--hold`, whether the convoy and the
+conflict-free state each hold when issue slots are taken at random (notes v28). `--kernels causal` profiles the
+causal 1-pass instead of the FA2/FA1 pair.
 
 Assumption: warp-state samples are spread over warps in proportion to the time each spends in a state, so
 a region's share of a consumer warpgroup's samples is its share of that warpgroup's time.
@@ -163,7 +164,7 @@ def _samples(region: Counter) -> float:
     return sum(v for r, v in region.items() if r != "instructions")
 
 
-def compare(folder: Path, sim: bool = False, phase: bool = False, basins: bool = False) -> None:
+def compare(folder: Path, sim: bool = False, phase: bool = False, basins: bool = False, hold: bool = False) -> None:
     from studies.gpu_sass_profile import ncu_kernels
 
     src, tim = folder / "ws_source.csv.gz", folder / "ws_time.json"
@@ -213,6 +214,7 @@ def compare(folder: Path, sim: bool = False, phase: bool = False, basins: bool =
             print(f"   producer's waits for the consumers' releases (share of samples, in the order checked): K "
                   f"{waits[0]:.1%} then {waits[1]:.1%}, V {waits[2]:.1%} then {waits[3]:.1%}; on the second "
                   f"consumer {(waits[1] + waits[3]) / sum(waits):.2f} of it")  # fmt: skip
+        print(f"   consumer-loop samples stalled on a full MIO queue: {mio_throttle_share(k['rows']):.1%}")
         if sim:
             print(f"   SASS simulation of the two consumer warpgroups: {sim_cyc:.0f} SM cycles per tile")
         if phase:
@@ -226,6 +228,9 @@ def compare(folder: Path, sim: bool = False, phase: bool = False, basins: bool =
             if by_delay:
                 print("   simulated SM cycles per tile by the second warpgroup's delay entering its loop (delay: "
                       "cycles): " + ", ".join(f"{d}: {c:.0f}" for d, c in by_delay))  # fmt: skip
+        for delay, share, per_seed in hold_periods(plan, shape, t, arch) if hold else ():
+            print(f"   started {delay} SM cycles apart, {share:.0%} of issue slots taken at random (seeds "
+                  f"{HOLD_SEEDS}): " + ", ".join(f"{c:.0f}" for c in per_seed) + " SM cycles per tile")  # fmt: skip
         head = f"   {'region':<10} {'instr':>5} {'share':>7} {'@clock':>7} {'SM cyc':>7}"
         print(head + (f" {'sim':>6}" if sim else ""))
         for name, c in by.items():
@@ -300,14 +305,37 @@ def basin_periods(plan, shape, t, arch) -> list[tuple[int, float]]:
     loop `delay` cycles after the first (15-cycle NOPs ahead of its copy), for each of BASIN_DELAYS; each the
     difference of 40 and 16 iterations. The two warpgroups share the tensor pipe, and the simulation keeps the
     relative phase they settle into: this lists its steady states and which start leads to each."""
+    loops = _consumer_loops(plan, shape, t)
+    return [(delay, _per_tile(_delayed(loops, delay), t, arch, 16, 40)) for delay in BASIN_DELAYS if loops]
+
+
+def _delayed(loops: tuple, delay: int) -> tuple:
+    """The two consumer loops with the second entering `delay` SM cycles after the first (15-cycle NOPs ahead
+    of its copy)."""
     from einsim.gpu import sass
 
+    lead = tuple(sass.Instr(-16 * (i + 1), "NOP", "NOP", 15, 7, 7, 0) for i in range(delay // 15))
+    return (loops[0], lead + loops[1])
+
+
+#: `--hold`: the starts (the second warpgroup's delay: a convoy, the conflict-free basin of BASIN_DELAYS), the
+#: shares of issue slots taken at random, the seeds, and the iterations whose difference is timed
+HOLD_DELAYS = (0, 1050)
+HOLD_STOLEN = (0.03, 0.08)
+HOLD_SEEDS = (1, 2)
+HOLD_ITERATIONS = (16, 100)
+
+
+def hold_periods(plan, shape, t, arch) -> list[tuple[int, float, list[float]]]:
+    """(delay, stolen share, SM cycles per K/V tile for each of HOLD_SEEDS) of the consumer loops started
+    HOLD_DELAYS apart with HOLD_STOLEN of the issue slots taken at random, over HOLD_ITERATIONS: whether each
+    of the simulation's steady states holds under a perturbation, or decays into another (notes_gpu.md v28).
+    A state that holds keeps its unperturbed period within a few percent."""
     loops = _consumer_loops(plan, shape, t)
-    out = []
-    for delay in BASIN_DELAYS if loops else ():
-        lead = tuple(sass.Instr(-16 * (i + 1), "NOP", "NOP", 15, 7, 7, 0) for i in range(delay // 15))
-        out.append((delay, _per_tile((loops[0], lead + loops[1]), t, arch, 16, 40)))
-    return out
+    lo, hi = HOLD_ITERATIONS
+    return [(delay, share, [_per_tile(_delayed(loops, delay), t, arch, lo, hi, stolen_issue=share, seed=seed)
+                            for seed in HOLD_SEEDS])
+            for delay in HOLD_DELAYS for share in HOLD_STOLEN] if loops else []  # fmt: skip
 
 
 def release_waits(rows: list[tuple]) -> tuple[float, ...]:
@@ -329,6 +357,18 @@ def release_waits(rows: list[tuple]) -> tuple[float, ...]:
     shared = Counter(bar for bar, _ in waits)
     own = tuple(share for bar, share in waits if shared[bar] == 1)
     return own if len(own) == 4 and total else ()
+
+
+def mio_throttle_share(rows: list[tuple]) -> float:
+    """The share of the consumer loops' warp-state samples (instructions run once per K/V tile, as in
+    `regions`) stalled on a full MIO queue (Nsight Compute's "mio"): the queue that the special-function
+    (MUFU) and wgmma instructions enter. It fills where both consumer warpgroups run their softmax at once, so
+    it is a second reading of the phase beside `release_waits`: near none where the two run apart (notes v28).
+    0 without samples."""
+    loop_exec = max((ex for _, text, ex, _ in rows if "HGMMA" in text), default=0)
+    loop = [st for _, _, ex, st in rows if ex == loop_exec and loop_exec]
+    total = sum(sum(st.values()) for st in loop)
+    return sum(st.get("mio", 0.0) for st in loop) / total if total else 0.0
 
 
 def implied_clock(by: dict[str, Counter], seconds_per_tile: float) -> tuple[float, float]:
@@ -364,6 +404,9 @@ def main(argv=None) -> None:
                     help="with --compare: the simulation's spread, issue slots taken at random (slow)")  # fmt: skip
     ap.add_argument("--basins", action="store_true",
                     help="with --compare: the simulation's steady states by the warpgroups' offset (slow)")  # fmt: skip
+    ap.add_argument("--hold", action="store_true",
+                    help="with --compare: whether the simulation's convoy and conflict-free states hold under "
+                    "issue slots taken at random (slow: minutes per kernel)")  # fmt: skip
     args = ap.parse_args(argv)
     if args.run or args.time:
         import torch
@@ -375,7 +418,7 @@ def main(argv=None) -> None:
     if args.time:
         time_kernels(tuple(args.shape), args.rounds, args.kernels, args.persistent)
     if args.compare:
-        compare(args.compare, args.sim, args.phase, args.basins)
+        compare(args.compare, args.sim, args.phase, args.basins, args.hold)
     if not (args.run or args.time or args.compare):
         ap.error("give --run or --time (on the GPU) or --compare DIR (on the CPU)")
 

@@ -457,6 +457,23 @@ def test_ws_profile_release_waits_golden():
     assert release_waits(rows[:9]) == ()
 
 
+def test_ws_profile_mio_throttle_share_golden():
+    """studies/gpu_ws_profile.py: the consumer loops' share of samples stalled on a full MIO queue, by hand: of
+    the rows run once per K/V tile (64 times: the most any wgmma runs), 6 "mio" of 40 samples; the row run
+    twice (the epilogue) is left out. No wgmma or no samples: 0."""
+    from studies.gpu_ws_profile import mio_throttle_share
+
+    rows = [
+        (0x00, "HGMMA.64x128x16.F32.BF16 R24, gdesc[UR44], RZ, !UPT", 64.0, {"wait": 8, "mio": 2}),
+        (0x10, "MUFU.EX2 R37, R37", 64.0, {"mio": 4, "selected": 6}),
+        (0x20, "FADD R80, R20, R67", 64.0, {"not_selected": 20}),
+        (0x30, "STS.128 [R3], R8", 2.0, {"mio": 50}),
+    ]
+    assert mio_throttle_share(rows) == pytest.approx(6 / 40)
+    assert mio_throttle_share(rows[1:]) == 0.0
+    assert mio_throttle_share([(0x00, "HGMMA.64x128x16.F32.BF16 R24, gdesc[UR44], RZ, !UPT", 64.0, {})]) == 0.0
+
+
 def test_ws_profile_implied_clock_golden():
     """studies/gpu_ws_profile.py: the clock the consumer loops' samples imply, by hand: 802 instructions over
     two consumer copies (401 per warp and tile), selected on 100 of 1000 samples -> 4010 cycles per tile; at
