@@ -123,13 +123,19 @@ def time_kernels(sh: tuple, rounds: int, kernels: str = "fa", persistent: int | 
     )
 
 
+def _loop_exec(rows: list[tuple]) -> float:
+    """How many times the consumer loops' instructions ran (once per K/V tile): the most any wgmma ran; 0 without
+    one. Rows are (offset, SASS text, executed count, stall samples by reason), as Nsight Compute lists them."""
+    return max((ex for _, text, ex, _ in rows if "HGMMA" in text), default=0)
+
+
 def regions(rows: list[tuple]) -> dict[str, Counter]:
     """Stall samples of a warp-specialized attention kernel's consumer loops by region (REGIONS): each
     instruction belongs to the region its nearest marker above opens — a QK wgmma (accumulator RZ), a
     WARPGROUP.DEPBAR (the wait itself; what follows a QK wait is the softmax), a SYNCS.PHASECHK wait (the
     V tile's, once the softmax ran), a PV wgmma (operand B transposed). Instructions outside the consumer
     loops (producer, prologue, epilogue: executed fewer times than the loop's) are left out."""
-    loop_exec = max((ex for _, text, ex, _ in rows if "HGMMA" in text), default=0)  # once per K/V tile
+    loop_exec = _loop_exec(rows)
     out: dict[str, Counter] = {r: Counter() for r in REGIONS}
     region = None
     for _, text, ex, stalls in rows:
@@ -348,7 +354,7 @@ def release_waits(rows: list[tuple]) -> tuple[float, ...]:
     wait there means one consumer runs behind the other at every tile (a convoy, the first-checked consumer
     last); about half means which one releases last keeps changing (they run apart, about half a period,
     or swap places; notes_gpu.md v27). Not intrusive: no probe in the kernel."""
-    loop_exec = max((ex for _, text, ex, _ in rows if "HGMMA" in text), default=0)
+    loop_exec = _loop_exec(rows)
     total = sum(sum(st.values()) for *_, st in rows)
     waits = []
     for (_, text, ex, st), nxt in zip(rows, rows[1:]):
@@ -365,7 +371,7 @@ def mio_throttle_share(rows: list[tuple]) -> float:
     (MUFU) and wgmma instructions enter. It fills where both consumer warpgroups run their softmax at once, so
     it is a second reading of the phase beside `release_waits`: near none where the two run apart (notes v28).
     0 without samples."""
-    loop_exec = max((ex for _, text, ex, _ in rows if "HGMMA" in text), default=0)
+    loop_exec = _loop_exec(rows)
     loop = [st for _, _, ex, st in rows if ex == loop_exec and loop_exec]
     total = sum(sum(st.values()) for st in loop)
     return sum(st.get("mio", 0.0) for st in loop) / total if total else 0.0
